@@ -1,0 +1,80 @@
+/** HTTP plumbing for the API handler: events in, JSON responses out, errors as SPEC §3 says. */
+import type { APIGatewayProxyEventV2WithIAMAuthorizer, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { ZodError, type z } from 'zod';
+import { DomainError, type FieldIssue } from '../domain/errors.ts';
+
+export type ApiEvent = APIGatewayProxyEventV2WithIAMAuthorizer;
+export type ApiResult = APIGatewayProxyStructuredResultV2;
+
+export const MAX_BODY_BYTES = 1_048_576;
+
+export function json(statusCode: number, body: unknown, headers: Record<string, string> = {}): ApiResult {
+  return {
+    statusCode,
+    headers: { 'content-type': 'application/json; charset=utf-8', ...headers },
+    body: JSON.stringify(body),
+  };
+}
+
+export function errorBody(code: string, message: string, details: FieldIssue[] = []) {
+  return { error: { code, message, details } };
+}
+
+export function fromZod(e: ZodError): FieldIssue[] {
+  return e.issues.map((i) => ({ path: i.path.map(String).join('.') || '(body)', message: i.message }));
+}
+
+/** Map any error to a response: domain and validation errors to 4xx, the rest to 500 without internals. */
+export function toResponse(e: unknown): ApiResult {
+  if (e instanceof DomainError) return json(e.status, errorBody(e.code, e.message, e.details), e.headers);
+  if (e instanceof ZodError) return json(400, errorBody('ValidationError', 'the request is not valid', fromZod(e)));
+  if (e instanceof Error && e.name === 'InvalidCursor') {
+    return json(400, errorBody('ValidationError', 'the cursor is not valid', [{ path: 'cursor', message: 'not a cursor this API gave' }]));
+  }
+  if (e instanceof Error && /Throttl|ProvisionedThroughputExceeded|RequestLimitExceeded/.test(e.name)) {
+    return json(503, errorBody('ServiceUnavailable', 'a dependency is busy; try again'), { 'Retry-After': '5' });
+  }
+  throw e;
+}
+
+export function header(event: ApiEvent, name: string): string | undefined {
+  const want = name.toLowerCase();
+  for (const [k, v] of Object.entries(event.headers ?? {})) if (k.toLowerCase() === want) return v;
+  return undefined;
+}
+
+export function rawBody(event: ApiEvent): string {
+  if (!event.body) return '';
+  const text = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
+  if (Buffer.byteLength(text, 'utf8') > MAX_BODY_BYTES) {
+    throw new DomainError(413, 'PayloadTooLarge', `the body is larger than ${MAX_BODY_BYTES} bytes`);
+  }
+  return text;
+}
+
+/** Parse a JSON body (415 if another media type is declared, 400 naming the problem if it is not JSON). */
+export function jsonBody(event: ApiEvent): unknown {
+  const type = header(event, 'content-type');
+  if (type && !/^application\/(json|[\w.+-]+\+json)\b/i.test(type)) {
+    throw new DomainError(415, 'UnsupportedMediaType', `expected application/json, got ${type}`);
+  }
+  const text = rawBody(event);
+  if (!text.trim()) throw new DomainError(400, 'ValidationError', 'the body is empty', [{ path: '(body)', message: 'expected a JSON object' }]);
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new DomainError(400, 'ValidationError', 'the body is not valid JSON', [
+      { path: '(body)', message: (e as Error).message },
+    ]);
+  }
+}
+
+export function parse<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
+  return schema.parse(value);
+}
+
+/** The caller's identity as IAM authorization gives it (the local cloud fills the same fields). */
+export function callerOf(event: ApiEvent): string {
+  const iam = event.requestContext?.authorizer?.iam;
+  return iam?.userArn ?? iam?.callerId ?? iam?.accountId ?? 'anonymous';
+}

@@ -1,0 +1,52 @@
+/** The domain ports implemented over the AWS SDK. */
+import { ListTasksCommand, StopTaskCommand } from '@aws-sdk/client-ecs';
+import { StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import type { Containers, Executions, Waker } from '../domain/ports.ts';
+import { ecs, sfn, sqs } from './aws.ts';
+
+export function sqsWaker(queueUrl: string): Waker {
+  return {
+    async wake(reason) {
+      await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(reason) }));
+    },
+  };
+}
+
+export function sfnExecutions(stateMachineArn: string): Executions {
+  return {
+    async start(taskId) {
+      try {
+        const out = await sfn.send(
+          new StartExecutionCommand({ stateMachineArn, name: taskId, input: JSON.stringify({ taskId }) }),
+        );
+        return out.executionArn ?? '';
+      } catch (e) {
+        // same name, different input: cannot happen (the input is the name), but never start twice
+        if (e instanceof Error && e.name === 'ExecutionAlreadyExists') {
+          return `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${taskId}`;
+        }
+        throw e;
+      }
+    },
+    async stop(executionArn, cause) {
+      try {
+        await sfn.send(new StopExecutionCommand({ executionArn, cause, error: 'Cancelled' }));
+      } catch (e) {
+        if (e instanceof Error && e.name === 'ExecutionDoesNotExist') return;
+        throw e;
+      }
+    },
+  };
+}
+
+export function ecsContainers(cluster: string): Containers {
+  return {
+    async stopForTask(taskId, reason) {
+      const out = await ecs.send(new ListTasksCommand({ cluster, startedBy: taskId, desiredStatus: 'RUNNING' }));
+      const arns = out.taskArns ?? [];
+      for (const task of arns) await ecs.send(new StopTaskCommand({ cluster, task, reason: reason.slice(0, 255) }));
+      return arns.length;
+    },
+  };
+}

@@ -1,0 +1,97 @@
+/**
+ * Failure classification: what an attempt's end means for the task.
+ * Input is the error a `.sync` ECS RunTask state reports (Error and Cause as Step Functions gives them).
+ */
+
+/** Exit code the runner uses when it was stopped (SIGTERM: cancel, timeout, spot, scale-in), not failed. */
+export const EXIT_STOPPED = 143;
+/** Exit code the runner uses when the workload produced no output for `stallSeconds`. */
+export const EXIT_STALLED = 124;
+/** Exit code of a process killed with SIGKILL, usually the kernel's OOM killer. */
+export const EXIT_KILLED = 137;
+
+export type Outcome = 'workload' | 'infrastructure' | 'timeout' | 'stopped' | 'stall';
+
+export interface Classified {
+  outcome: Outcome;
+  exitCode?: number;
+  reason: string;
+  /** ECS task ARN when the cause named one */
+  ecsTaskArn?: string;
+}
+
+interface EcsCause {
+  TaskArn?: string;
+  StopCode?: string;
+  StoppedReason?: string;
+  Containers?: { ExitCode?: number; Reason?: string; Name?: string }[];
+}
+
+function parseCause(cause: unknown): EcsCause | undefined {
+  if (cause && typeof cause === 'object') return cause as EcsCause;
+  if (typeof cause !== 'string') return undefined;
+  try {
+    const v: unknown = JSON.parse(cause);
+    return v && typeof v === 'object' ? (v as EcsCause) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const INFRA_STOP_CODES = new Set(['SpotInterruption', 'TerminationNotice', 'ServiceSchedulerInitiated']);
+const INFRA_REASONS = [
+  /CannotPullContainerError/i,
+  /ResourceInitializationError/i,
+  /CannotStartContainerError/i,
+  /Host EC2 .* terminated/i,
+  /Instance .* (terminated|stopped|draining)/i,
+  /Task failed to start/i,
+  /capacity/i,
+  /Timeout waiting for network interface/i,
+];
+
+export function classifyFailure(error: string, cause: unknown, timeoutSeconds?: number): Classified {
+  if (error === 'States.Timeout') {
+    return {
+      outcome: 'timeout',
+      reason: `timed out after ${timeoutSeconds ?? '?'} s (timeoutSeconds)`,
+    };
+  }
+  const ecs = parseCause(cause);
+  const container = ecs?.Containers?.[0];
+  const exitCode = container?.ExitCode;
+  const stopped = `${ecs?.StoppedReason ?? ''} ${container?.Reason ?? ''}`.trim();
+  const arn = ecs?.TaskArn ? { ecsTaskArn: ecs.TaskArn } : {};
+  if (error === 'States.TaskFailed' && ecs) {
+    if (ecs.StopCode && INFRA_STOP_CODES.has(ecs.StopCode)) {
+      return { outcome: 'infrastructure', exitCode, reason: `host lost (${ecs.StopCode}): ${stopped}`, ...arn };
+    }
+    if (INFRA_REASONS.some((r) => r.test(stopped)) && (exitCode === undefined || exitCode === EXIT_STOPPED)) {
+      return { outcome: 'infrastructure', exitCode, reason: `infrastructure: ${stopped}`, ...arn };
+    }
+    if (exitCode === EXIT_STOPPED) {
+      return { outcome: 'stopped', exitCode, reason: `stopped: ${stopped || 'SIGTERM'}`, ...arn };
+    }
+    if (exitCode === EXIT_STALLED) {
+      return { outcome: 'stall', exitCode, reason: 'stalled: no output for stallSeconds', ...arn };
+    }
+    if (exitCode === EXIT_KILLED || /OutOfMemory/i.test(stopped)) {
+      return { outcome: 'workload', exitCode, reason: `out of memory (exit ${exitCode ?? '?'}) ${stopped}`.trim(), ...arn };
+    }
+    if (exitCode !== undefined && exitCode !== 0) {
+      return { outcome: 'workload', exitCode, reason: `exit code ${exitCode}${stopped ? `: ${stopped}` : ''}`, ...arn };
+    }
+    return { outcome: 'infrastructure', exitCode, reason: `task stopped: ${stopped || 'unknown reason'}`, ...arn };
+  }
+  const text = typeof cause === 'string' ? cause : JSON.stringify(cause ?? '');
+  return { outcome: 'infrastructure', reason: `${error}: ${text.slice(0, 500)}` };
+}
+
+/** Full-jitter exponential backoff (AWS Architecture Blog): random in [base, min(cap, base*2^n)]. */
+export function backoffSeconds(retry: number, random: () => number = Math.random, base = 5, cap = 900): number {
+  const ceiling = Math.min(cap, base * 2 ** retry);
+  return Math.max(1, Math.round(base + random() * (ceiling - base)));
+}
+
+/** Infrastructure failures do not use up maxRetries, but are still bounded so nothing loops forever. */
+export const MAX_INFRA_RETRIES = 20;

@@ -1,0 +1,182 @@
+/**
+ * The task model: statuses, types, the submit schema (zod) and the stored record.
+ * Pure: no AWS imports. The same schemas validate requests and feed the OpenAPI document.
+ */
+import { z } from 'zod';
+
+export const STATUSES = ['QUEUED', 'STARTING', 'RUNNING', 'RETRYING', 'SUCCEEDED', 'FAILED', 'CANCELLED'] as const;
+export type Status = (typeof STATUSES)[number];
+export const TERMINAL: ReadonlySet<Status> = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED']);
+/** Statuses that hold a concurrency slot: the task has been dispatched and not yet finished. */
+export const ACTIVE: ReadonlySet<Status> = new Set(['STARTING', 'RUNNING', 'RETRYING']);
+
+export const TASK_TYPES = ['training', 'trajectory', 'inference', 'container'] as const;
+export type TaskType = (typeof TASK_TYPES)[number];
+
+const envMap = z
+  .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'env names are letters, digits and _'), z.string().max(4096))
+  .refine((m) => Object.keys(m).length <= 50, 'at most 50 env entries')
+  .refine((m) => JSON.stringify(m).length <= 16_384, 'env is at most 16 KiB in all');
+
+const tags = z
+  .record(z.string().min(1).max(128), z.string().max(256))
+  .refine((m) => Object.keys(m).length <= 50, 'at most 50 tags');
+
+const common = {
+  name: z.string().trim().min(1).max(256).optional(),
+  priority: z.number().int().min(1).max(10).default(5),
+  gpus: z.number().int().min(0).max(8).optional(),
+  cpu: z.number().int().min(128).max(196_608).optional(),
+  memoryMiB: z.number().int().min(128).max(2_000_000).optional(),
+  timeoutSeconds: z.number().int().min(60).max(604_800).default(3600),
+  maxRetries: z.number().int().min(0).max(10).default(3),
+  maxQueueWaitSeconds: z.number().int().min(60).max(604_800).optional(),
+  stallSeconds: z.number().int().min(10).max(86_400).optional(),
+  env: envMap.optional(),
+  tags: tags.optional(),
+  image: z.string().min(1).max(1024).optional(),
+  command: z.array(z.string().max(8192)).min(1).max(256).optional(),
+};
+
+export const trainingParams = z
+  .object({
+    epochs: z.number().int().min(1).max(100_000),
+    batchSize: z.number().int().min(1).max(65_536),
+    learningRate: z.number().gt(0).lte(10),
+    dataset: z.string().max(1024).optional(),
+    model: z.string().max(256).optional(),
+    checkpointEvery: z.number().int().min(1).max(100_000).optional(),
+  })
+  .strict();
+
+export const trajectoryParams = z
+  .object({
+    taskType: z.enum(['reasoning', 'code', 'web']),
+    description: z.string().min(1).max(20_000),
+    expectedTools: z.array(z.string().min(1).max(128)).max(50).default([]),
+    maxSteps: z.number().int().min(1).max(1000).default(10),
+  })
+  .strict();
+
+export const inferenceParams = z
+  .object({
+    modelId: z.string().min(1).max(128),
+    kind: z.enum(['text-generation', 'translation', 'summarization', 'embedding', 'custom']),
+    input: z.union([z.string().max(200_000), z.record(z.string(), z.unknown())]),
+  })
+  .strict();
+
+export const containerParams = z.object({}).strict();
+
+export const submitSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('training'), params: trainingParams, ...common }).strict(),
+  z.object({ type: z.literal('trajectory'), params: trajectoryParams, ...common }).strict(),
+  z.object({ type: z.literal('inference'), params: inferenceParams, ...common }).strict(),
+  z
+    .object({
+      type: z.literal('container'),
+      params: containerParams.default({}),
+      ...common,
+      image: z.string().min(1).max(1024),
+    })
+    .strict(),
+]);
+export type SubmitInput = z.input<typeof submitSchema>;
+export type TaskSpec = z.output<typeof submitSchema>;
+
+export interface Attempt {
+  attempt: number;
+  startedAt: string;
+  endedAt?: string;
+  exitCode?: number;
+  /** workload | infrastructure | timeout | stopped | stall */
+  outcome?: string;
+  reason?: string;
+  ecsTaskArn?: string;
+  logStream?: string;
+}
+
+export interface ResourceUsage {
+  cpuSeconds?: number;
+  peakMemoryMiB?: number;
+  gpuUtilizationPct?: number;
+  gpuMemoryMiB?: number;
+  gpuSeconds?: number;
+}
+
+export interface TaskRecord {
+  taskId: string;
+  type: TaskType;
+  name?: string;
+  owner: string;
+  spec: TaskSpec;
+  status: Status;
+  statusReason?: string;
+  priority: number;
+  progress: number;
+  metrics?: Record<string, number>;
+  attempts: Attempt[];
+  /** Workload failures so far; infrastructure failures do not count. */
+  retryCount: number;
+  createdAt: string;
+  startedAt?: string;
+  finishedAt?: string;
+  durationSeconds?: number;
+  resultLocation?: string;
+  resourceUsage?: ResourceUsage;
+  estimatedCostUsd?: number;
+  idempotencyKey?: string;
+  executionArn?: string;
+  updatedAt?: string;
+}
+
+/** Fill the defaults that depend on the type (gpus: 1 for training, 0 otherwise). */
+export function withDefaults(spec: TaskSpec): TaskSpec {
+  return { ...spec, gpus: spec.gpus ?? (spec.type === 'training' ? 1 : 0) };
+}
+
+/** Keep only what a caller may see (no internal index attributes). */
+export function publicView(task: TaskRecord): TaskRecord {
+  const {
+    taskId,
+    type,
+    name,
+    owner,
+    spec,
+    status,
+    statusReason,
+    priority,
+    progress,
+    metrics,
+    attempts,
+    retryCount,
+    createdAt,
+    startedAt,
+    finishedAt,
+    durationSeconds,
+    resultLocation,
+    resourceUsage,
+    estimatedCostUsd,
+  } = task;
+  return {
+    taskId,
+    type,
+    name,
+    owner,
+    spec,
+    status,
+    statusReason,
+    priority,
+    progress,
+    metrics,
+    attempts,
+    retryCount,
+    createdAt,
+    startedAt,
+    finishedAt,
+    durationSeconds,
+    resultLocation,
+    resourceUsage,
+    estimatedCostUsd,
+  };
+}

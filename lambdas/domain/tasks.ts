@@ -1,0 +1,171 @@
+/**
+ * The task service: what the API does, over the store and the ports. No AWS imports.
+ */
+import { ulid } from 'ulidx';
+import { conflict, tooManyRequests } from './errors.ts';
+import { ACTIVE, type Status, type TaskRecord, type TaskSpec, type TaskType, TERMINAL, withDefaults } from './model.ts';
+import type { Clock, Executions, Waker } from './ports.ts';
+import type { Page, Stats, TaskStore } from './store.ts';
+
+export interface TaskServiceConfig {
+  maxQueueDepth: number;
+  maxConcurrentTasks: number;
+}
+
+export interface StatsView {
+  total: number;
+  byStatus: Record<Status, number>;
+  byType: Record<string, { total: number; byStatus: Record<string, number>; successRate: number | null }>;
+  successRate: number | null;
+  queueDepth: number;
+  running: number;
+  runningGpus?: number;
+  concurrencyCap: number;
+  meanQueueWaitSeconds: number | null;
+  meanRunSeconds: number | null;
+}
+
+export class TaskService {
+  constructor(
+    private readonly store: TaskStore,
+    private readonly waker: Waker,
+    private readonly executions: Executions,
+    private readonly config: TaskServiceConfig,
+    private readonly clock: Clock,
+  ) {}
+
+  async submit(spec: TaskSpec, owner: string, idempotencyKey?: string): Promise<{ task: TaskRecord; created: boolean }> {
+    if (idempotencyKey) {
+      const existing = await this.store.findByIdempotencyKey(owner, idempotencyKey);
+      if (existing) return { task: existing, created: false };
+    }
+    const stats = await this.store.stats();
+    if ((stats.byStatus.QUEUED ?? 0) >= this.config.maxQueueDepth) {
+      throw tooManyRequests(`the queue holds ${this.config.maxQueueDepth} tasks; try again later`, 30);
+    }
+    const full = withDefaults(spec);
+    const now = this.clock.now().toISOString();
+    const task: TaskRecord = {
+      taskId: ulid(this.clock.now().getTime()),
+      type: full.type,
+      ...(full.name ? { name: full.name } : {}),
+      owner,
+      spec: full,
+      status: 'QUEUED',
+      statusReason: 'queued: waiting for the dispatcher',
+      priority: full.priority,
+      progress: 0,
+      attempts: [],
+      retryCount: 0,
+      createdAt: now,
+      updatedAt: now,
+      ...(idempotencyKey ? { idempotencyKey } : {}),
+    };
+    const result = await this.store.create(task);
+    if (result.created) await this.waker.wake({ taskId: task.taskId, why: 'submitted' });
+    return result;
+  }
+
+  async get(taskId: string): Promise<TaskRecord> {
+    const task = await this.store.mustGet(taskId);
+    if (task.status === 'QUEUED') {
+      const ahead = await this.store.queuePosition(task);
+      const stats = await this.store.stats();
+      task.statusReason =
+        `queued: ${ahead} task(s) ahead; ${stats.active} of ${this.config.maxConcurrentTasks} slots in use` +
+        (stats.active >= this.config.maxConcurrentTasks ? ', waiting for a free slot' : ', waiting for dispatch');
+    }
+    return task;
+  }
+
+  list(filter: { status?: Status; type?: TaskType; limit: number; cursor?: string }): Promise<Page<TaskRecord>> {
+    return this.store.list(filter);
+  }
+
+  /** Cancel: a queued task never starts; an active one has its execution (and so its container) stopped. */
+  async cancel(taskId: string, by: string): Promise<TaskRecord> {
+    for (let i = 0; i < 5; i++) {
+      const task = await this.store.mustGet(taskId);
+      if (TERMINAL.has(task.status)) throw conflict(`task ${taskId} is already ${task.status}`);
+      const now = this.clock.now();
+      const attempts = task.attempts;
+      const last = attempts.at(-1);
+      const endAttempt =
+        last && !last.endedAt
+          ? { index: attempts.length - 1, attempt: { ...last, endedAt: now.toISOString(), outcome: 'cancelled', reason: `cancelled by ${by}` } }
+          : undefined;
+      try {
+        const { task: done } = await this.store.transition(task, {
+          from: task.status,
+          to: 'CANCELLED',
+          reason: `cancelled by ${by}`,
+          set: { finishedAt: now.toISOString(), ...durationOf(task, now) },
+          ...(endAttempt ? { endAttempt } : {}),
+          now: now.toISOString(),
+        });
+        if (ACTIVE.has(task.status) && task.executionArn) {
+          await this.executions.stop(task.executionArn, `cancelled by ${by}`);
+        }
+        if (ACTIVE.has(task.status)) await this.waker.wake({ taskId, why: 'slot freed by cancel' });
+        return done;
+      } catch (e) {
+        // the task moved on between our read and write (e.g. QUEUED -> STARTING): read again
+        if (e instanceof Error && 'status' in e && (e as { status: number }).status === 409) continue;
+        throw e;
+      }
+    }
+    throw conflict(`task ${taskId} kept changing; try again`);
+  }
+
+  /** Run a failed or cancelled task again, from the queue, with its retries reset. */
+  async retry(taskId: string, by: string): Promise<TaskRecord> {
+    const task = await this.store.mustGet(taskId);
+    if (task.status !== 'FAILED' && task.status !== 'CANCELLED') {
+      throw conflict(`only FAILED or CANCELLED tasks can be retried; task ${taskId} is ${task.status}`);
+    }
+    const now = this.clock.now().toISOString();
+    const { task: queued } = await this.store.transition(task, {
+      from: task.status,
+      to: 'QUEUED',
+      reason: `requeued by ${by}`,
+      set: { retryCount: 0, progress: 0, createdAt: task.createdAt },
+      now,
+    });
+    await this.waker.wake({ taskId, why: 'retried' });
+    return queued;
+  }
+
+  async stats(): Promise<StatsView> {
+    return toStatsView(await this.store.stats(), this.config.maxConcurrentTasks);
+  }
+}
+
+export function durationOf(task: TaskRecord, now: Date): { durationSeconds?: number } {
+  if (!task.startedAt) return {};
+  return { durationSeconds: Math.max(0, Math.round((now.getTime() - Date.parse(task.startedAt)) / 100) / 10) };
+}
+
+const rate = (ok: number, bad: number) => (ok + bad === 0 ? null : Math.round((ok / (ok + bad)) * 10_000) / 100);
+
+export function toStatsView(s: Stats, cap: number): StatsView {
+  const byStatus = {} as Record<Status, number>;
+  for (const st of ['QUEUED', 'STARTING', 'RUNNING', 'RETRYING', 'SUCCEEDED', 'FAILED', 'CANCELLED'] as const) {
+    byStatus[st] = s.byStatus[st] ?? 0;
+  }
+  const byType: StatsView['byType'] = {};
+  for (const [type, total] of Object.entries(s.byType)) {
+    const st = s.byTypeStatus[type] ?? {};
+    byType[type] = { total, byStatus: st, successRate: rate(st.SUCCEEDED ?? 0, st.FAILED ?? 0) };
+  }
+  return {
+    total: s.total,
+    byStatus,
+    byType,
+    successRate: rate(byStatus.SUCCEEDED, byStatus.FAILED),
+    queueDepth: byStatus.QUEUED,
+    running: byStatus.STARTING + byStatus.RUNNING + byStatus.RETRYING,
+    concurrencyCap: cap,
+    meanQueueWaitSeconds: s.waitCount ? Math.round((s.waitSecondsSum / s.waitCount) * 10) / 10 : null,
+    meanRunSeconds: s.runCount ? Math.round((s.runSecondsSum / s.runCount) * 10) / 10 : null,
+  };
+}

@@ -1,0 +1,187 @@
+/**
+ * The workflow's bookkeeping steps. The state machine owns control flow (the attempt loop, the
+ * timeout, the wait between attempts); these steps own the record: they start an attempt, classify
+ * how it ended and decide whether another one runs. Each is idempotent: a repeated step changes nothing.
+ */
+import { type Classified, classifyFailure, backoffSeconds, MAX_INFRA_RETRIES } from './classify.ts';
+import type { Logger } from './logger.ts';
+import { type Attempt, TERMINAL, type TaskRecord } from './model.ts';
+import type { Clock, Containers, Waker } from './ports.ts';
+import type { TaskStore } from './store.ts';
+import { durationOf } from './tasks.ts';
+
+export interface StepDeps {
+  store: TaskStore;
+  waker: Waker;
+  containers: Containers;
+  clock: Clock;
+  logger: Logger;
+  bucketName: string;
+  random?: () => number;
+  /** hourly price of one GPU for the cost estimate */
+  gpuHourlyUsd?: number;
+}
+
+export interface AttemptContext {
+  proceed: boolean;
+  taskId: string;
+  attempt?: number;
+  timeoutSeconds?: number;
+  gpus?: number;
+  cpu?: number;
+  memoryMiB?: number;
+  reason?: string;
+}
+
+export interface Decision {
+  action: 'retry' | 'done';
+  waitSeconds: number;
+  status: string;
+  reason?: string;
+}
+
+function contextOf(task: TaskRecord, attempt: number): AttemptContext {
+  return {
+    proceed: true,
+    taskId: task.taskId,
+    attempt,
+    timeoutSeconds: task.spec.timeoutSeconds,
+    gpus: task.spec.gpus ?? 0,
+    cpu: task.spec.cpu ?? 1024,
+    memoryMiB: task.spec.memoryMiB ?? 4096,
+  };
+}
+
+/** Begin an attempt: the task goes to STARTING with a new attempt record, unless it was cancelled. */
+export async function startAttempt(deps: StepDeps, taskId: string): Promise<AttemptContext> {
+  const { store, clock } = deps;
+  const task = await store.mustGet(taskId);
+  if (TERMINAL.has(task.status) || task.status === 'QUEUED') {
+    return { proceed: false, taskId, reason: `task is ${task.status}` };
+  }
+  const last = task.attempts.at(-1);
+  if (last && !last.endedAt && (task.status === 'STARTING' || task.status === 'RUNNING')) {
+    return contextOf(task, last.attempt); // repeated step: the attempt already started
+  }
+  const now = clock.now().toISOString();
+  const attempt: Attempt = { attempt: task.attempts.length + 1, startedAt: now };
+  const set = task.startedAt ? {} : { startedAt: now };
+  if (task.status === 'RETRYING') {
+    const { task: next } = await store.transition(task, {
+      from: 'RETRYING',
+      to: 'STARTING',
+      reason: `attempt ${attempt.attempt}: waiting for GPU capacity and the container to start`,
+      appendAttempt: attempt,
+      set,
+      now,
+    });
+    return contextOf(next, next.attempts.length);
+  }
+  const next = await store.recordAttemptStart(task, attempt, set);
+  return contextOf(next, next.attempts.length);
+}
+
+function endOf(task: TaskRecord, now: string, c: Partial<Omit<Classified, 'outcome'>> & { outcome: string }): Attempt {
+  const last = task.attempts.at(-1) ?? { attempt: task.attempts.length, startedAt: now };
+  return {
+    ...last,
+    endedAt: now,
+    outcome: c.outcome,
+    ...(c.exitCode !== undefined ? { exitCode: c.exitCode } : {}),
+    ...(c.reason ? { reason: c.reason } : {}),
+    ...(c.ecsTaskArn ? { ecsTaskArn: c.ecsTaskArn } : {}),
+  };
+}
+
+function costOf(task: TaskRecord, durationSeconds: number | undefined, gpuHourlyUsd: number | undefined) {
+  if (durationSeconds === undefined || !gpuHourlyUsd) return {};
+  const gpus = Math.max(1, task.spec.gpus ?? 0);
+  return { estimatedCostUsd: Math.round(((durationSeconds * gpus * gpuHourlyUsd) / 3600) * 10_000) / 10_000 };
+}
+
+/** An attempt's container ended with an error: record it and decide whether another attempt runs. */
+export async function attemptFailed(
+  deps: StepDeps,
+  input: { taskId: string; error?: { Error?: string; Cause?: unknown } },
+): Promise<Decision> {
+  const { store, clock, logger, containers, waker } = deps;
+  const task = await store.mustGet(input.taskId);
+  if (TERMINAL.has(task.status)) return { action: 'done', waitSeconds: 0, status: task.status };
+  const now = clock.now();
+  const nowIso = now.toISOString();
+  const c = classifyFailure(input.error?.Error ?? 'Unknown', input.error?.Cause, task.spec.timeoutSeconds);
+  const endAttempt = { index: task.attempts.length - 1, attempt: endOf(task, nowIso, c) };
+  logger.info('attempt failed', { taskId: task.taskId, attempt: task.attempts.length, ...c });
+
+  const fail = async (reason: string) => {
+    const duration = durationOf(task, now);
+    await store.transition(task, {
+      from: task.status,
+      to: 'FAILED',
+      reason,
+      set: { finishedAt: nowIso, ...duration, ...costOf(task, duration.durationSeconds, deps.gpuHourlyUsd) },
+      ...(task.attempts.length ? { endAttempt } : {}),
+      now: nowIso,
+    });
+    await waker.wake({ taskId: task.taskId, why: 'slot freed' });
+    return { action: 'done' as const, waitSeconds: 0, status: 'FAILED', reason };
+  };
+  const retry = async (reason: string, waitSeconds: number, retryCount: number) => {
+    await store.transition(task, {
+      from: task.status,
+      to: 'RETRYING',
+      reason: `${reason}; next attempt in ${waitSeconds} s`,
+      set: { retryCount },
+      ...(task.attempts.length ? { endAttempt } : {}),
+      now: nowIso,
+    });
+    return { action: 'retry' as const, waitSeconds, status: 'RETRYING', reason };
+  };
+
+  if (c.outcome === 'timeout') {
+    // the state timed out; make sure the container is gone too
+    await containers.stopForTask(task.taskId, c.reason);
+    return fail(c.reason);
+  }
+  if (c.outcome === 'infrastructure' || c.outcome === 'stopped') {
+    const infra = task.attempts.filter((a) => a.outcome === 'infrastructure' || a.outcome === 'stopped').length;
+    if (infra >= MAX_INFRA_RETRIES) return fail(`${c.reason} (gave up after ${infra} infrastructure failures)`);
+    return retry(`attempt ${task.attempts.length} lost to infrastructure: ${c.reason}`, backoffSeconds(infra, deps.random), task.retryCount);
+  }
+  const attempts = task.attempts.length;
+  if (task.retryCount < task.spec.maxRetries) {
+    return retry(
+      `attempt ${attempts} failed: ${c.reason} (retry ${task.retryCount + 1} of ${task.spec.maxRetries})`,
+      backoffSeconds(task.retryCount, deps.random),
+      task.retryCount + 1,
+    );
+  }
+  return fail(`failed after ${attempts} attempt(s): ${c.reason}`);
+}
+
+/** An attempt's container exited 0: the task SUCCEEDED. */
+export async function attemptSucceeded(deps: StepDeps, input: { taskId: string }): Promise<Decision> {
+  const { store, clock, waker } = deps;
+  const task = await store.mustGet(input.taskId);
+  if (TERMINAL.has(task.status)) return { action: 'done', waitSeconds: 0, status: task.status };
+  const now = clock.now();
+  const nowIso = now.toISOString();
+  const duration = durationOf(task, now);
+  await store.transition(task, {
+    from: task.status,
+    to: 'SUCCEEDED',
+    set: {
+      progress: 100,
+      finishedAt: nowIso,
+      resultLocation: `s3://${deps.bucketName}/tasks/${task.taskId}/`,
+      ...duration,
+      ...costOf(task, duration.durationSeconds, deps.gpuHourlyUsd),
+    },
+    ...(task.attempts.length
+      ? { endAttempt: { index: task.attempts.length - 1, attempt: endOf(task, nowIso, { outcome: 'succeeded', exitCode: 0 }) } }
+      : {}),
+    now: nowIso,
+  });
+  await waker.wake({ taskId: task.taskId, why: 'slot freed' });
+  return { action: 'done', waitSeconds: 0, status: 'SUCCEEDED' };
+}

@@ -1,0 +1,65 @@
+/** The HTTP API: one handler behind every route, thin over the domain. */
+import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
+import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import { dynamodb, sqs } from '../clients/aws.ts';
+import { sfnExecutions, sqsWaker } from '../clients/adapters.ts';
+import { cloudWatchLogReader, s3ArtifactReader } from '../clients/readers.ts';
+import { openapi } from '../api/openapi.ts';
+import { type ApiEvent, type ApiResult, errorBody, json, toResponse } from '../api/http.ts';
+import { type ApiDeps, dispatchRoute } from '../api/routes.ts';
+import { TaskStore } from '../domain/store.ts';
+import { TaskService } from '../domain/tasks.ts';
+import { systemClock } from '../domain/ports.ts';
+import { env, envInt } from '../shared/env.ts';
+import { logger } from '../shared/logger.ts';
+
+const tableName = env('TABLE_NAME');
+const queueUrl = env('QUEUE_URL');
+const store = new TaskStore(dynamodb, tableName);
+let cachedOpenapi: object | undefined;
+
+export const deps: ApiDeps = {
+  store,
+  service: new TaskService(
+    store,
+    sqsWaker(queueUrl),
+    sfnExecutions(env('STATE_MACHINE_ARN')),
+    { maxQueueDepth: envInt('MAX_QUEUE_DEPTH', 10_000), maxConcurrentTasks: envInt('MAX_CONCURRENT_TASKS', 4) },
+    systemClock,
+  ),
+  logs: cloudWatchLogReader(env('LOG_GROUP_NAME')),
+  artifacts: s3ArtifactReader(env('BUCKET_NAME')),
+  health: [
+    { name: 'dynamodb', check: async () => void (await dynamodb.send(new DescribeTableCommand({ TableName: tableName }))) },
+    {
+      name: 'sqs',
+      check: async () =>
+        void (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }))),
+    },
+  ],
+  openapi: () => {
+    cachedOpenapi ??= openapi();
+    return cachedOpenapi;
+  },
+};
+
+export async function route(event: ApiEvent): Promise<ApiResult> {
+  try {
+    return await dispatchRoute(event, deps);
+  } catch (e) {
+    try {
+      return toResponse(e);
+    } catch {
+      logger.error('unhandled error', { error: e as Error, path: event.rawPath });
+      return json(500, errorBody('InternalError', 'something went wrong; the request id is in the logs'), {
+        'x-request-id': event.requestContext.requestId,
+      });
+    }
+  }
+}
+
+export const handler = async (event: ApiEvent, context: import('aws-lambda').Context) => {
+  logger.addContext(context);
+  logger.appendKeys({ path: event.rawPath, method: event.requestContext.http.method });
+  return route(event);
+};

@@ -1,0 +1,24 @@
+/**
+ * The dispatcher, fed by the task queue (wake-ups) and a periodic tick. Messages only wake it: the
+ * order and the cap come from the task table, so duplicates and lost messages change nothing.
+ */
+import type { SQSEvent, ScheduledEvent } from 'aws-lambda';
+import { dynamodb } from '../clients/aws.ts';
+import { sfnExecutions } from '../clients/adapters.ts';
+import { dispatch } from '../domain/dispatch.ts';
+import { systemClock } from '../domain/ports.ts';
+import { TaskStore } from '../domain/store.ts';
+import { env, envInt } from '../shared/env.ts';
+import { logger } from '../shared/logger.ts';
+
+const store = new TaskStore(dynamodb, env('TABLE_NAME'));
+const executions = sfnExecutions(env('STATE_MACHINE_ARN'));
+const maxConcurrentTasks = envInt('MAX_CONCURRENT_TASKS', 4);
+
+export const handler = async (event: SQSEvent | ScheduledEvent | Record<string, never>) => {
+  const wakeups = 'Records' in event ? event.Records.length : 1;
+  const result = await dispatch({ store, executions, clock: systemClock, logger }, { maxConcurrentTasks });
+  logger.info('dispatch pass', { wakeups, ...result });
+  // nothing in the batch failed on its own: an error above fails the batch, and SQS redelivers it
+  return { batchItemFailures: [] };
+};

@@ -1,0 +1,42 @@
+/** The workflow's bookkeeping step: one Lambda, the action chosen by the state that calls it. */
+import { z } from 'zod';
+import { dynamodb } from '../clients/aws.ts';
+import { ecsContainers, sqsWaker } from '../clients/adapters.ts';
+import { systemClock } from '../domain/ports.ts';
+import { TaskStore } from '../domain/store.ts';
+import { attemptFailed, attemptSucceeded, type StepDeps, startAttempt } from '../domain/workflow-steps.ts';
+import { env, envInt } from '../shared/env.ts';
+import { logger } from '../shared/logger.ts';
+
+const deps: StepDeps = {
+  store: new TaskStore(dynamodb, env('TABLE_NAME')),
+  waker: sqsWaker(env('QUEUE_URL')),
+  containers: ecsContainers(env('CLUSTER_ARN')),
+  clock: systemClock,
+  logger,
+  bucketName: env('BUCKET_NAME'),
+  gpuHourlyUsd: envInt('GPU_HOURLY_USD', 0),
+};
+
+const input = z.discriminatedUnion('action', [
+  z.object({ action: z.literal('start'), taskId: z.string() }),
+  z.object({
+    action: z.literal('failed'),
+    taskId: z.string(),
+    error: z.object({ Error: z.string().optional(), Cause: z.unknown().optional() }).optional(),
+  }),
+  z.object({ action: z.literal('succeeded'), taskId: z.string() }),
+]);
+
+export const handler = async (event: unknown) => {
+  const e = input.parse(event);
+  logger.appendKeys({ taskId: e.taskId, action: e.action });
+  switch (e.action) {
+    case 'start':
+      return startAttempt(deps, e.taskId);
+    case 'failed':
+      return attemptFailed(deps, e);
+    case 'succeeded':
+      return attemptSucceeded(deps, e);
+  }
+};

@@ -1,0 +1,114 @@
+/** The HTTP API: IAM authorization on every route but GET /health, access logs and throttling. */
+import { CfnOutput, RemovalPolicy } from 'aws-cdk-lib';
+import {
+  CfnStage,
+  HttpApi,
+  HttpMethod,
+  HttpNoneAuthorizer,
+  LogGroupLogDestination,
+} from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import { ManagedPolicy, PolicyStatement, Role } from 'aws-cdk-lib/aws-iam';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+
+/** The routes, as API Gateway sees them (the handler's router serves the same set). */
+export const API_ROUTES: [HttpMethod, string][] = [
+  [HttpMethod.GET, '/openapi.json'],
+  [HttpMethod.POST, '/v1/tasks'],
+  [HttpMethod.GET, '/v1/tasks'],
+  [HttpMethod.POST, '/v1/tasks/batch'],
+  [HttpMethod.GET, '/v1/tasks/{id}'],
+  [HttpMethod.DELETE, '/v1/tasks/{id}'],
+  [HttpMethod.POST, '/v1/tasks/{id}/cancel'],
+  [HttpMethod.POST, '/v1/tasks/{id}/retry'],
+  [HttpMethod.GET, '/v1/tasks/{id}/logs'],
+  [HttpMethod.GET, '/v1/tasks/{id}/artifacts'],
+  [HttpMethod.GET, '/v1/tasks/{id}/trajectory'],
+  [HttpMethod.GET, '/v1/stats'],
+  [HttpMethod.GET, '/v1/stats/daily'],
+  [HttpMethod.POST, '/train'],
+  [HttpMethod.GET, '/train'],
+  [HttpMethod.GET, '/train/{task_id}'],
+  [HttpMethod.DELETE, '/train/{task_id}'],
+  [HttpMethod.GET, '/stats'],
+];
+
+export interface ApiProps {
+  handler: IFunction;
+  logRetention: RetentionDays;
+  throttleRate: number;
+  throttleBurst: number;
+  /** IAM principals (role ARNs) given the invoke policy. @default none */
+  adminRoleArns?: string[];
+}
+
+export class Api extends Construct {
+  readonly httpApi: HttpApi;
+  readonly invokePolicy: ManagedPolicy;
+  readonly accessLogs: LogGroup;
+
+  constructor(scope: Construct, id: string, props: ApiProps) {
+    super(scope, id);
+    const integration = new HttpLambdaIntegration('Integration', props.handler);
+    this.httpApi = new HttpApi(this, 'HttpApi', {
+      description: 'trainstack: submit and watch GPU tasks',
+      defaultAuthorizer: new HttpIamAuthorizer(),
+      createDefaultStage: true,
+    });
+    for (const [method, path] of API_ROUTES) {
+      this.httpApi.addRoutes({ path, methods: [method], integration });
+    }
+    this.httpApi.addRoutes({
+      path: '/health',
+      methods: [HttpMethod.GET],
+      integration,
+      authorizer: new HttpNoneAuthorizer(),
+    });
+
+    this.accessLogs = new LogGroup(this, 'AccessLogs', {
+      retention: props.logRetention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    const stage = this.httpApi.defaultStage?.node.defaultChild as CfnStage;
+    stage.accessLogSettings = {
+      destinationArn: new LogGroupLogDestination(this.accessLogs).bind(this.httpApi.defaultStage!)
+        .destinationArn,
+      format: JSON.stringify({
+        requestId: '$context.requestId',
+        ip: '$context.identity.sourceIp',
+        caller: '$context.identity.caller',
+        user: '$context.identity.userArn',
+        requestTime: '$context.requestTime',
+        method: '$context.httpMethod',
+        path: '$context.path',
+        status: '$context.status',
+        latency: '$context.responseLatency',
+        error: '$context.error.message',
+        integrationError: '$context.integrationErrorMessage',
+      }),
+    };
+    stage.defaultRouteSettings = {
+      throttlingRateLimit: props.throttleRate,
+      throttlingBurstLimit: props.throttleBurst,
+    };
+
+    this.invokePolicy = new ManagedPolicy(this, 'InvokePolicy', {
+      description: 'Call the trainstack API',
+      statements: [
+        new PolicyStatement({
+          actions: ['execute-api:Invoke'],
+          resources: [this.httpApi.arnForExecuteApi('*', '/*', '*')],
+        }),
+      ],
+    });
+    for (const [i, arn] of (props.adminRoleArns ?? []).entries()) {
+      // roles named by the user: imported, so the stack never changes their trust policy
+      this.invokePolicy.attachToRole(Role.fromRoleArn(this, `Admin${i}`, arn, { mutable: false }));
+    }
+    new CfnOutput(this, 'ApiUrl', { value: this.httpApi.apiEndpoint, description: 'trainstack API URL' });
+    new CfnOutput(this, 'InvokePolicyArn', { value: this.invokePolicy.managedPolicyArn });
+  }
+}

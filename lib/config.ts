@@ -1,0 +1,89 @@
+/** Stack settings from CDK context (`cdk.json` or `-c key=value`), with the defaults of SPEC §1. */
+import type { Node } from 'constructs';
+
+export interface TrainstackConfig {
+  /** GPU instance types for the auto scaling group. @default ['g5.xlarge'] */
+  instanceTypes: string[];
+  /** GPUs one instance holds (sets the default concurrency cap). @default 1 */
+  gpusPerInstance: number;
+  /** @default 0 */
+  minInstances: number;
+  /** @default 4 */
+  maxInstances: number;
+  /** Spot instances instead of on-demand. @default false */
+  spot: boolean;
+  /** Tasks running at once; 0 means as many as the cluster's GPUs. @default 0 */
+  maxConcurrentTasks: number;
+  /** Queued tasks beyond which submit answers 429. @default 10000 */
+  maxQueueDepth: number;
+  /** @default 30 */
+  logRetentionDays: number;
+  /** Days before task outputs move to infrequent access; checkpoints expire after the same. @default 90 */
+  artifactRetentionDays: number;
+  /** IAM principal ARNs allowed to call the API. @default [] (the account's principals with IAM permission) */
+  adminPrincipals: string[];
+  /** @default 50 */
+  apiThrottleRate: number;
+  /** @default 100 */
+  apiThrottleBurst: number;
+  /** Hourly price of one GPU, for cost estimates. @default 1.006 (g5.xlarge on-demand, us-east-1) */
+  gpuHourlyUsd: number;
+}
+
+export const DEFAULTS: TrainstackConfig = {
+  instanceTypes: ['g5.xlarge'],
+  gpusPerInstance: 1,
+  minInstances: 0,
+  maxInstances: 4,
+  spot: false,
+  maxConcurrentTasks: 0,
+  maxQueueDepth: 10_000,
+  logRetentionDays: 30,
+  artifactRetentionDays: 90,
+  adminPrincipals: [],
+  apiThrottleRate: 50,
+  apiThrottleBurst: 100,
+  gpuHourlyUsd: 1.006,
+};
+
+function coerce(value: unknown, like: unknown, key: string): unknown {
+  if (typeof like === 'number') {
+    const n = typeof value === 'string' ? Number(value) : value;
+    if (typeof n !== 'number' || !Number.isFinite(n))
+      throw new Error(`context ${key} must be a number, got ${String(value)}`);
+    return n;
+  }
+  if (typeof like === 'boolean') {
+    if (value === 'true' || value === true) return true;
+    if (value === 'false' || value === false) return false;
+    throw new Error(`context ${key} must be true or false, got ${String(value)}`);
+  }
+  if (Array.isArray(like)) {
+    if (Array.isArray(value)) return value.map(String);
+    if (typeof value === 'string')
+      return value
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
+    throw new Error(`context ${key} must be a list, got ${String(value)}`);
+  }
+  return value;
+}
+
+export function readConfig(node: Node): TrainstackConfig {
+  const out = { ...DEFAULTS } as Record<string, unknown>;
+  for (const key of Object.keys(DEFAULTS)) {
+    const v: unknown = node.tryGetContext(key);
+    if (v !== undefined) out[key] = coerce(v, (DEFAULTS as unknown as Record<string, unknown>)[key], key);
+  }
+  const c = out as unknown as TrainstackConfig;
+  if (c.minInstances < 0 || c.maxInstances < c.minInstances)
+    throw new Error('context: need 0 <= minInstances <= maxInstances');
+  if (!c.instanceTypes.length) throw new Error('context instanceTypes is empty');
+  return c;
+}
+
+/** The concurrency cap: as configured, or the GPUs the cluster can hold at its largest. */
+export function concurrencyCap(c: TrainstackConfig): number {
+  return c.maxConcurrentTasks > 0 ? c.maxConcurrentTasks : Math.max(1, c.maxInstances * c.gpusPerInstance);
+}

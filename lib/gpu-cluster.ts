@@ -1,0 +1,178 @@
+/**
+ * The GPU cluster: a VPC without NAT, an auto scaling group of GPU instances on the AL2023 NVIDIA ECS
+ * AMI that scales to zero behind a capacity provider, and the runner's task definition.
+ */
+import * as path from 'node:path';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { AutoScalingGroup, BlockDeviceVolume, EbsDeviceVolumeType } from 'aws-cdk-lib/aws-autoscaling';
+import {
+  FlowLogDestination,
+  GatewayVpcEndpointAwsService,
+  InstanceType,
+  LaunchTemplate,
+  SecurityGroup,
+  SubnetType,
+  UserData,
+  Vpc,
+} from 'aws-cdk-lib/aws-ec2';
+import {
+  AmiHardwareType,
+  AsgCapacityProvider,
+  Cluster,
+  ContainerImage,
+  ContainerInsights,
+  Ec2TaskDefinition,
+  EcsOptimizedImage,
+  LogDrivers,
+  NetworkMode,
+  type ContainerDefinition,
+} from 'aws-cdk-lib/aws-ecs';
+import { Role, ServicePrincipal, ManagedPolicy } from 'aws-cdk-lib/aws-iam';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { IBucket } from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import { REPO_ROOT } from './function.ts';
+
+export const RUNNER_CONTAINER = 'runner';
+export const LOG_STREAM_PREFIX = 'task';
+
+export interface GpuClusterProps {
+  table: ITable;
+  bucket: IBucket;
+  logRetention: RetentionDays;
+  /** @default ['g5.xlarge'] */
+  instanceTypes?: string[];
+  /** @default 0 */
+  minInstances?: number;
+  /** @default 4 */
+  maxInstances?: number;
+  /** @default false */
+  spot?: boolean;
+}
+
+export class GpuCluster extends Construct {
+  readonly vpc: Vpc;
+  readonly cluster: Cluster;
+  readonly capacityProvider: AsgCapacityProvider;
+  readonly taskDefinition: Ec2TaskDefinition;
+  readonly container: ContainerDefinition;
+  readonly logGroup: LogGroup;
+  readonly autoScalingGroup: AutoScalingGroup;
+
+  constructor(scope: Construct, id: string, props: GpuClusterProps) {
+    super(scope, id);
+    const types = props.instanceTypes ?? ['g5.xlarge'];
+
+    // Public subnets only: instances reach ECS, ECR and CloudWatch directly, with no ingress allowed.
+    // No NAT gateway and no interface endpoints, so an idle stack costs nothing but storage.
+    this.vpc = new Vpc(this, 'Vpc', {
+      maxAzs: 3,
+      natGateways: 0,
+      subnetConfiguration: [{ name: 'public', subnetType: SubnetType.PUBLIC, cidrMask: 20 }],
+      gatewayEndpoints: {
+        S3: { service: GatewayVpcEndpointAwsService.S3 },
+        DynamoDB: { service: GatewayVpcEndpointAwsService.DYNAMODB },
+      },
+    });
+    this.vpc.addFlowLog('FlowLogs', {
+      destination: FlowLogDestination.toCloudWatchLogs(
+        new LogGroup(this, 'FlowLogGroup', {
+          retention: props.logRetention,
+          removalPolicy: RemovalPolicy.DESTROY,
+        }),
+      ),
+    });
+
+    this.cluster = new Cluster(this, 'Cluster', {
+      vpc: this.vpc,
+      containerInsightsV2: ContainerInsights.ENABLED,
+    });
+
+    const securityGroup = new SecurityGroup(this, 'InstanceSg', {
+      vpc: this.vpc,
+      description: 'GPU instances: no ingress, egress to AWS APIs and registries',
+      allowAllOutbound: true,
+    });
+    const instanceRole = new Role(this, 'InstanceRole', {
+      assumedBy: new ServicePrincipal('ec2.amazonaws.com'),
+      managedPolicies: [
+        ManagedPolicy.fromAwsManagedPolicyName('service-role/AmazonEC2ContainerServiceforEC2Role'),
+        ManagedPolicy.fromAwsManagedPolicyName('AmazonSSMManagedInstanceCore'),
+      ],
+    });
+    const launchTemplate = new LaunchTemplate(this, 'LaunchTemplate', {
+      machineImage: EcsOptimizedImage.amazonLinux2023(AmiHardwareType.GPU),
+      instanceType: new InstanceType(types[0] ?? 'g5.xlarge'),
+      securityGroup,
+      role: instanceRole,
+      requireImdsv2: true,
+      associatePublicIpAddress: true,
+      userData: UserData.forLinux(),
+      blockDevices: [
+        {
+          deviceName: '/dev/xvda',
+          volume: BlockDeviceVolume.ebs(100, { encrypted: true, volumeType: EbsDeviceVolumeType.GP3 }),
+        },
+      ],
+      ...(props.spot && types.length === 1 ? { spotOptions: {} } : {}),
+    });
+    this.autoScalingGroup = new AutoScalingGroup(this, 'Asg', {
+      vpc: this.vpc,
+      vpcSubnets: { subnetType: SubnetType.PUBLIC },
+      minCapacity: props.minInstances ?? 0,
+      maxCapacity: props.maxInstances ?? 4,
+      newInstancesProtectedFromScaleIn: true,
+      ...(types.length > 1
+        ? {
+            mixedInstancesPolicy: {
+              launchTemplate,
+              launchTemplateOverrides: types.map((t) => ({ instanceType: new InstanceType(t) })),
+              instancesDistribution: props.spot
+                ? {
+                    onDemandPercentageAboveBaseCapacity: 0,
+                    spotAllocationStrategy: 'price-capacity-optimized' as never,
+                  }
+                : { onDemandPercentageAboveBaseCapacity: 100 },
+            },
+          }
+        : { launchTemplate }),
+    });
+    this.capacityProvider = new AsgCapacityProvider(this, 'CapacityProvider', {
+      autoScalingGroup: this.autoScalingGroup,
+      enableManagedScaling: true,
+      enableManagedTerminationProtection: true,
+      enableManagedDraining: true,
+      targetCapacityPercent: 100,
+      minimumScalingStepSize: 1,
+      maximumScalingStepSize: Math.max(1, props.maxInstances ?? 4),
+      instanceWarmupPeriod: 180,
+    });
+    this.cluster.addAsgCapacityProvider(this.capacityProvider);
+
+    this.logGroup = new LogGroup(this, 'TaskLogs', {
+      retention: props.logRetention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    this.taskDefinition = new Ec2TaskDefinition(this, 'RunnerTask', { networkMode: NetworkMode.BRIDGE });
+    this.container = this.taskDefinition.addContainer(RUNNER_CONTAINER, {
+      image: ContainerImage.fromAsset(path.join(REPO_ROOT), {
+        file: 'containers/trainer/Dockerfile',
+        exclude: ['node_modules', 'cdk.out', '.local', '.git'],
+      }),
+      memoryReservationMiB: 2048,
+      gpuCount: 1,
+      essential: true,
+      stopTimeout: Duration.seconds(120),
+      logging: LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: LOG_STREAM_PREFIX }),
+      environment: {
+        TRAINSTACK_TABLE: props.table.tableName,
+        TRAINSTACK_BUCKET: props.bucket.bucketName,
+        TRAINSTACK_LOG_GROUP: this.logGroup.logGroupName,
+        TRAINSTACK_LOG_STREAM_PREFIX: `${LOG_STREAM_PREFIX}/${RUNNER_CONTAINER}`,
+      },
+    });
+    props.table.grantReadWriteData(this.taskDefinition.taskRole);
+    props.bucket.grantReadWrite(this.taskDefinition.taskRole);
+  }
+}

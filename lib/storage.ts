@@ -1,0 +1,83 @@
+/** Storage: the task table (records, stats, idempotency keys) and the artifacts bucket. */
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { AttributeType, BillingMode, ProjectionType, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
+import {
+  BlockPublicAccess,
+  Bucket,
+  BucketEncryption,
+  ObjectOwnership,
+  StorageClass,
+} from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import { INDEX } from '../lambdas/domain/store.ts';
+
+export interface StorageProps {
+  /** Days before task outputs move to infrequent access and checkpoints expire. @default 90 */
+  artifactRetentionDays?: number;
+  /** @default RemovalPolicy.RETAIN */
+  removalPolicy?: RemovalPolicy;
+}
+
+export class Storage extends Construct {
+  readonly table: Table;
+  readonly bucket: Bucket;
+  readonly accessLogs: Bucket;
+
+  constructor(scope: Construct, id: string, props: StorageProps = {}) {
+    super(scope, id);
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    const days = props.artifactRetentionDays ?? 90;
+
+    this.table = new Table(this, 'Tasks', {
+      partitionKey: { name: 'pk', type: AttributeType.STRING },
+      billingMode: BillingMode.PAY_PER_REQUEST,
+      encryption: TableEncryption.AWS_MANAGED,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      deletionProtection: removalPolicy === RemovalPolicy.RETAIN,
+      removalPolicy,
+    });
+    const gsi = (indexName: string, pk: string, sk: string) =>
+      this.table.addGlobalSecondaryIndex({
+        indexName,
+        partitionKey: { name: pk, type: AttributeType.STRING },
+        sortKey: { name: sk, type: AttributeType.STRING },
+        projectionType: ProjectionType.ALL,
+      });
+    gsi(INDEX.byStatus, 'status', 'createdKey');
+    gsi(INDEX.byType, 'type', 'createdKey');
+    gsi(INDEX.byCreated, 'listPk', 'createdKey');
+    gsi(INDEX.queue, 'queuePk', 'queueSk');
+
+    this.accessLogs = new Bucket(this, 'AccessLogs', {
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      encryption: BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      objectOwnership: ObjectOwnership.BUCKET_OWNER_PREFERRED,
+      lifecycleRules: [{ expiration: Duration.days(365) }],
+      removalPolicy,
+    });
+    this.bucket = new Bucket(this, 'Artifacts', {
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      encryption: BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      versioned: false,
+      serverAccessLogsBucket: this.accessLogs,
+      serverAccessLogsPrefix: 'artifacts/',
+      lifecycleRules: [
+        { id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(7) },
+        {
+          id: 'old-outputs-to-ia',
+          prefix: 'tasks/',
+          transitions: [
+            {
+              storageClass: StorageClass.INFREQUENT_ACCESS,
+              transitionAfter: Duration.days(Math.max(30, days)),
+            },
+          ],
+        },
+        { id: 'expire-checkpoints', prefix: 'checkpoints/', expiration: Duration.days(days) },
+      ],
+      removalPolicy,
+    });
+  }
+}

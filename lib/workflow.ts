@@ -1,0 +1,144 @@
+/**
+ * The task workflow: a STANDARD state machine in JSONPath. One attempt is
+ * StartAttempt -> RunTask (.sync, per-task timeout) -> Succeeded | AttemptFailed; AttemptFailed
+ * classifies the failure and either loops back after a backoff wait or ends the task.
+ * Retry counts are per task, so the loop is a Choice, not a Retry field.
+ */
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import type {
+  AsgCapacityProvider,
+  Cluster,
+  ContainerDefinition,
+  Ec2TaskDefinition,
+} from 'aws-cdk-lib/aws-ecs';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
+import {
+  Choice,
+  Condition,
+  DefinitionBody,
+  JsonPath,
+  LogLevel,
+  StateMachine,
+  StateMachineType,
+  Succeed,
+  TaskInput,
+  Timeout,
+  Wait,
+  WaitTime,
+  Fail,
+} from 'aws-cdk-lib/aws-stepfunctions';
+import {
+  CapacityProviderOptions,
+  EcsEc2LaunchTarget,
+  EcsRunTask,
+  LambdaInvoke,
+} from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { IntegrationPattern } from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+
+export const STATE = {
+  startAttempt: 'StartAttempt',
+  proceed: 'Proceed?',
+  runTask: 'RunTask',
+  succeeded: 'AttemptSucceeded',
+  failed: 'AttemptFailed',
+  again: 'RetryOrFinish?',
+  backoff: 'Backoff',
+  notStarted: 'NotStarted',
+  done: 'Done',
+  broken: 'BookkeepingFailed',
+} as const;
+
+export interface WorkflowProps {
+  stepFunction: IFunction;
+  cluster: Cluster;
+  taskDefinition: Ec2TaskDefinition;
+  container: ContainerDefinition;
+  capacityProvider: AsgCapacityProvider;
+  logRetention: RetentionDays;
+}
+
+export class Workflow extends Construct {
+  readonly stateMachine: StateMachine;
+  readonly logGroup: LogGroup;
+
+  constructor(scope: Construct, id: string, props: WorkflowProps) {
+    super(scope, id);
+    const step = (name: string, action: string, extra: Record<string, unknown>, resultPath: string) =>
+      new LambdaInvoke(this, name, {
+        stateName: name,
+        lambdaFunction: props.stepFunction,
+        payload: TaskInput.fromObject({ action, taskId: JsonPath.stringAt('$.taskId'), ...extra }),
+        payloadResponseOnly: true,
+        resultPath,
+        retryOnServiceExceptions: true,
+        taskTimeout: Timeout.duration(Duration.seconds(60)),
+      });
+
+    const startAttempt = step(STATE.startAttempt, 'start', {}, '$.ctx');
+    const succeeded = step(STATE.succeeded, 'succeeded', {}, '$.decision');
+    const failed = step(STATE.failed, 'failed', { error: JsonPath.objectAt('$.error') }, '$.decision');
+    const done = new Succeed(this, STATE.done);
+    const notStarted = new Succeed(this, STATE.notStarted, {
+      comment: 'cancelled or finished before it could start',
+    });
+    const broken = new Fail(this, STATE.broken, {
+      error: 'BookkeepingFailed',
+      cause: 'the workflow could not record the end of an attempt',
+    });
+
+    const runTask = new EcsRunTask(this, STATE.runTask, {
+      stateName: STATE.runTask,
+      integrationPattern: IntegrationPattern.RUN_JOB,
+      cluster: props.cluster,
+      taskDefinition: props.taskDefinition,
+      launchTarget: new EcsEc2LaunchTarget({
+        capacityProviderOptions: CapacityProviderOptions.custom([
+          { capacityProvider: props.capacityProvider.capacityProviderName, weight: 1 },
+        ]),
+      }),
+      containerOverrides: [
+        {
+          containerDefinition: props.container,
+          environment: [
+            // pointers only: the runner reads the spec from the task record (overrides are capped at 8 KB)
+            { name: 'TRAINSTACK_TASK_ID', value: JsonPath.stringAt('$.taskId') },
+            { name: 'TRAINSTACK_ATTEMPT', value: JsonPath.format('{}', JsonPath.stringAt('$.ctx.attempt')) },
+          ],
+          memoryReservation: JsonPath.numberAt('$.ctx.memoryMiB'),
+        },
+      ],
+      taskTimeout: Timeout.at('$.ctx.timeoutSeconds'),
+      resultPath: JsonPath.DISCARD,
+    });
+    runTask.addCatch(failed, { errors: ['States.ALL'], resultPath: '$.error' });
+    startAttempt.addCatch(failed, { errors: ['States.ALL'], resultPath: '$.error' });
+    succeeded.addCatch(failed, { errors: ['States.ALL'], resultPath: '$.error' });
+    failed.addCatch(broken, { errors: ['States.ALL'], resultPath: '$.error' });
+
+    const backoff = new Wait(this, STATE.backoff, { time: WaitTime.secondsPath('$.decision.waitSeconds') });
+    const definition = startAttempt.next(
+      new Choice(this, STATE.proceed)
+        .when(Condition.booleanEquals('$.ctx.proceed', false), notStarted)
+        .otherwise(runTask.next(succeeded.next(done))),
+    );
+    failed.next(
+      new Choice(this, STATE.again)
+        .when(Condition.stringEquals('$.decision.action', 'retry'), backoff.next(startAttempt))
+        .otherwise(done),
+    );
+
+    this.logGroup = new LogGroup(this, 'Logs', {
+      retention: props.logRetention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    this.stateMachine = new StateMachine(this, 'StateMachine', {
+      stateMachineType: StateMachineType.STANDARD,
+      definitionBody: DefinitionBody.fromChainable(definition),
+      tracingEnabled: true,
+      logs: { destination: this.logGroup, level: LogLevel.ALL, includeExecutionData: true },
+      timeout: Duration.days(30),
+    });
+  }
+}
