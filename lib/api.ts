@@ -1,7 +1,7 @@
 /** The HTTP API: IAM authorization on every route but GET /health, access logs and throttling. */
 import { CfnOutput, RemovalPolicy } from 'aws-cdk-lib';
 import {
-  CfnStage,
+  type CfnStage,
   HttpApi,
   HttpMethod,
   HttpNoneAuthorizer,
@@ -72,10 +72,11 @@ export class Api extends Construct {
       retention: props.logRetention,
       removalPolicy: RemovalPolicy.DESTROY,
     });
-    const stage = this.httpApi.defaultStage?.node.defaultChild as CfnStage;
+    const defaultStage = this.httpApi.defaultStage;
+    if (!defaultStage) throw new Error('the HTTP API has no default stage');
+    const stage = defaultStage.node.defaultChild as CfnStage;
     stage.accessLogSettings = {
-      destinationArn: new LogGroupLogDestination(this.accessLogs).bind(this.httpApi.defaultStage!)
-        .destinationArn,
+      destinationArn: new LogGroupLogDestination(this.accessLogs).bind(defaultStage).destinationArn,
       format: JSON.stringify({
         requestId: '$context.requestId',
         ip: '$context.identity.sourceIp',

@@ -5,6 +5,7 @@
 import * as path from 'node:path';
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { AutoScalingGroup, BlockDeviceVolume, EbsDeviceVolumeType } from 'aws-cdk-lib/aws-autoscaling';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import {
   FlowLogDestination,
   GatewayVpcEndpointAwsService,
@@ -19,16 +20,15 @@ import {
   AmiHardwareType,
   AsgCapacityProvider,
   Cluster,
+  type ContainerDefinition,
   ContainerImage,
   ContainerInsights,
   Ec2TaskDefinition,
   EcsOptimizedImage,
   LogDrivers,
   NetworkMode,
-  type ContainerDefinition,
 } from 'aws-cdk-lib/aws-ecs';
-import { Role, ServicePrincipal, ManagedPolicy } from 'aws-cdk-lib/aws-iam';
-import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { ManagedPolicy, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';

@@ -6,7 +6,7 @@ import {
   ComparisonOperator,
   Dashboard,
   GraphWidget,
-  Metric,
+  type Metric,
   SingleValueWidget,
   TreatMissingData,
 } from 'aws-cdk-lib/aws-cloudwatch';

@@ -17,6 +17,8 @@ import {
   Choice,
   Condition,
   DefinitionBody,
+  Fail,
+  IntegrationPattern,
   JsonPath,
   LogLevel,
   StateMachine,
@@ -26,7 +28,6 @@ import {
   Timeout,
   Wait,
   WaitTime,
-  Fail,
 } from 'aws-cdk-lib/aws-stepfunctions';
 import {
   CapacityProviderOptions,
@@ -34,7 +35,6 @@ import {
   EcsRunTask,
   LambdaInvoke,
 } from 'aws-cdk-lib/aws-stepfunctions-tasks';
-import { IntegrationPattern } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 
 export const STATE = {

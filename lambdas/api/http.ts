@@ -27,12 +27,20 @@ export function fromZod(e: ZodError): FieldIssue[] {
 /** Map any error to a response: domain and validation errors to 4xx, the rest to 500 without internals. */
 export function toResponse(e: unknown): ApiResult {
   if (e instanceof DomainError) return json(e.status, errorBody(e.code, e.message, e.details), e.headers);
-  if (e instanceof ZodError) return json(400, errorBody('ValidationError', 'the request is not valid', fromZod(e)));
+  if (e instanceof ZodError)
+    return json(400, errorBody('ValidationError', 'the request is not valid', fromZod(e)));
   if (e instanceof Error && e.name === 'InvalidCursor') {
-    return json(400, errorBody('ValidationError', 'the cursor is not valid', [{ path: 'cursor', message: 'not a cursor this API gave' }]));
+    return json(
+      400,
+      errorBody('ValidationError', 'the cursor is not valid', [
+        { path: 'cursor', message: 'not a cursor this API gave' },
+      ]),
+    );
   }
   if (e instanceof Error && /Throttl|ProvisionedThroughputExceeded|RequestLimitExceeded/.test(e.name)) {
-    return json(503, errorBody('ServiceUnavailable', 'a dependency is busy; try again'), { 'Retry-After': '5' });
+    return json(503, errorBody('ServiceUnavailable', 'a dependency is busy; try again'), {
+      'Retry-After': '5',
+    });
   }
   throw e;
 }
@@ -59,7 +67,10 @@ export function jsonBody(event: ApiEvent): unknown {
     throw new DomainError(415, 'UnsupportedMediaType', `expected application/json, got ${type}`);
   }
   const text = rawBody(event);
-  if (!text.trim()) throw new DomainError(400, 'ValidationError', 'the body is empty', [{ path: '(body)', message: 'expected a JSON object' }]);
+  if (!text.trim())
+    throw new DomainError(400, 'ValidationError', 'the body is empty', [
+      { path: '(body)', message: 'expected a JSON object' },
+    ]);
   try {
     return JSON.parse(text);
   } catch (e) {

@@ -12,22 +12,33 @@ export function openapi(): object {
     };
     if (r.path !== '/health') op.security = [{ sigv4: [] }];
     if (r.method === 'POST' && r.path === '/v1/tasks') {
-      op.requestBody = { content: { 'application/json': { schema: { $ref: '#/components/schemas/TaskSubmit' } } } };
+      op.requestBody = {
+        content: { 'application/json': { schema: { $ref: '#/components/schemas/TaskSubmit' } } },
+      };
     }
     if (r.method === 'POST' && r.path === '/train') {
-      op.requestBody = { content: { 'application/json': { schema: { $ref: '#/components/schemas/SeedTrain' } } } };
+      op.requestBody = {
+        content: { 'application/json': { schema: { $ref: '#/components/schemas/SeedTrain' } } },
+      };
     }
     if (r.method === 'GET' && r.path === '/v1/tasks') {
       op.parameters = Object.keys(listQuery.shape).map((name) => ({ name, in: 'query', required: false }));
     }
-    (paths[r.path] ??= {})[r.method.toLowerCase()] = op;
+    paths[r.path] = { ...paths[r.path], [r.method.toLowerCase()]: op };
   }
   return {
     openapi: '3.1.0',
     info: { title: 'trainstack', version: '1' },
     paths,
     components: {
-      securitySchemes: { sigv4: { type: 'apiKey', name: 'Authorization', in: 'header', 'x-amazon-apigateway-authtype': 'awsSigv4' } },
+      securitySchemes: {
+        sigv4: {
+          type: 'apiKey',
+          name: 'Authorization',
+          in: 'header',
+          'x-amazon-apigateway-authtype': 'awsSigv4',
+        },
+      },
       schemas: {
         TaskSubmit: z.toJSONSchema(submitSchema, { io: 'input', unrepresentable: 'any' }),
         SeedTrain: z.toJSONSchema(seedTrainBody, { io: 'input', unrepresentable: 'any' }),

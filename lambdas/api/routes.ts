@@ -2,12 +2,18 @@
  * The API's routes: each parses its input with zod, calls the domain and shapes the answer.
  * Dependencies come in through `ApiDeps` so the same routes run in Lambda and in tests.
  */
-import { z } from 'zod';
+import type { z } from 'zod';
 import { badRequest, DomainError, notFound } from '../domain/errors.ts';
 import { publicView, type Status, submitSchema, type TaskRecord, TERMINAL } from '../domain/model.ts';
-import { fromSeedStatus, seedTrainToSpec, seedTrajectoryToSpec, toSeedStatus, toSeedTask } from '../domain/seed.ts';
-import type { TaskService } from '../domain/tasks.ts';
+import {
+  fromSeedStatus,
+  seedTrainToSpec,
+  seedTrajectoryToSpec,
+  toSeedStatus,
+  toSeedTask,
+} from '../domain/seed.ts';
 import type { TaskStore } from '../domain/store.ts';
+import type { TaskService } from '../domain/tasks.ts';
 import { type ApiEvent, type ApiResult, callerOf, fromZod, header, json, jsonBody, rawBody } from './http.ts';
 import {
   dailyQuery,
@@ -24,7 +30,10 @@ export interface LogLine {
   message: string;
 }
 export interface LogReader {
-  read(logStream: string, opts: { cursor?: string; limit: number }): Promise<{ lines: LogLine[]; cursor?: string }>;
+  read(
+    logStream: string,
+    opts: { cursor?: string; limit: number },
+  ): Promise<{ lines: LogLine[]; cursor?: string }>;
 }
 export interface ArtifactReader {
   list(prefix: string): Promise<{ key: string; size: number; lastModified?: string; url: string }[]>;
@@ -61,10 +70,9 @@ function route(method: string, path: string, handler: Handler) {
 export const ROUTES = () => routes.map((r) => ({ method: r.method, path: r.path }));
 
 function query(event: ApiEvent): Record<string, string> {
-  return Object.fromEntries(Object.entries(event.queryStringParameters ?? {}).filter(([, v]) => v !== undefined)) as Record<
-    string,
-    string
-  >;
+  return Object.fromEntries(
+    Object.entries(event.queryStringParameters ?? {}).filter(([, v]) => v !== undefined),
+  ) as Record<string, string>;
 }
 
 function parseQuery<S extends z.ZodType>(schema: S, event: ApiEvent): z.output<S> {
@@ -104,7 +112,9 @@ route('POST', '/v1/tasks', async (event, _p, deps) => {
   const spec = submitSchema.parse(jsonBody(event));
   const key = header(event, 'idempotency-key');
   if (key !== undefined && !/^[\w.:-]{1,128}$/.test(key)) {
-    throw badRequest('the Idempotency-Key header is not valid', [{ path: 'Idempotency-Key', message: '1-128 of [A-Za-z0-9_.:-]' }]);
+    throw badRequest('the Idempotency-Key header is not valid', [
+      { path: 'Idempotency-Key', message: '1-128 of [A-Za-z0-9_.:-]' },
+    ]);
   }
   const { task, created } = await deps.service.submit(spec, callerOf(event), key);
   return json(created ? 202 : 200, view(task), { location: `/v1/tasks/${task.taskId}` });
@@ -115,32 +125,44 @@ route('POST', '/v1/tasks/batch', async (event, _p, deps) => {
   const text = rawBody(event);
   let lines: unknown[];
   if (/ndjson|jsonl/i.test(type)) {
-    lines = text.split('\n').filter((l) => l.trim()).map((l) => {
-      try {
-        return JSON.parse(l);
-      } catch {
-        return { __invalid: l.slice(0, 100) };
-      }
-    });
+    lines = text
+      .split('\n')
+      .filter((l) => l.trim())
+      .map((l) => {
+        try {
+          return JSON.parse(l);
+        } catch {
+          return { __invalid: l.slice(0, 100) };
+        }
+      });
   } else {
     const body = jsonBody(event);
-    if (!Array.isArray(body)) throw badRequest('expected a JSON array of tasks', [{ path: '(body)', message: 'not an array' }]);
+    if (!Array.isArray(body))
+      throw badRequest('expected a JSON array of tasks', [{ path: '(body)', message: 'not an array' }]);
     lines = body;
   }
   if (lines.length === 0) throw badRequest('no tasks in the batch', [{ path: '(body)', message: 'empty' }]);
   if (lines.length > 1000) throw new DomainError(413, 'PayloadTooLarge', 'at most 1000 tasks per batch');
   const owner = callerOf(event);
   const accepted: { line: number; taskId: string; name?: string }[] = [];
-  const rejected: { line: number; error: { code: string; message: string; details: { path: string; message: string }[] } }[] = [];
+  const rejected: {
+    line: number;
+    error: { code: string; message: string; details: { path: string; message: string }[] };
+  }[] = [];
   for (const [i, line] of lines.entries()) {
     const n = i + 1;
     const isSeed = line && typeof line === 'object' && 'task_type' in line;
     const parsed = isSeed ? seedTrajectoryLine.safeParse(line) : submitSchema.safeParse(line);
     if (!parsed.success) {
-      rejected.push({ line: n, error: { code: 'ValidationError', message: 'not a valid task', details: fromZod(parsed.error) } });
+      rejected.push({
+        line: n,
+        error: { code: 'ValidationError', message: 'not a valid task', details: fromZod(parsed.error) },
+      });
       continue;
     }
-    const spec = isSeed ? seedTrajectoryToSpec(parsed.data as z.output<typeof seedTrajectoryLine>) : (parsed.data as z.output<typeof submitSchema>);
+    const spec = isSeed
+      ? seedTrajectoryToSpec(parsed.data as z.output<typeof seedTrajectoryLine>)
+      : (parsed.data as z.output<typeof submitSchema>);
     try {
       const { task } = await deps.service.submit(spec, owner);
       accepted.push({ line: n, taskId: task.taskId, ...(task.name ? { name: task.name } : {}) });
@@ -160,7 +182,8 @@ route('GET', '/v1/tasks', async (event, _p, deps) => {
 
 route('GET', '/v1/tasks/{id}', async (_e, p, deps) => json(200, view(await deps.service.get(idParam(p)))));
 
-const cancel: Handler = async (event, p, deps) => json(200, view(await deps.service.cancel(idParam(p), callerOf(event))));
+const cancel: Handler = async (event, p, deps) =>
+  json(200, view(await deps.service.cancel(idParam(p), callerOf(event))));
 route('POST', '/v1/tasks/{id}/cancel', cancel);
 route('DELETE', '/v1/tasks/{id}', cancel);
 route('POST', '/v1/tasks/{id}/retry', async (event, p, deps) =>
@@ -175,7 +198,10 @@ route('GET', '/v1/tasks/{id}/logs', async (event, p, deps) => {
   if (!a?.logStream) {
     return json(200, { taskId: task.taskId, attempt, lines: [], done: TERMINAL.has(task.status) });
   }
-  const out = await deps.logs.read(a.logStream, { limit: q.limit, ...(q.cursor ? { cursor: q.cursor } : {}) });
+  const out = await deps.logs.read(a.logStream, {
+    limit: q.limit,
+    ...(q.cursor ? { cursor: q.cursor } : {}),
+  });
   return json(200, {
     taskId: task.taskId,
     attempt,
@@ -209,9 +235,15 @@ route('GET', '/v1/stats/daily', async (event, _p, deps) => {
 route('POST', '/train', async (event, _p, deps) => {
   const body = seedTrainBody.parse(jsonBody(event));
   const { task } = await deps.service.submit(seedTrainToSpec(body), callerOf(event));
-  return json(200, { task_id: task.taskId, status: toSeedStatus(task.status), message: 'Training task submitted successfully' });
+  return json(200, {
+    task_id: task.taskId,
+    status: toSeedStatus(task.status),
+    message: 'Training task submitted successfully',
+  });
 });
-route('GET', '/train/{task_id}', async (_e, p, deps) => json(200, toSeedTask(await deps.service.get(idParam(p, 'task_id')))));
+route('GET', '/train/{task_id}', async (_e, p, deps) =>
+  json(200, toSeedTask(await deps.service.get(idParam(p, 'task_id')))),
+);
 route('GET', '/train', async (event, _p, deps) => {
   const q = parseQuery(seedListQuery, event);
   const statuses: (Status | undefined)[] = q.status ? fromSeedStatus(q.status) : [undefined];
@@ -226,7 +258,11 @@ route('GET', '/train', async (event, _p, deps) => {
 });
 route('DELETE', '/train/{task_id}', async (event, p, deps) => {
   const task = await deps.service.cancel(idParam(p, 'task_id'), callerOf(event));
-  return json(200, { task_id: task.taskId, status: toSeedStatus(task.status), message: 'Task cancelled successfully' });
+  return json(200, {
+    task_id: task.taskId,
+    status: toSeedStatus(task.status),
+    message: 'Task cancelled successfully',
+  });
 });
 route('GET', '/stats', async (_e, _p, deps) => {
   const s = await deps.service.stats();
@@ -251,13 +287,16 @@ export async function dispatchRoute(event: ApiEvent, deps: ApiDeps): Promise<Api
   const r = matching.find((x) => x.method === method);
   if (!r) {
     if (matching.length) {
-      return json(405, { error: { code: 'MethodNotAllowed', message: `${method} is not allowed on ${path}`, details: [] } }, {
-        allow: matching.map((m) => m.method).join(', '),
-      });
+      return json(
+        405,
+        { error: { code: 'MethodNotAllowed', message: `${method} is not allowed on ${path}`, details: [] } },
+        {
+          allow: matching.map((m) => m.method).join(', '),
+        },
+      );
     }
     return json(404, { error: { code: 'NotFound', message: `no route ${method} ${path}`, details: [] } });
   }
   const params = r.regex.exec(path)?.groups ?? {};
   return r.handler(event, params, deps);
 }
-

@@ -43,9 +43,12 @@ export function sfnExecutions(stateMachineArn: string): Executions {
 export function ecsContainers(cluster: string): Containers {
   return {
     async stopForTask(taskId, reason) {
-      const out = await ecs.send(new ListTasksCommand({ cluster, startedBy: taskId, desiredStatus: 'RUNNING' }));
+      const out = await ecs.send(
+        new ListTasksCommand({ cluster, startedBy: taskId, desiredStatus: 'RUNNING' }),
+      );
       const arns = out.taskArns ?? [];
-      for (const task of arns) await ecs.send(new StopTaskCommand({ cluster, task, reason: reason.slice(0, 255) }));
+      for (const task of arns)
+        await ecs.send(new StopTaskCommand({ cluster, task, reason: reason.slice(0, 255) }));
       return arns.length;
     },
   };

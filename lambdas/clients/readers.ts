@@ -18,7 +18,10 @@ export function cloudWatchLogReader(logGroupName: string): LogReader {
             ...(cursor ? { nextToken: cursor } : {}),
           }),
         );
-        const lines = (out.events ?? []).map((e) => ({ timestamp: e.timestamp ?? 0, message: e.message ?? '' }));
+        const lines = (out.events ?? []).map((e) => ({
+          timestamp: e.timestamp ?? 0,
+          message: e.message ?? '',
+        }));
         // GetLogEvents returns the same forward token at the end of the stream: keep it so a client can follow
         return { lines, ...(out.nextForwardToken ? { cursor: out.nextForwardToken } : {}) };
       } catch (e) {
@@ -35,10 +38,14 @@ export function s3ArtifactReader(bucket: string): ArtifactReader {
       const out: Awaited<ReturnType<ArtifactReader['list']>> = [];
       let token: string | undefined;
       do {
-        const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+        const page = await s3.send(
+          new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
+        );
         for (const o of page.Contents ?? []) {
           if (!o.Key) continue;
-          const url = await getSignedUrl(s3, new GetObjectCommand({ Bucket: bucket, Key: o.Key }), { expiresIn: 3600 });
+          const url = await getSignedUrl(s3, new GetObjectCommand({ Bucket: bucket, Key: o.Key }), {
+            expiresIn: 3600,
+          });
           out.push({
             key: o.Key,
             size: o.Size ?? 0,

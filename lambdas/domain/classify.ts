@@ -7,6 +7,8 @@
 export const EXIT_STOPPED = 143;
 /** Exit code the runner uses when the workload produced no output for `stallSeconds`. */
 export const EXIT_STALLED = 124;
+/** Exit code the runner uses when it failed itself (could not reach the task record or storage). */
+export const EXIT_RUNNER_ERROR = 70;
 /** Exit code of a process killed with SIGKILL, usually the kernel's OOM killer. */
 export const EXIT_KILLED = 137;
 
@@ -64,7 +66,12 @@ export function classifyFailure(error: string, cause: unknown, timeoutSeconds?: 
   const arn = ecs?.TaskArn ? { ecsTaskArn: ecs.TaskArn } : {};
   if (error === 'States.TaskFailed' && ecs) {
     if (ecs.StopCode && INFRA_STOP_CODES.has(ecs.StopCode)) {
-      return { outcome: 'infrastructure', exitCode, reason: `host lost (${ecs.StopCode}): ${stopped}`, ...arn };
+      return {
+        outcome: 'infrastructure',
+        exitCode,
+        reason: `host lost (${ecs.StopCode}): ${stopped}`,
+        ...arn,
+      };
     }
     if (INFRA_REASONS.some((r) => r.test(stopped)) && (exitCode === undefined || exitCode === EXIT_STOPPED)) {
       return { outcome: 'infrastructure', exitCode, reason: `infrastructure: ${stopped}`, ...arn };
@@ -72,23 +79,51 @@ export function classifyFailure(error: string, cause: unknown, timeoutSeconds?: 
     if (exitCode === EXIT_STOPPED) {
       return { outcome: 'stopped', exitCode, reason: `stopped: ${stopped || 'SIGTERM'}`, ...arn };
     }
+    if (exitCode === EXIT_RUNNER_ERROR) {
+      return {
+        outcome: 'infrastructure',
+        exitCode,
+        reason: 'the runner failed (task record or storage unreachable)',
+        ...arn,
+      };
+    }
     if (exitCode === EXIT_STALLED) {
       return { outcome: 'stall', exitCode, reason: 'stalled: no output for stallSeconds', ...arn };
     }
     if (exitCode === EXIT_KILLED || /OutOfMemory/i.test(stopped)) {
-      return { outcome: 'workload', exitCode, reason: `out of memory (exit ${exitCode ?? '?'}) ${stopped}`.trim(), ...arn };
+      return {
+        outcome: 'workload',
+        exitCode,
+        reason: `out of memory (exit ${exitCode ?? '?'}) ${stopped}`.trim(),
+        ...arn,
+      };
     }
     if (exitCode !== undefined && exitCode !== 0) {
-      return { outcome: 'workload', exitCode, reason: `exit code ${exitCode}${stopped ? `: ${stopped}` : ''}`, ...arn };
+      return {
+        outcome: 'workload',
+        exitCode,
+        reason: `exit code ${exitCode}${stopped ? `: ${stopped}` : ''}`,
+        ...arn,
+      };
     }
-    return { outcome: 'infrastructure', exitCode, reason: `task stopped: ${stopped || 'unknown reason'}`, ...arn };
+    return {
+      outcome: 'infrastructure',
+      exitCode,
+      reason: `task stopped: ${stopped || 'unknown reason'}`,
+      ...arn,
+    };
   }
   const text = typeof cause === 'string' ? cause : JSON.stringify(cause ?? '');
   return { outcome: 'infrastructure', reason: `${error}: ${text.slice(0, 500)}` };
 }
 
 /** Full-jitter exponential backoff (AWS Architecture Blog): random in [base, min(cap, base*2^n)]. */
-export function backoffSeconds(retry: number, random: () => number = Math.random, base = 5, cap = 900): number {
+export function backoffSeconds(
+  retry: number,
+  random: () => number = Math.random,
+  base = 5,
+  cap = 900,
+): number {
   const ceiling = Math.min(cap, base * 2 ** retry);
   return Math.max(1, Math.round(base + random() * (ceiling - base)));
 }

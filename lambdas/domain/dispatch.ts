@@ -36,7 +36,7 @@ export async function dispatch(
     for (const candidate of candidates) {
       seen.add(candidate.taskId);
       const task = await store.get(candidate.taskId);
-      if (!task || task.status !== 'QUEUED') continue;
+      if (task?.status !== 'QUEUED') continue;
       if (await expireIfWaitedTooLong(store, task, clock)) {
         expired.push(task.taskId);
         continue;

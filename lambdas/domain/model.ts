@@ -4,7 +4,15 @@
  */
 import { z } from 'zod';
 
-export const STATUSES = ['QUEUED', 'STARTING', 'RUNNING', 'RETRYING', 'SUCCEEDED', 'FAILED', 'CANCELLED'] as const;
+export const STATUSES = [
+  'QUEUED',
+  'STARTING',
+  'RUNNING',
+  'RETRYING',
+  'SUCCEEDED',
+  'FAILED',
+  'CANCELLED',
+] as const;
 export type Status = (typeof STATUSES)[number];
 export const TERMINAL: ReadonlySet<Status> = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED']);
 /** Statuses that hold a concurrency slot: the task has been dispatched and not yet finished. */
@@ -14,7 +22,10 @@ export const TASK_TYPES = ['training', 'trajectory', 'inference', 'container'] a
 export type TaskType = (typeof TASK_TYPES)[number];
 
 const envMap = z
-  .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'env names are letters, digits and _'), z.string().max(4096))
+  .record(
+    z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'env names are letters, digits and _'),
+    z.string().max(4096),
+  )
   .refine((m) => Object.keys(m).length <= 50, 'at most 50 env entries')
   .refine((m) => JSON.stringify(m).length <= 16_384, 'env is at most 16 KiB in all');
 

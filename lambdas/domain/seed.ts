@@ -21,11 +21,11 @@ export function toSeedStatus(s: Status): SeedStatus {
 }
 
 const SEED_TO_STATUSES: Record<SeedStatus, Status[]> = {
-    pending: ['QUEUED', 'RETRYING'],
-    running: ['STARTING', 'RUNNING'],
-    success: ['SUCCEEDED'],
-    failed: ['FAILED'],
-    cancelled: ['CANCELLED'],
+  pending: ['QUEUED', 'RETRYING'],
+  running: ['STARTING', 'RUNNING'],
+  success: ['SUCCEEDED'],
+  failed: ['FAILED'],
+  cancelled: ['CANCELLED'],
 };
 
 export function fromSeedStatus(s: SeedStatus): Status[] {
@@ -84,7 +84,12 @@ export function seedTrajectoryToSpec(l: {
   return {
     type: 'trajectory',
     name: l.task_id,
-    params: { taskType: l.task_type, description: l.description, expectedTools: l.expected_tools, maxSteps: l.max_steps },
+    params: {
+      taskType: l.task_type,
+      description: l.description,
+      expectedTools: l.expected_tools,
+      maxSteps: l.max_steps,
+    },
     priority: l.priority ?? 5,
     timeoutSeconds: Math.max(60, l.timeout ?? 3600),
     maxRetries: 3,

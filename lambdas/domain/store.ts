@@ -17,10 +17,15 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import pRetry, { AbortError } from 'p-retry';
 import { conflict, notFound } from './errors.ts';
-import { type Attempt, type Status, TERMINAL, type TaskRecord, type TaskType } from './model.ts';
+import { type Attempt, type Status, type TaskRecord, type TaskType, TERMINAL } from './model.ts';
 import { canTransition, statsDelta, submitDelta } from './transitions.ts';
 
-export const INDEX = { byStatus: 'byStatus', byType: 'byType', byCreated: 'byCreated', queue: 'queue' } as const;
+export const INDEX = {
+  byStatus: 'byStatus',
+  byType: 'byType',
+  byCreated: 'byCreated',
+  queue: 'queue',
+} as const;
 const STATS_PK = 'STATS';
 const taskPk = (id: string) => `TASK#${id}`;
 const dayPk = (iso: string) => `DAY#${iso.slice(0, 10)}`;
@@ -69,7 +74,8 @@ export interface Page<T> {
 }
 
 const isConditionFailure = (e: unknown) =>
-  e instanceof Error && (e.name === 'TransactionCanceledException' || e.name === 'ConditionalCheckFailedException');
+  e instanceof Error &&
+  (e.name === 'TransactionCanceledException' || e.name === 'ConditionalCheckFailedException');
 const isTransactionConflict = (e: unknown) =>
   e instanceof Error &&
   e.name === 'TransactionCanceledException' &&
@@ -115,7 +121,11 @@ export class TaskStore {
       tx.push({
         Put: {
           TableName: this.tableName,
-          Item: { pk: `IDEMP#${task.owner}#${task.idempotencyKey}`, taskId: task.taskId, createdAt: task.createdAt },
+          Item: {
+            pk: `IDEMP#${task.owner}#${task.idempotencyKey}`,
+            taskId: task.taskId,
+            createdAt: task.createdAt,
+          },
           ConditionExpression: 'attribute_not_exists(pk)',
         },
       });
@@ -134,7 +144,11 @@ export class TaskStore {
 
   async findByIdempotencyKey(owner: string, key: string): Promise<TaskRecord | undefined> {
     const out = await this.doc.send(
-      new GetCommand({ TableName: this.tableName, Key: { pk: `IDEMP#${owner}#${key}` }, ConsistentRead: true }),
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk: `IDEMP#${owner}#${key}` },
+        ConsistentRead: true,
+      }),
     );
     const id = out.Item?.taskId as string | undefined;
     return id ? this.get(id) : undefined;
@@ -179,7 +193,8 @@ export class TaskStore {
    * `applied: false`; otherwise the change is refused with a 409.
    */
   async transition(task: TaskRecord, req: TransitionRequest): Promise<TransitionResult> {
-    if (!canTransition(req.from, req.to)) throw conflict(`task ${task.taskId} cannot go from ${req.from} to ${req.to}`);
+    if (!canTransition(req.from, req.to))
+      throw conflict(`task ${task.taskId} cannot go from ${req.from} to ${req.to}`);
     const now = req.now ?? new Date().toISOString();
     const delta = statsDelta(task.type, req.from, req.to);
     const next: TaskRecord = { ...task, ...req.set, status: req.to, updatedAt: now } as TaskRecord;
@@ -190,7 +205,11 @@ export class TaskStore {
     if (req.appendAttempt) attempts.push(req.appendAttempt);
     next.attempts = attempts;
 
-    const names: Record<string, string> = { '#status': 'status', '#attempts': 'attempts', '#updatedAt': 'updatedAt' };
+    const names: Record<string, string> = {
+      '#status': 'status',
+      '#attempts': 'attempts',
+      '#updatedAt': 'updatedAt',
+    };
     const values: Record<string, unknown> = {
       ':from': req.from,
       ':to': req.to,
@@ -262,7 +281,11 @@ export class TaskStore {
   }
 
   /** A new attempt while the status stays STARTING (the first attempt after dispatch). */
-  async recordAttemptStart(task: TaskRecord, attempt: Attempt, set: Partial<TaskRecord>): Promise<TaskRecord> {
+  async recordAttemptStart(
+    task: TaskRecord,
+    attempt: Attempt,
+    set: Partial<TaskRecord>,
+  ): Promise<TaskRecord> {
     const attempts = [...task.attempts, attempt];
     const values: Record<string, unknown> = { ':a': attempts, ':n': task.attempts.length, ':s': 'STARTING' };
     let expr = 'SET #attempts = :a';
@@ -335,7 +358,12 @@ export class TaskStore {
     }
   }
 
-  async list(filter: { status?: Status; type?: TaskType; limit: number; cursor?: string }): Promise<Page<TaskRecord>> {
+  async list(filter: {
+    status?: Status;
+    type?: TaskType;
+    limit: number;
+    cursor?: string;
+  }): Promise<Page<TaskRecord>> {
     let input: QueryCommandInput;
     if (filter.status) {
       input = {
@@ -371,7 +399,11 @@ export class TaskStore {
   }
 
   /** Query until `limit` items are found (filters can thin pages out), returning an opaque cursor. */
-  private async queryPage(input: QueryCommandInput, limit: number, cursor?: string): Promise<Page<TaskRecord>> {
+  private async queryPage(
+    input: QueryCommandInput,
+    limit: number,
+    cursor?: string,
+  ): Promise<Page<TaskRecord>> {
     const items: TaskRecord[] = [];
     let start = cursor ? decodeCursor(cursor) : undefined;
     do {
@@ -442,7 +474,9 @@ export class TaskStore {
       if (k.startsWith('status_')) s.byStatus[k.slice(7)] = v;
       else if (k.startsWith('typeStatus_')) {
         const [type, status] = k.slice(11).split('_') as [string, string];
-        (s.byTypeStatus[type] ??= {})[status] = v;
+        const forType = s.byTypeStatus[type] ?? {};
+        forType[status] = v;
+        s.byTypeStatus[type] = forType;
       } else if (k.startsWith('type_')) s.byType[k.slice(5)] = v;
     }
     return s;

@@ -3,7 +3,15 @@
  */
 import { ulid } from 'ulidx';
 import { conflict, tooManyRequests } from './errors.ts';
-import { ACTIVE, type Status, type TaskRecord, type TaskSpec, type TaskType, TERMINAL, withDefaults } from './model.ts';
+import {
+  ACTIVE,
+  type Status,
+  type TaskRecord,
+  type TaskSpec,
+  type TaskType,
+  TERMINAL,
+  withDefaults,
+} from './model.ts';
 import type { Clock, Executions, Waker } from './ports.ts';
 import type { Page, Stats, TaskStore } from './store.ts';
 
@@ -34,7 +42,11 @@ export class TaskService {
     private readonly clock: Clock,
   ) {}
 
-  async submit(spec: TaskSpec, owner: string, idempotencyKey?: string): Promise<{ task: TaskRecord; created: boolean }> {
+  async submit(
+    spec: TaskSpec,
+    owner: string,
+    idempotencyKey?: string,
+  ): Promise<{ task: TaskRecord; created: boolean }> {
     if (idempotencyKey) {
       const existing = await this.store.findByIdempotencyKey(owner, idempotencyKey);
       if (existing) return { task: existing, created: false };
@@ -73,12 +85,19 @@ export class TaskService {
       const stats = await this.store.stats();
       task.statusReason =
         `queued: ${ahead} task(s) ahead; ${stats.active} of ${this.config.maxConcurrentTasks} slots in use` +
-        (stats.active >= this.config.maxConcurrentTasks ? ', waiting for a free slot' : ', waiting for dispatch');
+        (stats.active >= this.config.maxConcurrentTasks
+          ? ', waiting for a free slot'
+          : ', waiting for dispatch');
     }
     return task;
   }
 
-  list(filter: { status?: Status; type?: TaskType; limit: number; cursor?: string }): Promise<Page<TaskRecord>> {
+  list(filter: {
+    status?: Status;
+    type?: TaskType;
+    limit: number;
+    cursor?: string;
+  }): Promise<Page<TaskRecord>> {
     return this.store.list(filter);
   }
 
@@ -92,7 +111,15 @@ export class TaskService {
       const last = attempts.at(-1);
       const endAttempt =
         last && !last.endedAt
-          ? { index: attempts.length - 1, attempt: { ...last, endedAt: now.toISOString(), outcome: 'cancelled', reason: `cancelled by ${by}` } }
+          ? {
+              index: attempts.length - 1,
+              attempt: {
+                ...last,
+                endedAt: now.toISOString(),
+                outcome: 'cancelled',
+                reason: `cancelled by ${by}`,
+              },
+            }
           : undefined;
       try {
         const { task: done } = await this.store.transition(task, {
@@ -142,14 +169,25 @@ export class TaskService {
 
 export function durationOf(task: TaskRecord, now: Date): { durationSeconds?: number } {
   if (!task.startedAt) return {};
-  return { durationSeconds: Math.max(0, Math.round((now.getTime() - Date.parse(task.startedAt)) / 100) / 10) };
+  return {
+    durationSeconds: Math.max(0, Math.round((now.getTime() - Date.parse(task.startedAt)) / 100) / 10),
+  };
 }
 
-const rate = (ok: number, bad: number) => (ok + bad === 0 ? null : Math.round((ok / (ok + bad)) * 10_000) / 100);
+const rate = (ok: number, bad: number) =>
+  ok + bad === 0 ? null : Math.round((ok / (ok + bad)) * 10_000) / 100;
 
 export function toStatsView(s: Stats, cap: number): StatsView {
   const byStatus = {} as Record<Status, number>;
-  for (const st of ['QUEUED', 'STARTING', 'RUNNING', 'RETRYING', 'SUCCEEDED', 'FAILED', 'CANCELLED'] as const) {
+  for (const st of [
+    'QUEUED',
+    'STARTING',
+    'RUNNING',
+    'RETRYING',
+    'SUCCEEDED',
+    'FAILED',
+    'CANCELLED',
+  ] as const) {
     byStatus[st] = s.byStatus[st] ?? 0;
   }
   const byType: StatsView['byType'] = {};

@@ -3,9 +3,9 @@
  * timeout, the wait between attempts); these steps own the record: they start an attempt, classify
  * how it ended and decide whether another one runs. Each is idempotent: a repeated step changes nothing.
  */
-import { type Classified, classifyFailure, backoffSeconds, MAX_INFRA_RETRIES } from './classify.ts';
+import { backoffSeconds, type Classified, classifyFailure, MAX_INFRA_RETRIES } from './classify.ts';
 import type { Logger } from './logger.ts';
-import { type Attempt, TERMINAL, type TaskRecord } from './model.ts';
+import { type Attempt, type TaskRecord, TERMINAL } from './model.ts';
 import type { Clock, Containers, Waker } from './ports.ts';
 import type { TaskStore } from './store.ts';
 import { durationOf } from './tasks.ts';
@@ -81,7 +81,11 @@ export async function startAttempt(deps: StepDeps, taskId: string): Promise<Atte
   return contextOf(next, next.attempts.length);
 }
 
-function endOf(task: TaskRecord, now: string, c: Partial<Omit<Classified, 'outcome'>> & { outcome: string }): Attempt {
+function endOf(
+  task: TaskRecord,
+  now: string,
+  c: Partial<Omit<Classified, 'outcome'>> & { outcome: string },
+): Attempt {
   const last = task.attempts.at(-1) ?? { attempt: task.attempts.length, startedAt: now };
   return {
     ...last,
@@ -144,9 +148,16 @@ export async function attemptFailed(
     return fail(c.reason);
   }
   if (c.outcome === 'infrastructure' || c.outcome === 'stopped') {
-    const infra = task.attempts.filter((a) => a.outcome === 'infrastructure' || a.outcome === 'stopped').length;
-    if (infra >= MAX_INFRA_RETRIES) return fail(`${c.reason} (gave up after ${infra} infrastructure failures)`);
-    return retry(`attempt ${task.attempts.length} lost to infrastructure: ${c.reason}`, backoffSeconds(infra, deps.random), task.retryCount);
+    const infra = task.attempts.filter(
+      (a) => a.outcome === 'infrastructure' || a.outcome === 'stopped',
+    ).length;
+    if (infra >= MAX_INFRA_RETRIES)
+      return fail(`${c.reason} (gave up after ${infra} infrastructure failures)`);
+    return retry(
+      `attempt ${task.attempts.length} lost to infrastructure: ${c.reason}`,
+      backoffSeconds(infra, deps.random),
+      task.retryCount,
+    );
   }
   const attempts = task.attempts.length;
   if (task.retryCount < task.spec.maxRetries) {
@@ -178,7 +189,12 @@ export async function attemptSucceeded(deps: StepDeps, input: { taskId: string }
       ...costOf(task, duration.durationSeconds, deps.gpuHourlyUsd),
     },
     ...(task.attempts.length
-      ? { endAttempt: { index: task.attempts.length - 1, attempt: endOf(task, nowIso, { outcome: 'succeeded', exitCode: 0 }) } }
+      ? {
+          endAttempt: {
+            index: task.attempts.length - 1,
+            attempt: endOf(task, nowIso, { outcome: 'succeeded', exitCode: 0 }),
+          },
+        }
       : {}),
     now: nowIso,
   });

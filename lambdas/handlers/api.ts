@@ -1,15 +1,15 @@
 /** The HTTP API: one handler behind every route, thin over the domain. */
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
-import { dynamodb, sqs } from '../clients/aws.ts';
-import { sfnExecutions, sqsWaker } from '../clients/adapters.ts';
-import { cloudWatchLogReader, s3ArtifactReader } from '../clients/readers.ts';
-import { openapi } from '../api/openapi.ts';
 import { type ApiEvent, type ApiResult, errorBody, json, toResponse } from '../api/http.ts';
+import { openapi } from '../api/openapi.ts';
 import { type ApiDeps, dispatchRoute } from '../api/routes.ts';
+import { sfnExecutions, sqsWaker } from '../clients/adapters.ts';
+import { dynamodb, sqs } from '../clients/aws.ts';
+import { cloudWatchLogReader, s3ArtifactReader } from '../clients/readers.ts';
+import { systemClock } from '../domain/ports.ts';
 import { TaskStore } from '../domain/store.ts';
 import { TaskService } from '../domain/tasks.ts';
-import { systemClock } from '../domain/ports.ts';
 import { env, envInt } from '../shared/env.ts';
 import { logger } from '../shared/logger.ts';
 
@@ -24,17 +24,25 @@ export const deps: ApiDeps = {
     store,
     sqsWaker(queueUrl),
     sfnExecutions(env('STATE_MACHINE_ARN')),
-    { maxQueueDepth: envInt('MAX_QUEUE_DEPTH', 10_000), maxConcurrentTasks: envInt('MAX_CONCURRENT_TASKS', 4) },
+    {
+      maxQueueDepth: envInt('MAX_QUEUE_DEPTH', 10_000),
+      maxConcurrentTasks: envInt('MAX_CONCURRENT_TASKS', 4),
+    },
     systemClock,
   ),
   logs: cloudWatchLogReader(env('LOG_GROUP_NAME')),
   artifacts: s3ArtifactReader(env('BUCKET_NAME')),
   health: [
-    { name: 'dynamodb', check: async () => void (await dynamodb.send(new DescribeTableCommand({ TableName: tableName }))) },
+    {
+      name: 'dynamodb',
+      check: async () => void (await dynamodb.send(new DescribeTableCommand({ TableName: tableName }))),
+    },
     {
       name: 'sqs',
       check: async () =>
-        void (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }))),
+        void (await sqs.send(
+          new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }),
+        )),
     },
   ],
   openapi: () => {

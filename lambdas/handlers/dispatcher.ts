@@ -2,9 +2,9 @@
  * The dispatcher, fed by the task queue (wake-ups) and a periodic tick. Messages only wake it: the
  * order and the cap come from the task table, so duplicates and lost messages change nothing.
  */
-import type { SQSEvent, ScheduledEvent } from 'aws-lambda';
-import { dynamodb } from '../clients/aws.ts';
+import type { ScheduledEvent, SQSEvent } from 'aws-lambda';
 import { sfnExecutions } from '../clients/adapters.ts';
+import { dynamodb } from '../clients/aws.ts';
 import { dispatch } from '../domain/dispatch.ts';
 import { systemClock } from '../domain/ports.ts';
 import { TaskStore } from '../domain/store.ts';
@@ -18,7 +18,10 @@ const maxConcurrentTasks = envInt('MAX_CONCURRENT_TASKS', 4);
 export const handler = async (event: SQSEvent | ScheduledEvent | Record<string, never>) => {
   const wakeups = 'Records' in event ? event.Records.length : 1;
   const result = await dispatch({ store, executions, clock: systemClock, logger }, { maxConcurrentTasks });
-  logger.info('dispatch pass', { wakeups, ...result });
+  const head = await store.nextQueued(1);
+  const oldest = head[0] ? Math.round((Date.now() - Date.parse(head[0].createdAt)) / 1000) : 0;
+  // the oldest-queued-task metric filter reads oldestQueuedSeconds
+  logger.info('dispatch pass', { wakeups, ...result, oldestQueuedSeconds: oldest });
   // nothing in the batch failed on its own: an error above fails the batch, and SQS redelivers it
   return { batchItemFailures: [] };
 };

@@ -1,7 +1,7 @@
 /** The workflow's bookkeeping step: one Lambda, the action chosen by the state that calls it. */
 import { z } from 'zod';
-import { dynamodb } from '../clients/aws.ts';
 import { ecsContainers, sqsWaker } from '../clients/adapters.ts';
+import { dynamodb } from '../clients/aws.ts';
 import { systemClock } from '../domain/ports.ts';
 import { TaskStore } from '../domain/store.ts';
 import { attemptFailed, attemptSucceeded, type StepDeps, startAttempt } from '../domain/workflow-steps.ts';
@@ -30,13 +30,15 @@ const input = z.discriminatedUnion('action', [
 
 export const handler = async (event: unknown) => {
   const e = input.parse(event);
-  logger.appendKeys({ taskId: e.taskId, action: e.action });
-  switch (e.action) {
-    case 'start':
-      return startAttempt(deps, e.taskId);
-    case 'failed':
-      return attemptFailed(deps, e);
-    case 'succeeded':
-      return attemptSucceeded(deps, e);
-  }
+  const result =
+    e.action === 'start'
+      ? await startAttempt(deps, e.taskId)
+      : e.action === 'failed'
+        ? await attemptFailed(deps, e)
+        : await attemptSucceeded(deps, e);
+  if ('action' in result && result.action === 'done') {
+    // the metric filters for failed and succeeded tasks read this line
+    logger.info('task finished', { taskId: e.taskId, status: result.status, reason: result.reason });
+  } else logger.info('workflow step', { taskId: e.taskId, step: e.action, result });
+  return result;
 };

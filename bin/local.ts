@@ -1,0 +1,81 @@
+#!/usr/bin/env node
+/** `npm start`: the local cloud, with the API on it. */
+import { Command } from 'commander';
+import { startLocalCloud } from '../lib/local/cloud.ts';
+
+const program = new Command()
+  .name('trainstack-local')
+  .description('Run trainstack on this machine: API, queue, workflow and tasks, no AWS needed')
+  .option('--port <port>', 'API port', process.env.PORT ?? '3000')
+  .option('--aws-port <port>', 'AWS-compatible endpoint port', process.env.AWS_PORT ?? '4566')
+  .option(
+    '--data-dir <dir>',
+    'keep state here across restarts (default: in memory)',
+    process.env.TRAINSTACK_DATA_DIR,
+  )
+  .option('--max-concurrent <n>', 'tasks running at once (CDK context maxConcurrentTasks)')
+  .option(
+    '--gpu-policy <policy>',
+    'tasks asking for GPUs on a machine without: cpu (run on CPU) or wait',
+    'cpu',
+  )
+  .option('--verbose', "print the functions' INFO logs too")
+  .option('--quiet', 'print only the URLs')
+  .parse();
+
+const opts = program.opts<{
+  port: string;
+  awsPort: string;
+  dataDir?: string;
+  maxConcurrent?: string;
+  gpuPolicy: string;
+  quiet?: boolean;
+  verbose?: boolean;
+}>();
+// the handlers' Powertools loggers: warnings and errors unless asked for more
+process.env.POWERTOOLS_LOG_LEVEL ??= opts.verbose ? 'INFO' : 'WARN';
+const log = opts.quiet
+  ? () => {}
+  : (msg: string, extra?: object) =>
+      console.error(`[local] ${msg}${extra ? ` ${JSON.stringify(extra)}` : ''}`);
+
+if (opts.gpuPolicy !== 'cpu' && opts.gpuPolicy !== 'wait') {
+  console.error(`--gpu-policy must be cpu or wait, not ${opts.gpuPolicy}`);
+  process.exit(2);
+}
+const started = Date.now();
+let cloud: Awaited<ReturnType<typeof startLocalCloud>>;
+try {
+  cloud = await startLocalCloud({
+    apiPort: Number(opts.port),
+    awsPort: Number(opts.awsPort),
+    ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
+    ...(opts.maxConcurrent ? { context: { maxConcurrentTasks: Number(opts.maxConcurrent) } } : {}),
+    gpuPolicy: opts.gpuPolicy,
+    log,
+  });
+} catch (e) {
+  console.error(`trainstack local cloud failed to start: ${(e as Error).message}`);
+  process.exit(1);
+}
+
+console.log(`trainstack local cloud ready in ${((Date.now() - started) / 1000).toFixed(1)} s
+  API            ${cloud.apiUrl}          (try: curl ${cloud.apiUrl}/health)
+  AWS endpoint   ${cloud.endpoint}        (aws --endpoint-url ${cloud.endpoint} s3 ls)
+  bucket         ${cloud.bucketName}
+  table          ${cloud.tableName}
+  task logs      ${cloud.logGroupName}
+  state          ${opts.dataDir ? `persisted in ${opts.dataDir}` : 'in memory (use --data-dir to keep it)'}
+Ctrl-C stops everything.`);
+
+let stopping = false;
+const shutdown = async (signal: string) => {
+  if (stopping) return;
+  stopping = true;
+  console.error(`\n${signal}: stopping (running tasks get SIGTERM, then SIGKILL)...`);
+  await cloud.stop();
+  console.error('stopped.');
+  process.exit(0);
+};
+process.on('SIGINT', () => void shutdown('SIGINT'));
+process.on('SIGTERM', () => void shutdown('SIGTERM'));

@@ -1,0 +1,53 @@
+/** How the runner's exit code tells the workflow what happened (see lambdas/domain/classify.ts). */
+import {
+  EXIT_KILLED,
+  EXIT_RUNNER_ERROR,
+  EXIT_STALLED,
+  EXIT_STOPPED,
+} from '../../../lambdas/domain/classify.ts';
+
+export type Ending =
+  | { kind: 'exited'; code: number }
+  | { kind: 'signal'; signal: NodeJS.Signals }
+  | { kind: 'stopped' } // we were asked to stop (SIGTERM: cancel, timeout, spot, scale-in)
+  | { kind: 'stalled' } // no output for stallSeconds
+  | { kind: 'spawn-failed' };
+
+const SIGNALS: Partial<Record<NodeJS.Signals, number>> = {
+  SIGKILL: 9,
+  SIGTERM: 15,
+  SIGINT: 2,
+  SIGSEGV: 11,
+  SIGABRT: 6,
+};
+
+export function exitCodeFor(e: Ending): number {
+  switch (e.kind) {
+    case 'stopped':
+      return EXIT_STOPPED;
+    case 'stalled':
+      return EXIT_STALLED;
+    case 'spawn-failed':
+      return 127;
+    case 'signal':
+      return e.signal === 'SIGKILL' ? EXIT_KILLED : 128 + (SIGNALS[e.signal] ?? 1);
+    case 'exited':
+      // a workload that exits with one of our reserved codes on its own is a plain failure
+      return e.code === EXIT_STOPPED || e.code === EXIT_STALLED || e.code === EXIT_RUNNER_ERROR ? 1 : e.code;
+  }
+}
+
+export function describeEnding(e: Ending): string {
+  switch (e.kind) {
+    case 'stopped':
+      return 'stopped by SIGTERM';
+    case 'stalled':
+      return 'stalled (no output for stallSeconds)';
+    case 'spawn-failed':
+      return 'the workload command could not be started';
+    case 'signal':
+      return `killed by ${e.signal}`;
+    case 'exited':
+      return `exited with code ${e.code}`;
+  }
+}

@@ -1,0 +1,259 @@
+/**
+ * The runner: what every trainstack container runs. It gets pointers (task id, attempt, table,
+ * bucket), reads the spec itself, marks the task RUNNING, restores checkpoints, runs the workload with
+ * its output passed through unchanged, reports progress (at most about once a second), syncs
+ * checkpoints while it runs, uploads outputs when it ends, and exits with a code that tells the
+ * workflow what happened.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import * as path from 'node:path';
+import { createInterface } from 'node:readline';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { EXIT_STOPPED } from '../../../lambdas/domain/classify.ts';
+import type { TaskRecord } from '../../../lambdas/domain/model.ts';
+import type { TaskStore } from '../../../lambdas/domain/store.ts';
+import { describeEnding, type Ending, exitCodeFor } from './exit.ts';
+import { parseLine } from './parse.ts';
+import { DirSync, uploadFile } from './s3sync.ts';
+import { ProgressThrottle } from './throttle.ts';
+import { type Usage, UsageSampler } from './usage.ts';
+
+export interface RunnerConfig {
+  taskId: string;
+  attempt: number;
+  bucket: string;
+  outputDir: string;
+  checkpointDir: string;
+  /** the image's default command, run through `sh -c` when the spec has no command */
+  defaultCommand?: string;
+  progressIntervalMs: number;
+  checkpointIntervalMs: number;
+  /** seconds between SIGTERM to the workload and SIGKILL */
+  stopGraceSeconds: number;
+  ecsTaskArn?: string;
+  logStream?: string;
+  gpu: boolean;
+}
+
+export interface RunnerDeps {
+  store: TaskStore;
+  s3: S3Client;
+  out: NodeJS.WritableStream;
+  err: NodeJS.WritableStream;
+  log: (msg: string) => void;
+}
+
+export interface RunResult {
+  exitCode: number;
+  ending: Ending;
+  usage?: Usage;
+  progressWrites: number;
+}
+
+/** Environment the workload sees: its spec's env, its params, and where to put outputs and checkpoints. */
+export function workloadEnv(task: TaskRecord, c: RunnerConfig, base: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...base, ...(task.spec.env ?? {}) };
+  env.TRAINSTACK_TASK_ID = task.taskId;
+  env.TRAINSTACK_ATTEMPT = String(c.attempt);
+  env.TRAINSTACK_OUTPUT_DIR = c.outputDir;
+  env.TRAINSTACK_CHECKPOINT_DIR = c.checkpointDir;
+  env.TRAINSTACK_PARAMS = JSON.stringify(task.spec.params ?? {});
+  env.PYTHONUNBUFFERED = '1';
+  if (task.spec.type === 'training') {
+    const p = task.spec.params;
+    env.TRAINSTACK_EPOCHS = String(p.epochs);
+    env.TRAINSTACK_BATCH_SIZE = String(p.batchSize);
+    env.TRAINSTACK_LEARNING_RATE = String(p.learningRate);
+    if (p.checkpointEvery) env.TRAINSTACK_CHECKPOINT_EVERY = String(p.checkpointEvery);
+    if (p.dataset) env.TRAINSTACK_DATASET = p.dataset;
+    if (p.model) env.TRAINSTACK_MODEL = p.model;
+  }
+  return env;
+}
+
+export function workloadCommand(task: TaskRecord, c: RunnerConfig): string[] | undefined {
+  if (task.spec.command?.length) return task.spec.command;
+  if (c.defaultCommand) return ['sh', '-c', c.defaultCommand];
+  return undefined;
+}
+
+export async function runTask(
+  deps: RunnerDeps,
+  c: RunnerConfig,
+  baseEnv: NodeJS.ProcessEnv,
+  stopSignal: AbortSignal,
+): Promise<RunResult> {
+  const { store, s3, log } = deps;
+  const task = await store.mustGet(c.taskId);
+  const attemptIndex = c.attempt - 1;
+  const attempt = task.attempts[attemptIndex];
+  if (
+    !attempt ||
+    task.attempts.length !== c.attempt ||
+    (task.status !== 'STARTING' && task.status !== 'RUNNING')
+  ) {
+    log(
+      `task ${c.taskId} is ${task.status} at attempt ${task.attempts.length}, not starting attempt ${c.attempt}: nothing to run`,
+    );
+    return { exitCode: EXIT_STOPPED, ending: { kind: 'stopped' }, progressWrites: 0 };
+  }
+  if (task.status === 'STARTING') {
+    await store.transition(task, {
+      from: 'STARTING',
+      to: 'RUNNING',
+      endAttempt: {
+        index: attemptIndex,
+        attempt: {
+          ...attempt,
+          ...(c.ecsTaskArn ? { ecsTaskArn: c.ecsTaskArn } : {}),
+          ...(c.logStream ? { logStream: c.logStream } : {}),
+        },
+      },
+    });
+  }
+
+  mkdirSync(c.outputDir, { recursive: true });
+  mkdirSync(c.checkpointDir, { recursive: true });
+  const checkpoints = new DirSync(s3, c.bucket, c.checkpointDir, `checkpoints/${c.taskId}/`);
+  const restored = await checkpoints.pull();
+  if (restored) log(`restored ${restored} checkpoint file(s) from s3://${c.bucket}/checkpoints/${c.taskId}/`);
+
+  const cmd = workloadCommand(task, c);
+  const throttle = new ProgressThrottle(async (u) => {
+    await store.updateProgress(c.taskId, c.attempt, u);
+  }, c.progressIntervalMs);
+
+  let ending: Ending;
+  let usage: Usage | undefined;
+  if (!cmd) {
+    log('the task has no command and the image no default command');
+    ending = { kind: 'spawn-failed' };
+  } else {
+    const r = await runWorkload(
+      cmd,
+      workloadEnv(task, c, baseEnv),
+      c,
+      deps,
+      throttle,
+      task.spec.stallSeconds,
+      stopSignal,
+      checkpoints,
+    );
+    ending = r.ending;
+    usage = r.usage;
+  }
+
+  // whatever happened: keep checkpoints and outputs
+  try {
+    await checkpoints.push();
+    const outputs = new DirSync(s3, c.bucket, c.outputDir, `tasks/${c.taskId}/`);
+    const n = await outputs.push();
+    const trajectory = path.join(c.outputDir, 'trajectory.json');
+    if (existsSync(trajectory)) await uploadFile(s3, c.bucket, `trajectories/${c.taskId}.json`, trajectory);
+    log(`uploaded ${n} output file(s) to s3://${c.bucket}/tasks/${c.taskId}/`);
+  } catch (e) {
+    log(`could not upload outputs: ${(e as Error).message}`);
+  }
+  const exitCode = exitCodeFor(ending);
+  await throttle.close();
+  if (usage) await store.updateProgress(c.taskId, c.attempt, { resourceUsage: usage });
+  log(`workload ${describeEnding(ending)}; runner exits ${exitCode}`);
+  return { exitCode, ending, ...(usage ? { usage } : {}), progressWrites: throttle.writes };
+}
+
+async function runWorkload(
+  cmd: string[],
+  env: NodeJS.ProcessEnv,
+  c: RunnerConfig,
+  deps: RunnerDeps,
+  throttle: ProgressThrottle,
+  stallSeconds: number | undefined,
+  stopSignal: AbortSignal,
+  checkpoints: DirSync,
+): Promise<{ ending: Ending; usage?: Usage }> {
+  const [file, ...args] = cmd as [string, ...string[]];
+  let child: ChildProcess;
+  try {
+    child = spawn(file, args, { cwd: c.outputDir, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  } catch (e) {
+    deps.log(`cannot start ${file}: ${(e as Error).message}`);
+    return { ending: { kind: 'spawn-failed' } };
+  }
+  const spawned = await new Promise<boolean>((resolve) => {
+    child.once('spawn', () => resolve(true));
+    child.once('error', (e) => {
+      deps.log(`cannot start ${file}: ${e.message}`);
+      resolve(false);
+    });
+  });
+  if (!spawned || child.pid === undefined) return { ending: { kind: 'spawn-failed' } };
+  const pid = child.pid;
+  const sampler = new UsageSampler(pid, 1000, 2000, c.gpu);
+  sampler.start();
+
+  let lastOutput = Date.now();
+  let why: 'stopped' | 'stalled' | undefined;
+  const signalGroup = (s: NodeJS.Signals) => {
+    try {
+      process.kill(-pid, s);
+    } catch {
+      // gone already
+    }
+  };
+  let killTimer: NodeJS.Timeout | undefined;
+  const stop = (reason: 'stopped' | 'stalled') => {
+    if (why) return;
+    why = reason;
+    deps.log(
+      reason === 'stalled'
+        ? `no output for ${stallSeconds} s: stopping the workload`
+        : 'SIGTERM: stopping the workload',
+    );
+    signalGroup('SIGTERM');
+    killTimer = setTimeout(() => {
+      deps.log(`the workload did not stop within ${c.stopGraceSeconds} s: SIGKILL`);
+      signalGroup('SIGKILL');
+    }, c.stopGraceSeconds * 1000);
+  };
+  stopSignal.addEventListener('abort', () => stop('stopped'), { once: true });
+  if (stopSignal.aborted) stop('stopped');
+
+  const pipe = (from: NodeJS.ReadableStream | null, to: NodeJS.WritableStream) => {
+    if (!from) return Promise.resolve();
+    const rl = createInterface({ input: from, crlfDelay: Number.POSITIVE_INFINITY });
+    rl.on('line', (line) => {
+      lastOutput = Date.now();
+      to.write(`${line}\n`);
+      const u = parseLine(line);
+      if (u) throttle.push(u);
+    });
+    return new Promise<void>((r) => rl.once('close', () => r()));
+  };
+  const piped = Promise.all([pipe(child.stdout, deps.out), pipe(child.stderr, deps.err)]);
+
+  const stallTimer = stallSeconds
+    ? setInterval(() => {
+        if (Date.now() - lastOutput > stallSeconds * 1000) stop('stalled');
+      }, 1000)
+    : undefined;
+  const ckptTimer = setInterval(() => {
+    checkpoints.push().catch((e: Error) => deps.log(`checkpoint sync failed: ${e.message}`));
+  }, c.checkpointIntervalMs);
+
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+    child.once('close', (a, b) => resolve([a, b])),
+  );
+  await piped;
+  if (stallTimer) clearInterval(stallTimer);
+  clearInterval(ckptTimer);
+  if (killTimer) clearTimeout(killTimer);
+  sampler.sample();
+  const usage = sampler.stop();
+  let ending: Ending;
+  if (why === 'stopped') ending = { kind: 'stopped' };
+  else if (why === 'stalled') ending = { kind: 'stalled' };
+  else if (signal) ending = { kind: 'signal', signal };
+  else ending = { kind: 'exited', code: code ?? 1 };
+  return { ending, usage };
+}

@@ -1,0 +1,90 @@
+/**
+ * DynamoDB Local (AWS's own emulator, Java). The jar ships inside the npm package
+ * amplify-dynamodb-simulator; we unpack only that package's tarball (not its 280 dependencies)
+ * into .local/dynamodb-local the first time, then run it with the machine's Java.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { REPO_ROOT } from '../function.ts';
+import { freePort, waitForPort } from './net.ts';
+
+const run = promisify(execFile);
+const PACKAGE = 'amplify-dynamodb-simulator@2.9.30';
+export const DYNAMODB_LOCAL_DIR = path.join(REPO_ROOT, '.local', 'dynamodb-local');
+
+/** Make sure the DynamoDB Local jar is here, fetching it from the npm registry once. */
+export async function ensureDynamoDbLocal(dir = DYNAMODB_LOCAL_DIR): Promise<string> {
+  const jar = path.join(dir, 'DynamoDBLocal.jar');
+  if (existsSync(jar)) return dir;
+  const tmp = `${dir}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  const { stdout } = await run('npm', ['pack', PACKAGE, '--silent', '--pack-destination', tmp], { cwd: tmp });
+  const tarball = path.join(tmp, stdout.trim().split('\n').pop() ?? '');
+  await run('tar', ['-xzf', tarball, '-C', tmp, 'package/emulator']);
+  const emulator = path.join(tmp, 'package', 'emulator');
+  if (!readdirSync(emulator).includes('DynamoDBLocal.jar'))
+    throw new Error(`${PACKAGE} has no DynamoDBLocal.jar`);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(path.dirname(dir), { recursive: true });
+  renameSync(emulator, dir);
+  rmSync(tmp, { recursive: true, force: true });
+  return dir;
+}
+
+export interface DynamoDbLocal {
+  port: number;
+  endpoint: string;
+  stop(): Promise<void>;
+}
+
+export async function startDynamoDbLocal(
+  opts: { port?: number; dbPath?: string } = {},
+): Promise<DynamoDbLocal> {
+  const dir = await ensureDynamoDbLocal();
+  const port = opts.port ?? (await freePort());
+  const args = [
+    `-Djava.library.path=${path.join(dir, 'DynamoDBLocal_lib')}`,
+    '-Xms64m',
+    '-Xmx512m',
+    '-jar',
+    path.join(dir, 'DynamoDBLocal.jar'),
+    '-port',
+    String(port),
+    '-disableTelemetry',
+    '-sharedDb',
+  ];
+  if (opts.dbPath) {
+    mkdirSync(opts.dbPath, { recursive: true });
+    args.push('-dbPath', opts.dbPath);
+  } else args.push('-inMemory');
+  const child: ChildProcess = spawn('java', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout?.on('data', (d) => {
+    output += String(d);
+  });
+  child.stderr?.on('data', (d) => {
+    output += String(d);
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const ready = waitForPort(port, 60_000);
+  const first = await Promise.race([
+    ready.then(() => 'ready' as const),
+    exited.then(() => 'exited' as const),
+  ]);
+  if (first === 'exited')
+    throw new Error(`DynamoDB Local exited at start (is Java installed?):\n${output.slice(-2000)}`);
+  return {
+    port,
+    endpoint: `http://127.0.0.1:${port}`,
+    async stop() {
+      if (child.exitCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}

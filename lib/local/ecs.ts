@@ -1,0 +1,306 @@
+/**
+ * Local ECS: RunTask runs the task definition's container as a local process (the runner) with the
+ * environment the container gets in AWS; its output goes to the awslogs stream the task definition
+ * names. StopTask sends SIGTERM, then SIGKILL after the grace period. A failed task is reported the
+ * way Step Functions reports a `.sync` RunTask failure, so the workflow's classification runs as in AWS.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import * as path from 'node:path';
+import { createInterface } from 'node:readline';
+import { ulid } from 'ulidx';
+import { AwsError, type JsonService } from './json-service.ts';
+import type { LogStore } from './logs.ts';
+
+export interface ContainerSpec {
+  /** container name in the task definition */
+  name: string;
+  environment: Record<string, string>;
+  logGroup: string;
+  streamPrefix: string;
+  gpuCount: number;
+  stopTimeoutSeconds: number;
+}
+
+export interface LocalEcsOptions {
+  region: string;
+  account: string;
+  /** task definition family -> its (single) container */
+  taskDefinitions: Record<string, ContainerSpec>;
+  /** how the container's entry point runs here: the runner, as a local process */
+  command: string[];
+  /** environment every container gets locally (endpoint, credentials, region) */
+  baseEnv: Record<string, string>;
+  logs: LogStore;
+  workDir: string;
+  /** GPUs seen on this machine (nvidia-smi); 0 when none */
+  gpusAvailable: number;
+  /** What to do with a task that asks for GPUs on a machine without: run it on the CPU, or wait for capacity. */
+  gpuPolicy: 'cpu' | 'wait';
+  metadataBaseUrl: string;
+  warn: (msg: string) => void;
+}
+
+interface LocalTask {
+  arn: string;
+  id: string;
+  cluster: string;
+  family: string;
+  startedBy?: string;
+  overrides: { containerOverrides: { name: string; environment: { name: string; value: string }[] }[] };
+  lastStatus: 'RUNNING' | 'STOPPED';
+  desiredStatus: 'RUNNING' | 'STOPPED';
+  createdAt: number;
+  stoppedAt?: number;
+  stopCode?: string;
+  stoppedReason?: string;
+  exitCode?: number | null;
+  child?: ChildProcess;
+  done: Promise<void>;
+  logStream: string;
+}
+
+export class LocalEcs {
+  private readonly tasks = new Map<string, LocalTask>();
+
+  constructor(private readonly o: LocalEcsOptions) {}
+
+  get running(): number {
+    return [...this.tasks.values()].filter((t) => t.lastStatus === 'RUNNING').length;
+  }
+
+  private describe(t: LocalTask) {
+    return {
+      taskArn: t.arn,
+      clusterArn: t.cluster,
+      taskDefinitionArn: `arn:aws:ecs:${this.o.region}:${this.o.account}:task-definition/${t.family}:1`,
+      lastStatus: t.lastStatus,
+      desiredStatus: t.desiredStatus,
+      startedBy: t.startedBy,
+      overrides: t.overrides,
+      createdAt: t.createdAt / 1000,
+      ...(t.stoppedAt ? { stoppedAt: t.stoppedAt / 1000 } : {}),
+      ...(t.stopCode ? { stopCode: t.stopCode, stoppedReason: t.stoppedReason } : {}),
+      containers: [{ name: 'runner', exitCode: t.exitCode ?? undefined, lastStatus: t.lastStatus }],
+    };
+  }
+
+  /** The ECS task as Step Functions puts it in a `.sync` failure's Cause (PascalCase). */
+  private cause(t: LocalTask) {
+    return JSON.stringify({
+      TaskArn: t.arn,
+      ClusterArn: t.cluster,
+      LastStatus: 'STOPPED',
+      StopCode: t.stopCode,
+      StoppedReason: t.stoppedReason,
+      Containers: [{ Name: 'runner', ExitCode: t.exitCode ?? undefined, LastStatus: 'STOPPED' }],
+      Overrides: t.overrides,
+    });
+  }
+
+  /** `arn:aws:states:::ecs:runTask.sync`: start the task and settle when it stops. */
+  async runTaskSync(
+    params: Record<string, unknown>,
+    signal: { onAbort(cb: () => void): void },
+  ): Promise<unknown> {
+    const family = String(params.TaskDefinition ?? '')
+      .replace(/^arn:.*:task-definition\//, '')
+      .replace(/:\d+$/, '');
+    const def = this.o.taskDefinitions[family];
+    if (!def)
+      throw Object.assign(new Error(JSON.stringify({ Failures: [{ Reason: 'MISSING', Arn: family }] })), {
+        name: 'AmazonECS.Unknown',
+      });
+    const overrides = (params.Overrides as LocalTask['overrides'] | undefined) ?? { containerOverrides: [] };
+    const containerOverrides = (
+      (
+        params.Overrides as {
+          ContainerOverrides?: { Name: string; Environment?: { Name: string; Value: string }[] }[];
+        }
+      )?.ContainerOverrides ?? []
+    ).map((c) => ({
+      name: c.Name,
+      environment: (c.Environment ?? []).map((e) => ({ name: e.Name, value: String(e.Value) })),
+    }));
+    void overrides;
+    if (def.gpuCount > 0 && this.o.gpusAvailable === 0 && this.o.gpuPolicy === 'wait') {
+      // what ECS answers when no container instance has a free GPU
+      throw Object.assign(new Error(JSON.stringify({ Failures: [{ Reason: 'RESOURCE:GPU' }] })), {
+        name: 'AmazonECS.Unknown',
+      });
+    }
+    const t = this.start(
+      String(params.Cluster ?? 'default'),
+      family,
+      def,
+      { containerOverrides },
+      params.StartedBy as string | undefined,
+    );
+    signal.onAbort(() => this.stop(t.arn, 'Execution was stopped', 'UserInitiated'));
+    await t.done;
+    if (t.exitCode === 0)
+      return { TaskArn: t.arn, LastStatus: 'STOPPED', Containers: [{ Name: 'runner', ExitCode: 0 }] };
+    throw Object.assign(new Error(this.cause(t)), { name: 'States.TaskFailed' });
+  }
+
+  private start(
+    cluster: string,
+    family: string,
+    def: ContainerSpec,
+    overrides: LocalTask['overrides'],
+    startedBy?: string,
+  ): LocalTask {
+    const id = ulid().toLowerCase();
+    const arn = `arn:aws:ecs:${this.o.region}:${this.o.account}:task/${cluster.split('/').pop()}/${id}`;
+    const env: Record<string, string> = { ...this.o.baseEnv, ...def.environment };
+    for (const c of overrides.containerOverrides)
+      if (c.name === def.name) for (const e of c.environment) env[e.name] = e.value;
+    const dir = path.join(this.o.workDir, id);
+    env.TRAINSTACK_OUTPUT_DIR = path.join(dir, 'output');
+    env.TRAINSTACK_CHECKPOINT_DIR = path.join(dir, 'checkpoints');
+    env.ECS_CONTAINER_METADATA_URI_V4 = `${this.o.metadataBaseUrl}/${id}`;
+    mkdirSync(env.TRAINSTACK_OUTPUT_DIR, { recursive: true });
+    mkdirSync(env.TRAINSTACK_CHECKPOINT_DIR, { recursive: true });
+    if (def.gpuCount > 0 && this.o.gpusAvailable === 0) {
+      this.o.warn(
+        `task ${env.TRAINSTACK_TASK_ID ?? id} asks for ${def.gpuCount} GPU(s); this machine has none: running on the CPU`,
+      );
+      env.CUDA_VISIBLE_DEVICES = '';
+    }
+    const logStream = `${def.streamPrefix}/${def.name}/${id}`;
+    let resolveDone!: () => void;
+    const t: LocalTask = {
+      arn,
+      id,
+      cluster,
+      family,
+      ...(startedBy ? { startedBy } : {}),
+      overrides,
+      lastStatus: 'RUNNING',
+      desiredStatus: 'RUNNING',
+      createdAt: Date.now(),
+      done: new Promise<void>((r) => {
+        resolveDone = r;
+      }),
+      logStream,
+    };
+    this.tasks.set(arn, t);
+    const [cmd, ...args] = this.o.command;
+    let child: ChildProcess;
+    try {
+      child = spawn(cmd ?? 'node', args, {
+        cwd: dir,
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true,
+      });
+    } catch (e) {
+      this.finish(t, null, 'TaskFailedToStart', `CannotStartContainerError: ${(e as Error).message}`);
+      resolveDone();
+      return t;
+    }
+    t.child = child;
+    for (const stream of [child.stdout, child.stderr]) {
+      if (!stream) continue;
+      createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY }).on('line', (line) =>
+        this.o.logs.append(def.logGroup, logStream, line),
+      );
+    }
+    child.once('error', (e) => {
+      this.finish(t, null, 'TaskFailedToStart', `CannotStartContainerError: ${e.message}`);
+      resolveDone();
+    });
+    child.once('close', (code, sig) => {
+      const exit = code ?? (sig === 'SIGKILL' ? 137 : sig === 'SIGTERM' ? 143 : 1);
+      if (!t.stopCode) this.finish(t, exit, 'EssentialContainerExited', 'Essential container in task exited');
+      else t.exitCode = exit;
+      t.lastStatus = 'STOPPED';
+      t.stoppedAt = Date.now();
+      resolveDone();
+    });
+    (t as LocalTask & { grace: number }).grace = def.stopTimeoutSeconds;
+    return t;
+  }
+
+  private finish(t: LocalTask, exit: number | null, stopCode: string, reason: string) {
+    t.exitCode = exit;
+    t.stopCode = stopCode;
+    t.stoppedReason = reason;
+    t.lastStatus = 'STOPPED';
+    t.desiredStatus = 'STOPPED';
+    t.stoppedAt = Date.now();
+  }
+
+  /** SIGTERM to the container's process group, SIGKILL after the grace period (ECS StopTask). */
+  stop(
+    arn: string,
+    reason: string,
+    stopCode = 'UserInitiated',
+    graceSeconds?: number,
+  ): LocalTask | undefined {
+    const t = this.tasks.get(arn);
+    if (!t || t.lastStatus === 'STOPPED') return t;
+    t.desiredStatus = 'STOPPED';
+    t.stopCode ??= stopCode;
+    t.stoppedReason ??= reason;
+    const pid = t.child?.pid;
+    if (pid) {
+      const kill = (s: NodeJS.Signals) => {
+        try {
+          process.kill(-pid, s);
+        } catch {
+          // already gone
+        }
+      };
+      kill('SIGTERM');
+      const grace = graceSeconds ?? (t as LocalTask & { grace?: number }).grace ?? 30;
+      const timer = setTimeout(() => kill('SIGKILL'), grace * 1000);
+      void t.done.then(() => clearTimeout(timer));
+    }
+    return t;
+  }
+
+  async stopAll(graceSeconds: number): Promise<void> {
+    const live = [...this.tasks.values()].filter((t) => t.lastStatus === 'RUNNING');
+    for (const t of live) this.stop(t.arn, 'local cloud stopped', 'TerminationNotice', graceSeconds);
+    await Promise.all(live.map((t) => t.done));
+  }
+
+  metadata(id: string): object | undefined {
+    const t = [...this.tasks.values()].find((x) => x.id === id);
+    return t
+      ? {
+          TaskARN: t.arn,
+          Cluster: t.cluster,
+          Family: t.family,
+          KnownStatus: t.lastStatus,
+          LogStream: t.logStream,
+        }
+      : undefined;
+  }
+
+  service(): JsonService {
+    return {
+      ListTasks: (i) => ({
+        taskArns: [...this.tasks.values()]
+          .filter((t) => !i.startedBy || t.startedBy === i.startedBy)
+          .filter((t) => !i.family || t.family === i.family)
+          .filter((t) => (i.desiredStatus ?? 'RUNNING') === t.desiredStatus)
+          .map((t) => t.arn),
+      }),
+      DescribeTasks: (i) => {
+        const arns = (i.tasks as string[]) ?? [];
+        const found = arns.map((a) => this.tasks.get(a)).filter((t): t is LocalTask => Boolean(t));
+        return {
+          tasks: found.map((t) => this.describe(t)),
+          failures: arns.filter((a) => !this.tasks.has(a)).map((arn) => ({ arn, reason: 'MISSING' })),
+        };
+      },
+      StopTask: (i) => {
+        const t = this.stop(String(i.task), String(i.reason ?? 'Task stopped by user'));
+        if (!t) throw new AwsError('InvalidParameterException', 'The referenced task was not found.');
+        return { task: this.describe(t) };
+      },
+    };
+  }
+}
