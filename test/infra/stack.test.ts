@@ -1,0 +1,189 @@
+import { Match } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { templateOf } from '../support/app.ts';
+
+let t: ReturnType<typeof templateOf>;
+beforeAll(() => {
+  t = templateOf();
+});
+
+const definitionOf = () => {
+  const sm = Object.values(t.findResources('AWS::StepFunctions::StateMachine'))[0] as {
+    Properties: { DefinitionString: { 'Fn::Join': [string, unknown[]] } };
+  };
+  return sm.Properties.DefinitionString['Fn::Join'][1].map((p) => (typeof p === 'string' ? p : 'X')).join('');
+};
+
+describe('API', () => {
+  it('puts IAM authorization on every route but GET /health', () => {
+    const routes = t.findResources('AWS::ApiGatewayV2::Route');
+    const byKey = Object.values(routes).map((r) => r.Properties as { RouteKey: string; AuthorizationType?: string });
+    expect(byKey.length).toBeGreaterThan(15);
+    for (const r of byKey) {
+      if (r.RouteKey === 'GET /health') expect(r.AuthorizationType ?? 'NONE').toBe('NONE');
+      else expect(r.AuthorizationType, r.RouteKey).toBe('AWS_IAM');
+    }
+  });
+
+  it('has access logs and throttling on its stage', () => {
+    t.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      AccessLogSettings: { DestinationArn: Match.anyValue(), Format: Match.stringLikeRegexp('requestId') },
+      DefaultRouteSettings: { ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 },
+    });
+  });
+});
+
+describe('queue and dispatch', () => {
+  it('gives the task queue a dead-letter queue', () => {
+    t.hasResourceProperties('AWS::SQS::Queue', { RedrivePolicy: { maxReceiveCount: 5, deadLetterTargetArn: Match.anyValue() } });
+  });
+
+  it('feeds the dispatcher from the queue with partial batch failures', () => {
+    t.hasResourceProperties('AWS::Lambda::EventSourceMapping', { FunctionResponseTypes: ['ReportBatchItemFailures'] });
+  });
+
+  it('ticks the dispatcher every minute', () => {
+    t.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(1 minute)' });
+  });
+});
+
+describe('workflow', () => {
+  it('is a STANDARD state machine with logging and tracing', () => {
+    t.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+      StateMachineType: 'STANDARD',
+      LoggingConfiguration: Match.objectLike({ Level: 'ALL' }),
+      TracingConfiguration: { Enabled: true },
+    });
+  });
+
+  it('runs the task on the GPU capacity provider with a per-task timeout', () => {
+    const def = definitionOf();
+    expect(def).toContain('ecs:runTask.sync');
+    expect(def).toContain('"CapacityProviderStrategy":[{"CapacityProvider":"X","Weight":1}]');
+    expect(def).toContain('"TimeoutSecondsPath":"$.ctx.timeoutSeconds"');
+  });
+
+  it('passes the task id as a pointer, not the spec', () => {
+    const def = definitionOf();
+    expect(def).toContain('"Name":"TRAINSTACK_TASK_ID","Value.$":"$.taskId"');
+    expect(def).not.toContain('$.spec');
+  });
+
+  it('loops attempts with a Choice and a Wait, not a Retry count', () => {
+    const def = definitionOf();
+    expect(def).toContain('"SecondsPath":"$.decision.waitSeconds"');
+    expect(def).toMatch(/"StringEquals":"retry","Next":"Backoff"/);
+  });
+
+  it('uses JSONPath, not JSONata', () => {
+    expect(definitionOf()).not.toContain('JSONata');
+  });
+});
+
+describe('GPU cluster', () => {
+  it('has no NAT gateway', () => {
+    t.resourceCountIs('AWS::EC2::NatGateway', 0);
+  });
+
+  it('scales the GPU group from zero to four by default', () => {
+    t.hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', { MinSize: '0', MaxSize: '4' });
+  });
+
+  it('uses managed scaling and managed draining', () => {
+    t.hasResourceProperties('AWS::ECS::CapacityProvider', {
+      AutoScalingGroupProvider: Match.objectLike({
+        ManagedScaling: Match.objectLike({ Status: 'ENABLED' }),
+        ManagedDraining: 'ENABLED',
+      }),
+    });
+  });
+
+  it('asks for a GPU in the runner task definition and logs with awslogs', () => {
+    t.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      ContainerDefinitions: [
+        Match.objectLike({
+          ResourceRequirements: [{ Type: 'GPU', Value: '1' }],
+          LogConfiguration: Match.objectLike({ LogDriver: 'awslogs' }),
+        }),
+      ],
+    });
+  });
+
+  it('launches g5.xlarge from the ECS GPU AMI', () => {
+    t.hasResourceProperties('AWS::EC2::LaunchTemplate', {
+      LaunchTemplateData: Match.objectLike({ InstanceType: 'g5.xlarge', MetadataOptions: { HttpTokens: 'required' } }),
+    });
+    const params = JSON.stringify(t.toJSON().Parameters ?? {});
+    expect(params).toContain('amazon-linux-2023/gpu');
+  });
+
+  it('takes instance types and sizes from context', () => {
+    const t2 = templateOf({ instanceTypes: 'g6.xlarge,g5.2xlarge', maxInstances: 8, spot: true });
+    t2.hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', {
+      MaxSize: '8',
+      MixedInstancesPolicy: Match.objectLike({
+        InstancesDistribution: Match.objectLike({ OnDemandPercentageAboveBaseCapacity: 0 }),
+      }),
+    });
+  });
+});
+
+describe('storage', () => {
+  it('encrypts the table and keeps point-in-time recovery', () => {
+    t.hasResourceProperties('AWS::DynamoDB::Table', {
+      SSESpecification: { SSEEnabled: true },
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+    });
+  });
+
+  it('indexes tasks by status and time', () => {
+    t.hasResourceProperties('AWS::DynamoDB::Table', {
+      GlobalSecondaryIndexes: Match.arrayWith([
+        Match.objectLike({ IndexName: 'byStatus', KeySchema: [{ AttributeName: 'status', KeyType: 'HASH' }, { AttributeName: 'createdKey', KeyType: 'RANGE' }] }),
+      ]),
+    });
+  });
+
+  it('blocks public access, enforces TLS and expires old checkpoints', () => {
+    t.hasResourceProperties('AWS::S3::Bucket', {
+      PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+      LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ Prefix: 'checkpoints/', ExpirationInDays: 90 })]) },
+    });
+    t.hasResourceProperties('AWS::S3::BucketPolicy', {
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+    });
+  });
+});
+
+describe('observability', () => {
+  it('keeps logs for the configured retention', () => {
+    const groups = Object.values(t.findResources('AWS::Logs::LogGroup'));
+    expect(groups.length).toBeGreaterThan(3);
+    for (const g of groups) expect((g.Properties as { RetentionInDays?: number }).RetentionInDays).toBe(30);
+    templateOf({ logRetentionDays: 7 }).allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 7 });
+  });
+
+  it('alarms on DLQ depth, failed tasks, the oldest queued task and API 5xx', () => {
+    const alarms = Object.values(t.findResources('AWS::CloudWatch::Alarm')).map((a) => a.Properties as Record<string, unknown>);
+    const metrics = alarms.map((a) => `${a.Namespace}/${a.MetricName}`);
+    expect(metrics).toEqual(
+      expect.arrayContaining([
+        'AWS/SQS/ApproximateNumberOfMessagesVisible',
+        'Trainstack/TasksFailed',
+        'Trainstack/OldestQueuedTaskSeconds',
+        'AWS/ApiGateway/5xx',
+      ]),
+    );
+    for (const a of alarms) expect(a.AlarmActions).toHaveLength(1);
+  });
+
+  it('runs every function on Node 22+ arm64 with a JSON logger', () => {
+    const fns = Object.values(t.findResources('AWS::Lambda::Function')).map((f) => f.Properties as Record<string, unknown>);
+    const ours = fns.filter((f) => String(JSON.stringify(f.Environment)).includes('POWERTOOLS_SERVICE_NAME'));
+    expect(ours).toHaveLength(3);
+    for (const f of ours) {
+      expect(f.Architectures).toEqual(['arm64']);
+      expect(String(f.Runtime)).toMatch(/^nodejs(2[2-9]|[3-9]\d)\.x$/);
+    }
+  });
+});

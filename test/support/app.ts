@@ -1,0 +1,24 @@
+/** A test App with the project's feature flags and no bundling, as FACTS.md recommends for fast CDK tests. */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { App } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { buildApp } from '../../lib/app.ts';
+import { cdkContext } from '../../lib/local/template.ts';
+import type { TrainstackStack } from '../../lib/trainstack-stack.ts';
+
+export function testApp(context: Record<string, unknown> = {}, opts: { nag?: boolean } = {}) {
+  const app = new App({
+    outdir: mkdtempSync(path.join(tmpdir(), 'trainstack-test-')),
+    context: { ...cdkContext(), ...context, 'aws:cdk:bundling-stacks': [] },
+    builtinCloudFormationValidation: false,
+  });
+  const stack: TrainstackStack = buildApp(app, { nag: opts.nag ?? false });
+  return { app, stack };
+}
+
+export function templateOf(context: Record<string, unknown> = {}) {
+  const { stack } = testApp(context);
+  return Template.fromStack(stack);
+}

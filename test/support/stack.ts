@@ -1,0 +1,52 @@
+/**
+ * A test's own copy of the stack's data resources on the shared emulators: the synthesized template's
+ * tables, queues and buckets under a unique prefix, and the functions' environment set from it.
+ */
+import { randomBytes } from 'node:crypto';
+import { createResources } from '../../lib/local/resources.ts';
+import { type LocalNames, localNames, resolve, resourcesOfType, synthTemplate, type Template } from '../../lib/local/template.ts';
+
+export interface TestStack {
+  template: Template;
+  names: LocalNames;
+  tableName: string;
+  bucketName: string;
+  queueUrl: string;
+  dlqUrl: string;
+}
+
+let cached: Template | undefined;
+export function template(): Template {
+  cached ??= synthTemplate();
+  return cached;
+}
+
+/** Create the resources and point this process's environment (handlers, SDK clients) at them. */
+export async function testStack(endpoint: string, context?: Record<string, unknown>): Promise<TestStack> {
+  const t = context ? synthTemplate(context) : template();
+  const prefix = `t${randomBytes(4).toString('hex')}`;
+  const names = localNames(t, 'us-east-1', endpoint, prefix);
+  Object.assign(process.env, {
+    AWS_ENDPOINT_URL: endpoint,
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+    POWERTOOLS_LOG_LEVEL: 'ERROR',
+  });
+  for (const [, p] of resourcesOfType(t, 'AWS::Lambda::Function')) {
+    const vars = (resolve((p.Environment as { Variables?: object } | undefined)?.Variables ?? {}, names) ?? {}) as Record<string, string>;
+    for (const [k, v] of Object.entries(vars)) if (k !== 'NODE_OPTIONS' && k !== 'POWERTOOLS_SERVICE_NAME') process.env[k] = String(v);
+  }
+  await createResources(t, names, endpoint);
+  const queues = resourcesOfType(t, 'AWS::SQS::Queue');
+  const main = queues.find(([, p]) => p.RedrivePolicy)?.[0] ?? '';
+  const dlq = queues.find(([, p]) => !p.RedrivePolicy)?.[0] ?? '';
+  return {
+    template: t,
+    names,
+    tableName: String(process.env.TABLE_NAME),
+    bucketName: String(process.env.BUCKET_NAME),
+    queueUrl: names.queueUrls[main] ?? '',
+    dlqUrl: names.queueUrls[dlq] ?? '',
+  };
+}

@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import { exitCodeFor } from '../../containers/runner/src/exit.ts';
+import { classifyFailure } from '../../lambdas/domain/classify.ts';
+
+const outcome = (code: number) => classifyFailure('States.TaskFailed', JSON.stringify({ Containers: [{ ExitCode: code }] })).outcome;
+
+describe('runner exit codes', () => {
+  it('says stopped (not failed) when it was asked to stop', () => {
+    expect(outcome(exitCodeFor({ kind: 'stopped' }))).toBe('stopped');
+  });
+
+  it('says stalled for a silent workload, which counts as a workload failure class of its own', () => {
+    expect(outcome(exitCodeFor({ kind: 'stalled' }))).toBe('stall');
+  });
+
+  it('passes a workload exit code through', () => {
+    expect(exitCodeFor({ kind: 'exited', code: 0 })).toBe(0);
+    expect(exitCodeFor({ kind: 'exited', code: 3 })).toBe(3);
+    expect(outcome(exitCodeFor({ kind: 'exited', code: 3 }))).toBe('workload');
+  });
+
+  it('does not let a workload fake the reserved codes', () => {
+    expect(outcome(exitCodeFor({ kind: 'exited', code: 143 }))).toBe('workload');
+    expect(outcome(exitCodeFor({ kind: 'exited', code: 124 }))).toBe('workload');
+  });
+
+  it('reports a SIGKILLed workload as 137 (out of memory, usually)', () => {
+    expect(exitCodeFor({ kind: 'signal', signal: 'SIGKILL' })).toBe(137);
+    expect(exitCodeFor({ kind: 'signal', signal: 'SIGSEGV' })).toBe(139);
+  });
+});
