@@ -1,5 +1,5 @@
 /** The domain ports implemented over the AWS SDK. */
-import { ListTasksCommand, StopTaskCommand } from '@aws-sdk/client-ecs';
+import { DescribeTasksCommand, ListTasksCommand, StopTaskCommand } from '@aws-sdk/client-ecs';
 import { StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { Containers, Executions, Waker } from '../domain/ports.ts';

@@ -14,7 +14,8 @@ export interface Executions {
 
 /** Stops the containers of a task (ECS in AWS); used when an attempt timed out. */
 export interface Containers {
-  stopForTask(taskId: string, reason: string): Promise<number>;
+  /** Stop the task's running containers: the one named, or any found running for the task. */
+  stopForTask(taskId: string, reason: string, ecsTaskArn?: string): Promise<number>;
 }
 
 export interface Clock {

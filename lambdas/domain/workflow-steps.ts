@@ -144,7 +144,7 @@ export async function attemptFailed(
 
   if (c.outcome === 'timeout') {
     // the state timed out; make sure the container is gone too
-    await containers.stopForTask(task.taskId, c.reason);
+    await containers.stopForTask(task.taskId, c.reason, task.attempts.at(-1)?.ecsTaskArn);
     return fail(c.reason);
   }
   if (c.outcome === 'infrastructure' || c.outcome === 'stopped') {

@@ -1,0 +1,190 @@
+/**
+ * The API handler against DynamoDB Local and fauxqs: validation, errors, idempotency, lists,
+ * cancel, the seed 000/001 routes and stats that equal the records.
+ */
+import { ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import type { ApiHandler } from '../../lib/local/api-server.ts';
+import { caller } from '../support/api.ts';
+import { type TestStack, testStack } from '../support/stack.ts';
+
+let api: ReturnType<typeof caller>;
+let stack: TestStack;
+let store: import('../../lambdas/domain/store.ts').TaskStore;
+
+const training = (extra: object = {}) => ({ type: 'training', params: { epochs: 2, batchSize: 16, learningRate: 0.01 }, ...extra });
+type Task = { taskId: string; status: string; name?: string; owner: string; priority: number; statusReason?: string };
+
+beforeAll(async () => {
+  stack = await testStack(inject('awsEndpoint'));
+  const mod = (await import('../../lambdas/handlers/api.ts')) as { route: ApiHandler };
+  api = caller(mod.route);
+  const { TaskStore } = await import('../../lambdas/domain/store.ts');
+  const { dynamodb } = await import('../../lambdas/clients/aws.ts');
+  store = new TaskStore(dynamodb, stack.tableName);
+});
+
+describe('submit', () => {
+  it('accepts a task with 202, records the caller as owner and wakes the dispatcher', async () => {
+    const r = await api<Task>('POST', '/v1/tasks', training({ name: 'resnet' }));
+    expect(r.status).toBe(202);
+    expect(r.body).toMatchObject({ status: 'QUEUED', name: 'resnet', owner: 'arn:aws:iam::000000000000:user/tester', priority: 5 });
+    expect(r.headers.location).toBe(`/v1/tasks/${r.body.taskId}`);
+    const sqs = new SQSClient({ useQueueUrlAsEndpoint: false });
+    const msgs = await sqs.send(new ReceiveMessageCommand({ QueueUrl: stack.queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
+    expect(msgs.Messages?.map((m) => JSON.parse(m.Body ?? '{}').taskId)).toContain(r.body.taskId);
+  });
+
+  it('answers 400 naming each wrong field', async () => {
+    const r = await api<{ error: { code: string; details: { path: string }[] } }>('POST', '/v1/tasks', training({ priority: 0, params: { epochs: 0, batchSize: 1, learningRate: 1 } }));
+    expect(r.status).toBe(400);
+    expect(r.body.error.code).toBe('ValidationError');
+    expect(r.body.error.details.map((d) => d.path).sort()).toEqual(['params.epochs', 'priority']);
+  });
+
+  it('answers 400 for a body that is not JSON, and 415 for another media type', async () => {
+    expect((await api('POST', '/v1/tasks', '{"type":')).status).toBe(400);
+    expect((await api('POST', '/v1/tasks', 'x', { 'content-type': 'text/plain' })).status).toBe(415);
+  });
+
+  it('answers 413 for a body over 1 MiB', async () => {
+    const r = await api('POST', '/v1/tasks', training({ name: 'x'.repeat(1_100_000) }));
+    expect(r.status).toBe(413);
+  });
+
+  it('returns the first task for a repeated Idempotency-Key', async () => {
+    const a = await api<Task>('POST', '/v1/tasks', training(), { 'Idempotency-Key': 'run-42' });
+    const b = await api<Task>('POST', '/v1/tasks', training({ priority: 9 }), { 'Idempotency-Key': 'run-42' });
+    expect(a.status).toBe(202);
+    expect(b.status).toBe(200);
+    expect(b.body.taskId).toBe(a.body.taskId);
+  });
+
+  it('keeps a non-ASCII name intact in the record, the list and the seed view', async () => {
+    const name = '研究框架对比 — 訓練任務 🚀';
+    const r = await api<Task>('POST', '/v1/tasks', training({ name }));
+    expect((await api<Task>('GET', `/v1/tasks/${r.body.taskId}`)).body.name).toBe(name);
+    expect((await store.get(r.body.taskId))?.name).toBe(name);
+    const list = await api<{ tasks: Task[] }>('GET', '/v1/tasks?limit=100');
+    expect(list.body.tasks.find((t) => t.taskId === r.body.taskId)?.name).toBe(name);
+  });
+});
+
+describe('read', () => {
+  it('answers 404 for an unknown id', async () => {
+    expect((await api('GET', '/v1/tasks/01ARZ3NDEKTSV4RRFFQ69G5FAV')).status).toBe(404);
+    expect((await api('GET', '/v1/tasks/not-an-id')).status).toBe(404);
+    expect((await api('GET', '/train/01ARZ3NDEKTSV4RRFFQ69G5FAV')).status).toBe(404);
+  });
+
+  it('explains where a queued task waits', async () => {
+    const r = await api<Task>('POST', '/v1/tasks', training());
+    const got = await api<Task>('GET', `/v1/tasks/${r.body.taskId}`);
+    expect(got.body.statusReason).toMatch(/queued: \d+ task\(s\) ahead; 0 of \d+ slots in use/);
+  });
+
+  it('lists newest first, pages with a cursor and filters by status and type', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await api<Task>('POST', '/v1/tasks', { type: 'container', image: 'busybox', name: `page-${i}` })).body.taskId);
+    const first = await api<{ tasks: Task[]; cursor?: string }>('GET', '/v1/tasks?type=container&limit=3');
+    expect(first.body.tasks.map((t) => t.taskId)).toEqual(ids.slice().reverse().slice(0, 3));
+    expect(first.body.cursor).toBeTruthy();
+    const second = await api<{ tasks: Task[] }>('GET', `/v1/tasks?type=container&limit=3&cursor=${first.body.cursor}`);
+    expect(second.body.tasks.map((t) => t.taskId)).toEqual(ids.slice().reverse().slice(3, 5));
+    const queued = await api<{ tasks: Task[] }>('GET', '/v1/tasks?status=QUEUED&type=container&limit=100');
+    expect(queued.body.tasks).toHaveLength(5);
+  });
+
+  it('answers 400 for a bad filter or cursor', async () => {
+    const r = await api<{ error: { details: { path: string }[] } }>('GET', '/v1/tasks?status=DONE');
+    expect(r.status).toBe(400);
+    expect(r.body.error.details[0]?.path).toBe('status');
+    expect((await api('GET', '/v1/tasks?cursor=garbage')).status).toBe(400);
+  });
+});
+
+describe('cancel and retry', () => {
+  it('cancels a queued task, and answers 409 the second time', async () => {
+    const r = await api<Task>('POST', '/v1/tasks', training());
+    const c = await api<Task>('POST', `/v1/tasks/${r.body.taskId}/cancel`);
+    expect(c.status).toBe(200);
+    expect(c.body.status).toBe('CANCELLED');
+    expect(c.body.statusReason).toBe('cancelled by arn:aws:iam::000000000000:user/tester');
+    expect((await api('DELETE', `/v1/tasks/${r.body.taskId}`)).status).toBe(409);
+  });
+
+  it('requeues a cancelled task on retry, and refuses to retry a queued one', async () => {
+    const r = await api<Task>('POST', '/v1/tasks', training());
+    expect((await api('POST', `/v1/tasks/${r.body.taskId}/retry`)).status).toBe(409);
+    await api('POST', `/v1/tasks/${r.body.taskId}/cancel`);
+    const again = await api<Task>('POST', `/v1/tasks/${r.body.taskId}/retry`);
+    expect(again.status).toBe(202);
+    expect(again.body.status).toBe('QUEUED');
+  });
+});
+
+describe('batch', () => {
+  it('takes seed 003 tasks.jsonl lines and says which were refused', async () => {
+    const lines = [
+      '{"task_id": "研究框架对比", "task_type": "reasoning", "description": "研究PyTorch和TensorFlow的主要差异和优劣势", "expected_tools": ["browser", "python_executor"], "max_steps": 12}',
+      '{"task_id": "计算阶乘", "task_type": "code", "description": "计算5的阶乘", "expected_tools": ["python_executor"], "max_steps": 4}',
+      '{"task_id": "bad", "task_type": "poetry", "description": "x"}',
+      'not json',
+    ].join('\n');
+    const r = await api<{ accepted: { line: number; name: string }[]; rejected: { line: number }[] }>('POST', '/v1/tasks/batch', lines, {
+      'content-type': 'application/x-ndjson',
+    });
+    expect(r.status).toBe(202);
+    expect(r.body.accepted.map((a) => a.name)).toEqual(['研究框架对比', '计算阶乘']);
+    expect(r.body.rejected.map((x) => x.line)).toEqual([3, 4]);
+  });
+});
+
+describe('seed 000/001 API', () => {
+  it('walks through submit, get, list, cancel and stats in the seed shapes', async () => {
+    const sub = await api<{ task_id: string; status: string; message: string }>('POST', '/train', { epochs: 5, batch_size: 32, learning_rate: 0.001 });
+    expect(sub.body).toMatchObject({ status: 'pending', message: 'Training task submitted successfully' });
+    const got = await api<Record<string, unknown>>('GET', `/train/${sub.body.task_id}`);
+    expect(got.body).toMatchObject({ task_id: sub.body.task_id, status: 'pending', epochs: 5, batch_size: 32, learning_rate: 0.001, gpu: false, error: null, retry_count: 0, completed_at: null });
+    const list = await api<{ total: number; tasks: { task_id: string }[] }>('GET', '/train?status=pending&limit=2');
+    expect(list.body.tasks.length).toBeLessThanOrEqual(2);
+    expect(list.body.total).toBe(list.body.tasks.length);
+    const del = await api<Record<string, unknown>>('DELETE', `/train/${sub.body.task_id}`);
+    expect(del.body).toEqual({ task_id: sub.body.task_id, status: 'cancelled', message: 'Task cancelled successfully' });
+    const stats = await api<Record<string, number>>('GET', '/stats');
+    expect(Object.keys(stats.body).sort()).toEqual(['cancelled', 'failed', 'pending', 'running', 'success', 'success_rate', 'total']);
+    expect(stats.body.cancelled).toBeGreaterThanOrEqual(1);
+  });
+
+  it('answers 400 naming the field for a bad seed body', async () => {
+    const r = await api<{ error: { details: { path: string }[] } }>('POST', '/train', { epochs: 5, batch_size: 'big' });
+    expect(r.status).toBe(400);
+    expect(r.body.error.details.map((d) => d.path)).toEqual(['batch_size']);
+  });
+});
+
+describe('stats', () => {
+  it('equal the counts computed from the records', async () => {
+    const stats = await api<{ total: number; byStatus: Record<string, number>; byType: Record<string, { total: number }> }>('GET', '/v1/stats');
+    const all: Task[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await api<{ tasks: (Task & { type: string })[]; cursor?: string }>('GET', `/v1/tasks?limit=100${cursor ? `&cursor=${cursor}` : ''}`);
+      all.push(...page.body.tasks);
+      cursor = page.body.cursor;
+    } while (cursor);
+    expect(stats.body.total).toBe(all.length);
+    for (const [status, n] of Object.entries(stats.body.byStatus)) {
+      expect(n, status).toBe(all.filter((t) => t.status === status).length);
+    }
+  });
+
+  it('serves health and the OpenAPI document', async () => {
+    const h = await api<{ status: string }>('GET', '/health');
+    expect(h.status).toBe(200);
+    expect(h.body.status).toBe('ok');
+    const doc = await api<{ paths: Record<string, object>; components: { schemas: Record<string, object> } }>('GET', '/openapi.json');
+    expect(Object.keys(doc.body.paths)).toContain('/v1/tasks/{id}/cancel');
+    expect(JSON.stringify(doc.body.components.schemas.TaskSubmit)).toContain('learningRate');
+  });
+});

@@ -1,0 +1,42 @@
+/** Calling the API handler in process with API Gateway v2 events, as the local API server does. */
+import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { ApiHandler } from '../../lib/local/api-server.ts';
+
+export interface Reply<T = Record<string, unknown>> {
+  status: number;
+  headers: Record<string, string>;
+  body: T;
+}
+
+export function caller(route: ApiHandler, user = 'arn:aws:iam::000000000000:user/tester') {
+  return async <T = Record<string, unknown>>(
+    method: string,
+    pathAndQuery: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<Reply<T>> => {
+    const url = new URL(pathAndQuery, 'http://x');
+    const text = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+    const query = Object.fromEntries(url.searchParams);
+    const r = (await route({
+      version: '2.0',
+      routeKey: '$default',
+      rawPath: url.pathname,
+      rawQueryString: url.search.slice(1),
+      headers: { ...(text !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+      ...(Object.keys(query).length ? { queryStringParameters: query } : {}),
+      ...(text !== undefined ? { body: text } : {}),
+      isBase64Encoded: false,
+      requestContext: {
+        http: { method, path: url.pathname, protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'test' },
+        requestId: 'r',
+        authorizer: { iam: { userArn: user, callerId: user, accountId: '000000000000' } },
+      },
+    } as never)) as APIGatewayProxyStructuredResultV2;
+    return {
+      status: r.statusCode ?? 200,
+      headers: (r.headers ?? {}) as Record<string, string>,
+      body: (r.body ? JSON.parse(r.body) : undefined) as T,
+    };
+  };
+}
