@@ -42,14 +42,32 @@ export function sfnExecutions(stateMachineArn: string): Executions {
 
 export function ecsContainers(cluster: string): Containers {
   return {
-    async stopForTask(taskId, reason) {
-      const out = await ecs.send(
-        new ListTasksCommand({ cluster, startedBy: taskId, desiredStatus: 'RUNNING' }),
-      );
-      const arns = out.taskArns ?? [];
-      for (const task of arns)
-        await ecs.send(new StopTaskCommand({ cluster, task, reason: reason.slice(0, 255) }));
-      return arns.length;
+    async stopForTask(taskId, reason, ecsTaskArn) {
+      const stop = (task: string) =>
+        ecs.send(new StopTaskCommand({ cluster, task, reason: reason.slice(0, 255) }));
+      if (ecsTaskArn) {
+        await stop(ecsTaskArn);
+        return 1;
+      }
+      // the runner had not recorded its ECS task yet: find it by the task id in its overrides
+      let stopped = 0;
+      let nextToken: string | undefined;
+      do {
+        const page = await ecs.send(new ListTasksCommand({ cluster, desiredStatus: 'RUNNING', nextToken }));
+        const arns = page.taskArns ?? [];
+        for (let i = 0; i < arns.length; i += 100) {
+          const out = await ecs.send(new DescribeTasksCommand({ cluster, tasks: arns.slice(i, i + 100) }));
+          for (const t of out.tasks ?? []) {
+            const env = t.overrides?.containerOverrides?.flatMap((c) => c.environment ?? []) ?? [];
+            if (t.taskArn && env.some((e) => e.name === 'TRAINSTACK_TASK_ID' && e.value === taskId)) {
+              await stop(t.taskArn);
+              stopped++;
+            }
+          }
+        }
+        nextToken = page.nextToken;
+      } while (nextToken);
+      return stopped;
     },
   };
 }

@@ -48,7 +48,12 @@ export interface LocalNames {
 }
 
 /** Local physical names: `<stack>-<logicalId>` lower-cased where AWS requires it. */
-export function localNames(template: Template, region: string, endpoint: string, prefix = 'trainstack'): LocalNames {
+export function localNames(
+  template: Template,
+  region: string,
+  endpoint: string,
+  prefix = 'trainstack',
+): LocalNames {
   const names: Record<string, string> = {};
   const arns: Record<string, string> = {};
   const queueUrls: Record<string, string> = {};

@@ -17,7 +17,9 @@ const definitionOf = () => {
 describe('API', () => {
   it('puts IAM authorization on every route but GET /health', () => {
     const routes = t.findResources('AWS::ApiGatewayV2::Route');
-    const byKey = Object.values(routes).map((r) => r.Properties as { RouteKey: string; AuthorizationType?: string });
+    const byKey = Object.values(routes).map(
+      (r) => r.Properties as { RouteKey: string; AuthorizationType?: string },
+    );
     expect(byKey.length).toBeGreaterThan(15);
     for (const r of byKey) {
       if (r.RouteKey === 'GET /health') expect(r.AuthorizationType ?? 'NONE').toBe('NONE');
@@ -35,11 +37,15 @@ describe('API', () => {
 
 describe('queue and dispatch', () => {
   it('gives the task queue a dead-letter queue', () => {
-    t.hasResourceProperties('AWS::SQS::Queue', { RedrivePolicy: { maxReceiveCount: 5, deadLetterTargetArn: Match.anyValue() } });
+    t.hasResourceProperties('AWS::SQS::Queue', {
+      RedrivePolicy: { maxReceiveCount: 5, deadLetterTargetArn: Match.anyValue() },
+    });
   });
 
   it('feeds the dispatcher from the queue with partial batch failures', () => {
-    t.hasResourceProperties('AWS::Lambda::EventSourceMapping', { FunctionResponseTypes: ['ReportBatchItemFailures'] });
+    t.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
   });
 
   it('ticks the dispatcher every minute', () => {
@@ -111,7 +117,10 @@ describe('GPU cluster', () => {
 
   it('launches g5.xlarge from the ECS GPU AMI', () => {
     t.hasResourceProperties('AWS::EC2::LaunchTemplate', {
-      LaunchTemplateData: Match.objectLike({ InstanceType: 'g5.xlarge', MetadataOptions: { HttpTokens: 'required' } }),
+      LaunchTemplateData: Match.objectLike({
+        InstanceType: 'g5.xlarge',
+        MetadataOptions: { HttpTokens: 'required' },
+      }),
     });
     const params = JSON.stringify(t.toJSON().Parameters ?? {});
     expect(params).toContain('amazon-linux-2023/gpu');
@@ -139,18 +148,35 @@ describe('storage', () => {
   it('indexes tasks by status and time', () => {
     t.hasResourceProperties('AWS::DynamoDB::Table', {
       GlobalSecondaryIndexes: Match.arrayWith([
-        Match.objectLike({ IndexName: 'byStatus', KeySchema: [{ AttributeName: 'status', KeyType: 'HASH' }, { AttributeName: 'createdKey', KeyType: 'RANGE' }] }),
+        Match.objectLike({
+          IndexName: 'byStatus',
+          KeySchema: [
+            { AttributeName: 'status', KeyType: 'HASH' },
+            { AttributeName: 'createdKey', KeyType: 'RANGE' },
+          ],
+        }),
       ]),
     });
   });
 
   it('blocks public access, enforces TLS and expires old checkpoints', () => {
     t.hasResourceProperties('AWS::S3::Bucket', {
-      PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
-      LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ Prefix: 'checkpoints/', ExpirationInDays: 90 })]) },
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([Match.objectLike({ Prefix: 'checkpoints/', ExpirationInDays: 90 })]),
+      },
     });
     t.hasResourceProperties('AWS::S3::BucketPolicy', {
-      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
     });
   });
 });
@@ -164,7 +190,9 @@ describe('observability', () => {
   });
 
   it('alarms on DLQ depth, failed tasks, the oldest queued task and API 5xx', () => {
-    const alarms = Object.values(t.findResources('AWS::CloudWatch::Alarm')).map((a) => a.Properties as Record<string, unknown>);
+    const alarms = Object.values(t.findResources('AWS::CloudWatch::Alarm')).map(
+      (a) => a.Properties as Record<string, unknown>,
+    );
     const metrics = alarms.map((a) => `${a.Namespace}/${a.MetricName}`);
     expect(metrics).toEqual(
       expect.arrayContaining([
@@ -178,7 +206,9 @@ describe('observability', () => {
   });
 
   it('runs every function on Node 22+ arm64 with a JSON logger', () => {
-    const fns = Object.values(t.findResources('AWS::Lambda::Function')).map((f) => f.Properties as Record<string, unknown>);
+    const fns = Object.values(t.findResources('AWS::Lambda::Function')).map(
+      (f) => f.Properties as Record<string, unknown>,
+    );
     const ours = fns.filter((f) => String(JSON.stringify(f.Environment)).includes('POWERTOOLS_SERVICE_NAME'));
     expect(ours).toHaveLength(3);
     for (const f of ours) {

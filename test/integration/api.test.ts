@@ -12,8 +12,19 @@ let api: ReturnType<typeof caller>;
 let stack: TestStack;
 let store: import('../../lambdas/domain/store.ts').TaskStore;
 
-const training = (extra: object = {}) => ({ type: 'training', params: { epochs: 2, batchSize: 16, learningRate: 0.01 }, ...extra });
-type Task = { taskId: string; status: string; name?: string; owner: string; priority: number; statusReason?: string };
+const training = (extra: object = {}) => ({
+  type: 'training',
+  params: { epochs: 2, batchSize: 16, learningRate: 0.01 },
+  ...extra,
+});
+type Task = {
+  taskId: string;
+  status: string;
+  name?: string;
+  owner: string;
+  priority: number;
+  statusReason?: string;
+};
 
 beforeAll(async () => {
   stack = await testStack(inject('awsEndpoint'));
@@ -28,15 +39,26 @@ describe('submit', () => {
   it('accepts a task with 202, records the caller as owner and wakes the dispatcher', async () => {
     const r = await api<Task>('POST', '/v1/tasks', training({ name: 'resnet' }));
     expect(r.status).toBe(202);
-    expect(r.body).toMatchObject({ status: 'QUEUED', name: 'resnet', owner: 'arn:aws:iam::000000000000:user/tester', priority: 5 });
+    expect(r.body).toMatchObject({
+      status: 'QUEUED',
+      name: 'resnet',
+      owner: 'arn:aws:iam::000000000000:user/tester',
+      priority: 5,
+    });
     expect(r.headers.location).toBe(`/v1/tasks/${r.body.taskId}`);
     const sqs = new SQSClient({ useQueueUrlAsEndpoint: false });
-    const msgs = await sqs.send(new ReceiveMessageCommand({ QueueUrl: stack.queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
+    const msgs = await sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: stack.queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
+    );
     expect(msgs.Messages?.map((m) => JSON.parse(m.Body ?? '{}').taskId)).toContain(r.body.taskId);
   });
 
   it('answers 400 naming each wrong field', async () => {
-    const r = await api<{ error: { code: string; details: { path: string }[] } }>('POST', '/v1/tasks', training({ priority: 0, params: { epochs: 0, batchSize: 1, learningRate: 1 } }));
+    const r = await api<{ error: { code: string; details: { path: string }[] } }>(
+      'POST',
+      '/v1/tasks',
+      training({ priority: 0, params: { epochs: 0, batchSize: 1, learningRate: 1 } }),
+    );
     expect(r.status).toBe(400);
     expect(r.body.error.code).toBe('ValidationError');
     expect(r.body.error.details.map((d) => d.path).sort()).toEqual(['params.epochs', 'priority']);
@@ -54,7 +76,9 @@ describe('submit', () => {
 
   it('returns the first task for a repeated Idempotency-Key', async () => {
     const a = await api<Task>('POST', '/v1/tasks', training(), { 'Idempotency-Key': 'run-42' });
-    const b = await api<Task>('POST', '/v1/tasks', training({ priority: 9 }), { 'Idempotency-Key': 'run-42' });
+    const b = await api<Task>('POST', '/v1/tasks', training({ priority: 9 }), {
+      'Idempotency-Key': 'run-42',
+    });
     expect(a.status).toBe(202);
     expect(b.status).toBe(200);
     expect(b.body.taskId).toBe(a.body.taskId);
@@ -85,11 +109,18 @@ describe('read', () => {
 
   it('lists newest first, pages with a cursor and filters by status and type', async () => {
     const ids: string[] = [];
-    for (let i = 0; i < 5; i++) ids.push((await api<Task>('POST', '/v1/tasks', { type: 'container', image: 'busybox', name: `page-${i}` })).body.taskId);
+    for (let i = 0; i < 5; i++)
+      ids.push(
+        (await api<Task>('POST', '/v1/tasks', { type: 'container', image: 'busybox', name: `page-${i}` }))
+          .body.taskId,
+      );
     const first = await api<{ tasks: Task[]; cursor?: string }>('GET', '/v1/tasks?type=container&limit=3');
     expect(first.body.tasks.map((t) => t.taskId)).toEqual(ids.slice().reverse().slice(0, 3));
     expect(first.body.cursor).toBeTruthy();
-    const second = await api<{ tasks: Task[] }>('GET', `/v1/tasks?type=container&limit=3&cursor=${first.body.cursor}`);
+    const second = await api<{ tasks: Task[] }>(
+      'GET',
+      `/v1/tasks?type=container&limit=3&cursor=${first.body.cursor}`,
+    );
     expect(second.body.tasks.map((t) => t.taskId)).toEqual(ids.slice().reverse().slice(3, 5));
     const queued = await api<{ tasks: Task[] }>('GET', '/v1/tasks?status=QUEUED&type=container&limit=100');
     expect(queued.body.tasks).toHaveLength(5);
@@ -131,9 +162,14 @@ describe('batch', () => {
       '{"task_id": "bad", "task_type": "poetry", "description": "x"}',
       'not json',
     ].join('\n');
-    const r = await api<{ accepted: { line: number; name: string }[]; rejected: { line: number }[] }>('POST', '/v1/tasks/batch', lines, {
-      'content-type': 'application/x-ndjson',
-    });
+    const r = await api<{ accepted: { line: number; name: string }[]; rejected: { line: number }[] }>(
+      'POST',
+      '/v1/tasks/batch',
+      lines,
+      {
+        'content-type': 'application/x-ndjson',
+      },
+    );
     expect(r.status).toBe(202);
     expect(r.body.accepted.map((a) => a.name)).toEqual(['研究框架对比', '计算阶乘']);
     expect(r.body.rejected.map((x) => x.line)).toEqual([3, 4]);
@@ -142,22 +178,54 @@ describe('batch', () => {
 
 describe('seed 000/001 API', () => {
   it('walks through submit, get, list, cancel and stats in the seed shapes', async () => {
-    const sub = await api<{ task_id: string; status: string; message: string }>('POST', '/train', { epochs: 5, batch_size: 32, learning_rate: 0.001 });
+    const sub = await api<{ task_id: string; status: string; message: string }>('POST', '/train', {
+      epochs: 5,
+      batch_size: 32,
+      learning_rate: 0.001,
+    });
     expect(sub.body).toMatchObject({ status: 'pending', message: 'Training task submitted successfully' });
     const got = await api<Record<string, unknown>>('GET', `/train/${sub.body.task_id}`);
-    expect(got.body).toMatchObject({ task_id: sub.body.task_id, status: 'pending', epochs: 5, batch_size: 32, learning_rate: 0.001, gpu: false, error: null, retry_count: 0, completed_at: null });
-    const list = await api<{ total: number; tasks: { task_id: string }[] }>('GET', '/train?status=pending&limit=2');
+    expect(got.body).toMatchObject({
+      task_id: sub.body.task_id,
+      status: 'pending',
+      epochs: 5,
+      batch_size: 32,
+      learning_rate: 0.001,
+      gpu: false,
+      error: null,
+      retry_count: 0,
+      completed_at: null,
+    });
+    const list = await api<{ total: number; tasks: { task_id: string }[] }>(
+      'GET',
+      '/train?status=pending&limit=2',
+    );
     expect(list.body.tasks.length).toBeLessThanOrEqual(2);
     expect(list.body.total).toBe(list.body.tasks.length);
     const del = await api<Record<string, unknown>>('DELETE', `/train/${sub.body.task_id}`);
-    expect(del.body).toEqual({ task_id: sub.body.task_id, status: 'cancelled', message: 'Task cancelled successfully' });
+    expect(del.body).toEqual({
+      task_id: sub.body.task_id,
+      status: 'cancelled',
+      message: 'Task cancelled successfully',
+    });
     const stats = await api<Record<string, number>>('GET', '/stats');
-    expect(Object.keys(stats.body).sort()).toEqual(['cancelled', 'failed', 'pending', 'running', 'success', 'success_rate', 'total']);
+    expect(Object.keys(stats.body).sort()).toEqual([
+      'cancelled',
+      'failed',
+      'pending',
+      'running',
+      'success',
+      'success_rate',
+      'total',
+    ]);
     expect(stats.body.cancelled).toBeGreaterThanOrEqual(1);
   });
 
   it('answers 400 naming the field for a bad seed body', async () => {
-    const r = await api<{ error: { details: { path: string }[] } }>('POST', '/train', { epochs: 5, batch_size: 'big' });
+    const r = await api<{ error: { details: { path: string }[] } }>('POST', '/train', {
+      epochs: 5,
+      batch_size: 'big',
+    });
     expect(r.status).toBe(400);
     expect(r.body.error.details.map((d) => d.path)).toEqual(['batch_size']);
   });
@@ -165,11 +233,18 @@ describe('seed 000/001 API', () => {
 
 describe('stats', () => {
   it('equal the counts computed from the records', async () => {
-    const stats = await api<{ total: number; byStatus: Record<string, number>; byType: Record<string, { total: number }> }>('GET', '/v1/stats');
+    const stats = await api<{
+      total: number;
+      byStatus: Record<string, number>;
+      byType: Record<string, { total: number }>;
+    }>('GET', '/v1/stats');
     const all: Task[] = [];
     let cursor: string | undefined;
     do {
-      const page = await api<{ tasks: (Task & { type: string })[]; cursor?: string }>('GET', `/v1/tasks?limit=100${cursor ? `&cursor=${cursor}` : ''}`);
+      const page = await api<{ tasks: (Task & { type: string })[]; cursor?: string }>(
+        'GET',
+        `/v1/tasks?limit=100${cursor ? `&cursor=${cursor}` : ''}`,
+      );
       all.push(...page.body.tasks);
       cursor = page.body.cursor;
     } while (cursor);
@@ -183,7 +258,10 @@ describe('stats', () => {
     const h = await api<{ status: string }>('GET', '/health');
     expect(h.status).toBe(200);
     expect(h.body.status).toBe('ok');
-    const doc = await api<{ paths: Record<string, object>; components: { schemas: Record<string, object> } }>('GET', '/openapi.json');
+    const doc = await api<{ paths: Record<string, object>; components: { schemas: Record<string, object> } }>(
+      'GET',
+      '/openapi.json',
+    );
     expect(Object.keys(doc.body.paths)).toContain('/v1/tasks/{id}/cancel');
     expect(JSON.stringify(doc.body.components.schemas.TaskSubmit)).toContain('learningRate');
   });

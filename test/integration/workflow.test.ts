@@ -4,11 +4,11 @@
  * at its boundary, by a fake that ends each attempt the way Step Functions reports ECS outcomes.
  */
 import { beforeAll, describe, expect, inject, it } from 'vitest';
+import type { TaskRecord, TaskSpec } from '../../lambdas/domain/model.ts';
 import { startEndpoint } from '../../lib/local/endpoint.ts';
 import { freePort } from '../../lib/local/net.ts';
 import { LocalStepFunctions } from '../../lib/local/stepfunctions.ts';
 import { resourcesOfType, stateMachineDefinition } from '../../lib/local/template.ts';
-import type { TaskRecord, TaskSpec } from '../../lambdas/domain/model.ts';
 import { type TestStack, testStack } from '../support/stack.ts';
 
 type Behaviour = 'succeed' | 'hang' | { exit: number } | 'spot' | 'no-capacity';
@@ -22,21 +22,36 @@ class FakeEcs {
   private n = 0;
 
   async runTaskSync(params: Record<string, unknown>): Promise<unknown> {
-    const env = (params.Overrides as { ContainerOverrides: { Environment: { Name: string; Value: string }[] }[] }).ContainerOverrides[0]?.Environment ?? [];
+    const env =
+      (params.Overrides as { ContainerOverrides: { Environment: { Name: string; Value: string }[] }[] })
+        .ContainerOverrides[0]?.Environment ?? [];
     const taskId = env.find((e) => e.Name === 'TRAINSTACK_TASK_ID')?.Value ?? '';
     const call = this.calls.get(taskId) ?? 0;
     this.calls.set(taskId, call + 1);
     const b = this.script.get(taskId)?.[call] ?? 'succeed';
     const arn = `arn:aws:ecs:us-east-1:000000000000:task/c/${++this.n}`;
-    const fail = (cause: object) => Object.assign(new Error(JSON.stringify({ TaskArn: arn, ...cause })), { name: 'States.TaskFailed' });
+    const fail = (cause: object) =>
+      Object.assign(new Error(JSON.stringify({ TaskArn: arn, ...cause })), { name: 'States.TaskFailed' });
     if (b === 'succeed') return { TaskArn: arn, Containers: [{ ExitCode: 0 }] };
-    if (b === 'no-capacity') throw Object.assign(new Error('{"Failures":[{"Reason":"RESOURCE:GPU"}]}'), { name: 'AmazonECS.Unknown' });
-    if (b === 'spot') throw fail({ StopCode: 'SpotInterruption', StoppedReason: 'Host EC2 (instance i-0) terminated.', Containers: [{ ExitCode: 143 }] });
+    if (b === 'no-capacity')
+      throw Object.assign(new Error('{"Failures":[{"Reason":"RESOURCE:GPU"}]}'), {
+        name: 'AmazonECS.Unknown',
+      });
+    if (b === 'spot')
+      throw fail({
+        StopCode: 'SpotInterruption',
+        StoppedReason: 'Host EC2 (instance i-0) terminated.',
+        Containers: [{ ExitCode: 143 }],
+      });
     if (b === 'hang') {
       await new Promise<void>((release) => this.live.set(arn, { taskId, release }));
       throw fail({ StopCode: 'UserInitiated', StoppedReason: 'stopped', Containers: [{ ExitCode: 143 }] });
     }
-    throw fail({ StopCode: 'EssentialContainerExited', StoppedReason: 'Essential container in task exited', Containers: [{ ExitCode: b.exit }] });
+    throw fail({
+      StopCode: 'EssentialContainerExited',
+      StoppedReason: 'Essential container in task exited',
+      Containers: [{ ExitCode: b.exit }],
+    });
   }
 
   service() {
@@ -45,7 +60,14 @@ class FakeEcs {
       DescribeTasks: (i: Record<string, unknown>) => ({
         tasks: (i.tasks as string[]).map((taskArn) => ({
           taskArn,
-          overrides: { containerOverrides: [{ name: 'runner', environment: [{ name: 'TRAINSTACK_TASK_ID', value: this.live.get(taskArn)?.taskId }] }] },
+          overrides: {
+            containerOverrides: [
+              {
+                name: 'runner',
+                environment: [{ name: 'TRAINSTACK_TASK_ID', value: this.live.get(taskArn)?.taskId }],
+              },
+            ],
+          },
         })),
       }),
       StopTask: (i: Record<string, unknown>) => {
@@ -71,11 +93,20 @@ beforeAll(async () => {
   stack = await testStack(shared);
   // ECS calls of the workflow step go to the fake; everything else to the shared emulators
   const port = await freePort();
-  await startEndpoint(port, { sqsS3: shared, dynamodb: shared, json: { ecs: { prefix: 'ecs', service: ecs.service() } }, metadata: () => undefined });
+  await startEndpoint(port, {
+    sqsS3: shared,
+    dynamodb: shared,
+    json: { ecs: { prefix: 'ecs', service: ecs.service() } },
+    metadata: () => undefined,
+  });
   process.env.AWS_ENDPOINT_URL = `http://127.0.0.1:${port}`;
 
-  const step = (await import('../../lambdas/handlers/workflow-step.ts')).handler as (e: unknown) => Promise<unknown>;
-  const stepId = resourcesOfType(stack.template, 'AWS::Lambda::Function').find(([id]) => id.startsWith('WorkflowStep'))?.[0];
+  const step = (await import('../../lambdas/handlers/workflow-step.ts')).handler as (
+    e: unknown,
+  ) => Promise<unknown>;
+  const stepId = resourcesOfType(stack.template, 'AWS::Lambda::Function').find(([id]) =>
+    id.startsWith('WorkflowStep'),
+  )?.[0];
   const { definition } = stateMachineDefinition(stack.template, stack.names);
   const smId = resourcesOfType(stack.template, 'AWS::StepFunctions::StateMachine')[0]?.[0] ?? '';
   sfn = new LocalStepFunctions(
@@ -91,16 +122,37 @@ beforeAll(async () => {
   const { silentLogger } = await import('../../lambdas/domain/logger.ts');
   store = new TaskStore(dynamodb, stack.tableName);
   const executions = {
-    start: async (taskId: string) => sfn.startExecution({ stateMachineArn: sfn.stateMachineArn, name: taskId, input: JSON.stringify({ taskId }) }).executionArn,
+    start: async (taskId: string) =>
+      sfn.startExecution({
+        stateMachineArn: sfn.stateMachineArn,
+        name: taskId,
+        input: JSON.stringify({ taskId }),
+      }).executionArn,
     stop: async (arn: string) => void sfn.stopExecution({ executionArn: arn }),
   };
   const clock = { now: () => new Date() };
-  service = new TaskService(store, { wake: async () => {} }, executions, { maxQueueDepth: 1000, maxConcurrentTasks: 100 }, clock);
-  runDispatch = () => dispatch({ store, executions, clock, logger: silentLogger }, { maxConcurrentTasks: 100 });
+  service = new TaskService(
+    store,
+    { wake: async () => {} },
+    executions,
+    { maxQueueDepth: 1000, maxConcurrentTasks: 100 },
+    clock,
+  );
+  runDispatch = () =>
+    dispatch({ store, executions, clock, logger: silentLogger }, { maxConcurrentTasks: 100 });
 });
 
 const spec = (extra: Partial<TaskSpec> = {}): TaskSpec =>
-  ({ type: 'container', image: 'busybox', params: {}, priority: 5, timeoutSeconds: 3600, maxRetries: 3, gpus: 0, ...extra }) as TaskSpec;
+  ({
+    type: 'container',
+    image: 'busybox',
+    params: {},
+    priority: 5,
+    timeoutSeconds: 3600,
+    maxRetries: 3,
+    gpus: 0,
+    ...extra,
+  }) as TaskSpec;
 
 /** Submit, dispatch, and wait for the execution to end. */
 async function run(s: TaskSpec, script: Behaviour[]): Promise<TaskRecord> {
@@ -170,7 +222,14 @@ describe('the task workflow (synthesized definition)', () => {
     const short = { ...task, spec: { ...task.spec, timeoutSeconds: 1 } };
     const { UpdateCommand } = await import('@aws-sdk/lib-dynamodb');
     const { dynamodb } = await import('../../lambdas/clients/aws.ts');
-    await dynamodb.send(new UpdateCommand({ TableName: stack.tableName, Key: { pk: `TASK#${task.taskId}` }, UpdateExpression: 'SET spec = :s', ExpressionAttributeValues: { ':s': short.spec } }));
+    await dynamodb.send(
+      new UpdateCommand({
+        TableName: stack.tableName,
+        Key: { pk: `TASK#${task.taskId}` },
+        UpdateExpression: 'SET spec = :s',
+        ExpressionAttributeValues: { ':s': short.spec },
+      }),
+    );
     ecs.script.set(task.taskId, ['hang']);
     await runDispatch();
     const arn = (await store.mustGet(task.taskId)).executionArn ?? '';
@@ -188,7 +247,11 @@ describe('the task workflow (synthesized definition)', () => {
     const { task } = await service.submit(spec(), 'tester');
     await service.cancel(task.taskId, 'tester');
     // a wake-up that raced the cancel still starts the workflow: it must stop before RunTask
-    const r = sfn.startExecution({ stateMachineArn: sfn.stateMachineArn, name: task.taskId, input: JSON.stringify({ taskId: task.taskId }) });
+    const r = sfn.startExecution({
+      stateMachineArn: sfn.stateMachineArn,
+      name: task.taskId,
+      input: JSON.stringify({ taskId: task.taskId }),
+    });
     await sfn.settled(r.executionArn);
     expect(sfn.describe(r.executionArn).status).toBe('SUCCEEDED');
     expect(ecs.calls.get(task.taskId)).toBeUndefined();
@@ -205,7 +268,9 @@ describe('the task workflow (synthesized definition)', () => {
     const arn = (await store.mustGet(task.taskId)).executionArn ?? '';
     await sfn.settled(arn);
     expect(ecs.calls.get(task.taskId)).toBe(1);
-    const step = (await import('../../lambdas/handlers/workflow-step.ts')).handler as (e: unknown) => Promise<{ status: string }>;
+    const step = (await import('../../lambdas/handlers/workflow-step.ts')).handler as (
+      e: unknown,
+    ) => Promise<{ status: string }>;
     const again = await step({ action: 'succeeded', taskId: task.taskId });
     expect(again.status).toBe('SUCCEEDED');
     await expectStatsMatchRecords();

@@ -4,7 +4,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createResources } from '../../lib/local/resources.ts';
-import { type LocalNames, localNames, resolve, resourcesOfType, synthTemplate, type Template } from '../../lib/local/template.ts';
+import {
+  type LocalNames,
+  localNames,
+  resolve,
+  resourcesOfType,
+  synthTemplate,
+  type Template,
+} from '../../lib/local/template.ts';
 
 export interface TestStack {
   template: Template;
@@ -34,8 +41,10 @@ export async function testStack(endpoint: string, context?: Record<string, unkno
     POWERTOOLS_LOG_LEVEL: 'ERROR',
   });
   for (const [, p] of resourcesOfType(t, 'AWS::Lambda::Function')) {
-    const vars = (resolve((p.Environment as { Variables?: object } | undefined)?.Variables ?? {}, names) ?? {}) as Record<string, string>;
-    for (const [k, v] of Object.entries(vars)) if (k !== 'NODE_OPTIONS' && k !== 'POWERTOOLS_SERVICE_NAME') process.env[k] = String(v);
+    const vars = (resolve((p.Environment as { Variables?: object } | undefined)?.Variables ?? {}, names) ??
+      {}) as Record<string, string>;
+    for (const [k, v] of Object.entries(vars))
+      if (k !== 'NODE_OPTIONS' && k !== 'POWERTOOLS_SERVICE_NAME') process.env[k] = String(v);
   }
   await createResources(t, names, endpoint);
   const queues = resourcesOfType(t, 'AWS::SQS::Queue');

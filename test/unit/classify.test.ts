@@ -23,21 +23,34 @@ describe('failure classification', () => {
   });
 
   it('calls a spot interruption an infrastructure failure', () => {
-    const c = ecsFailure({ StopCode: 'SpotInterruption', StoppedReason: 'Host EC2 (instance i-1) terminated.', Containers: [{ ExitCode: 143 }] });
+    const c = ecsFailure({
+      StopCode: 'SpotInterruption',
+      StoppedReason: 'Host EC2 (instance i-1) terminated.',
+      Containers: [{ ExitCode: 143 }],
+    });
     expect(c.outcome).toBe('infrastructure');
   });
 
   it('calls an image pull error an infrastructure failure', () => {
-    const c = ecsFailure({ StopCode: 'TaskFailedToStart', StoppedReason: 'CannotPullContainerError: pull access denied', Containers: [{}] });
+    const c = ecsFailure({
+      StopCode: 'TaskFailedToStart',
+      StoppedReason: 'CannotPullContainerError: pull access denied',
+      Containers: [{}],
+    });
     expect(c.outcome).toBe('infrastructure');
   });
 
   it('calls RunTask failures (no capacity) infrastructure', () => {
-    expect(classifyFailure('AmazonECS.Unknown', '{"Failures":[{"Reason":"RESOURCE:GPU"}]}').outcome).toBe('infrastructure');
+    expect(classifyFailure('AmazonECS.Unknown', '{"Failures":[{"Reason":"RESOURCE:GPU"}]}').outcome).toBe(
+      'infrastructure',
+    );
   });
 
   it('tells out-of-memory kills apart from plain exits', () => {
-    const c = ecsFailure({ StopCode: 'EssentialContainerExited', Containers: [{ ExitCode: 137, Reason: 'OutOfMemoryError: Container killed due to memory usage' }] });
+    const c = ecsFailure({
+      StopCode: 'EssentialContainerExited',
+      Containers: [{ ExitCode: 137, Reason: 'OutOfMemoryError: Container killed due to memory usage' }],
+    });
     expect(c.outcome).toBe('workload');
     expect(c.reason).toMatch(/out of memory/);
   });

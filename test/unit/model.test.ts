@@ -17,7 +17,8 @@ describe('submit schema', () => {
   });
 
   it('rejects priorities and timeouts out of range', () => {
-    const paths = (v: object) => submitSchema.safeParse({ ...training, ...v }).error?.issues.map((i) => i.path.join('.'));
+    const paths = (v: object) =>
+      submitSchema.safeParse({ ...training, ...v }).error?.issues.map((i) => i.path.join('.'));
     expect(paths({ priority: 11 })).toEqual(['priority']);
     expect(paths({ timeoutSeconds: 59 })).toEqual(['timeoutSeconds']);
     expect(paths({ maxRetries: 11 })).toEqual(['maxRetries']);

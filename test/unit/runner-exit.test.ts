@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { exitCodeFor } from '../../containers/runner/src/exit.ts';
 import { classifyFailure } from '../../lambdas/domain/classify.ts';
 
-const outcome = (code: number) => classifyFailure('States.TaskFailed', JSON.stringify({ Containers: [{ ExitCode: code }] })).outcome;
+const outcome = (code: number) =>
+  classifyFailure('States.TaskFailed', JSON.stringify({ Containers: [{ ExitCode: code }] })).outcome;
 
 describe('runner exit codes', () => {
   it('says stopped (not failed) when it was asked to stop', () => {

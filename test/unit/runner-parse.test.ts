@@ -3,11 +3,17 @@ import { merge, parseLine } from '../../containers/runner/src/parse.ts';
 
 describe('progress and metrics from output', () => {
   it('reads the runner line', () => {
-    expect(parseLine('##trainstack {"progress": 42, "metrics": {"loss": 0.31}}')).toEqual({ progress: 42, metrics: { loss: 0.31 } });
+    expect(parseLine('##trainstack {"progress": 42, "metrics": {"loss": 0.31}}')).toEqual({
+      progress: 42,
+      metrics: { loss: 0.31 },
+    });
   });
 
   it('clamps progress to 0..100 and drops non-numeric metrics', () => {
-    expect(parseLine('##trainstack {"progress": 140, "metrics": {"loss": "x", "acc": 0.5}}')).toEqual({ progress: 100, metrics: { acc: 0.5 } });
+    expect(parseLine('##trainstack {"progress": 140, "metrics": {"loss": "x", "acc": 0.5}}')).toEqual({
+      progress: 100,
+      metrics: { acc: 0.5 },
+    });
   });
 
   it('ignores a malformed runner line', () => {
@@ -21,7 +27,10 @@ describe('progress and metrics from output', () => {
   });
 
   it('reads loss=0.31, loss: 0.31 and acc 0.9 style metrics', () => {
-    expect(parseLine('Epoch 2/4 loss=0.31 accuracy: 0.875')).toEqual({ progress: 50, metrics: { loss: 0.31, accuracy: 0.875 } });
+    expect(parseLine('Epoch 2/4 loss=0.31 accuracy: 0.875')).toEqual({
+      progress: 50,
+      metrics: { loss: 0.31, accuracy: 0.875 },
+    });
     expect(parseLine('train_loss: 1.5e-2')?.metrics).toEqual({ train_loss: 0.015 });
     expect(parseLine('val acc=0.9')?.metrics).toEqual({ accuracy: 0.9 });
   });

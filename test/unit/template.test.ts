@@ -12,9 +12,19 @@ const n = localNames(t, 'eu-west-1', 'http://127.0.0.1:4566');
 
 describe('resolving the template locally', () => {
   it('resolves Ref, GetAtt and pseudo parameters inside Fn::Join', () => {
-    const v = resolve({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':x:', { Ref: 'AWS::Region' }, ':', { Ref: 'Table1' }]] }, n);
+    const v = resolve(
+      {
+        'Fn::Join': [
+          '',
+          ['arn:', { Ref: 'AWS::Partition' }, ':x:', { Ref: 'AWS::Region' }, ':', { Ref: 'Table1' }],
+        ],
+      },
+      n,
+    );
     expect(v).toBe('arn:aws:x:eu-west-1:trainstack-Table1');
-    expect(resolve({ 'Fn::GetAtt': ['Fn1', 'Arn'] }, n)).toBe('arn:aws:lambda:eu-west-1:000000000000:function:trainstack-Fn1');
+    expect(resolve({ 'Fn::GetAtt': ['Fn1', 'Arn'] }, n)).toBe(
+      'arn:aws:lambda:eu-west-1:000000000000:function:trainstack-Fn1',
+    );
   });
 
   it('gives queues their local URL', () => {

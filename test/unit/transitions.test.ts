@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { ACTIVE, STATUSES, TASK_TYPES } from '../../lambdas/domain/model.ts';
-import { canTransition, statsDelta, statusKey, submitDelta, typeStatusKey } from '../../lambdas/domain/transitions.ts';
+import {
+  canTransition,
+  statsDelta,
+  statusKey,
+  submitDelta,
+  typeStatusKey,
+} from '../../lambdas/domain/transitions.ts';
 
 describe('task life cycle', () => {
   it('never leaves SUCCEEDED', () => {
