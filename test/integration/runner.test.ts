@@ -1,0 +1,240 @@
+/**
+ * The runner against DynamoDB Local and fauxqs: it marks the task RUNNING, passes output through,
+ * writes progress at most about once a second, uploads outputs and trajectories, keeps checkpoints
+ * across a SIGTERM, and the next attempt resumes from them.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { type RunnerConfig, type RunResult, runTask } from '../../containers/runner/src/runner.ts';
+import type { TaskRecord, TaskSpec } from '../../lambdas/domain/model.ts';
+import type { TaskStore } from '../../lambdas/domain/store.ts';
+import { REPO_ROOT } from '../../lib/function.ts';
+import { pythonWithTorch } from '../../lib/local/cloud.ts';
+import { type TestStack, testStack } from '../support/stack.ts';
+
+let stack: TestStack;
+let store: TaskStore;
+let s3: S3Client;
+let steps: typeof import('../../lambdas/domain/workflow-steps.ts');
+let stepDeps: import('../../lambdas/domain/workflow-steps.ts').StepDeps;
+let python: string;
+
+beforeAll(async () => {
+  stack = await testStack(inject('awsEndpoint'));
+  const { TaskStore } = await import('../../lambdas/domain/store.ts');
+  const { dynamodb } = await import('../../lambdas/clients/aws.ts');
+  const { silentLogger } = await import('../../lambdas/domain/logger.ts');
+  store = new TaskStore(dynamodb, stack.tableName);
+  s3 = new S3Client({ forcePathStyle: true });
+  steps = await import('../../lambdas/domain/workflow-steps.ts');
+  stepDeps = {
+    store,
+    waker: { wake: async () => {} },
+    containers: { stopForTask: async () => 0 },
+    clock: { now: () => new Date() },
+    logger: silentLogger,
+    bucketName: stack.bucketName,
+  };
+  python = pythonWithTorch();
+});
+
+/** A task dispatched and at the start of an attempt, as the workflow leaves it for the runner. */
+async function startedTask(
+  spec: Partial<TaskSpec> & { type: TaskSpec['type'] },
+  raw: Partial<TaskSpec> = {},
+): Promise<TaskRecord> {
+  const { TaskService } = await import('../../lambdas/domain/tasks.ts');
+  const service = new TaskService(
+    store,
+    { wake: async () => {} },
+    { start: async () => '', stop: async () => {} },
+    { maxQueueDepth: 1000, maxConcurrentTasks: 100 },
+    { now: () => new Date() },
+  );
+  const { task } = await service.submit(
+    { priority: 5, timeoutSeconds: 3600, maxRetries: 3, ...spec } as TaskSpec,
+    'tester',
+  );
+  if (Object.keys(raw).length) {
+    const { dynamodb } = await import('../../lambdas/clients/aws.ts');
+    await dynamodb.send(
+      new UpdateCommand({
+        TableName: stack.tableName,
+        Key: { pk: `TASK#${task.taskId}` },
+        UpdateExpression: 'SET spec = :s',
+        ExpressionAttributeValues: { ':s': { ...task.spec, ...raw } },
+      }),
+    );
+  }
+  await store.transition(await store.mustGet(task.taskId), {
+    from: 'QUEUED',
+    to: 'STARTING',
+    activeCap: 100,
+  });
+  await steps.startAttempt(stepDeps, task.taskId);
+  return store.mustGet(task.taskId);
+}
+
+function config(task: TaskRecord, extra: Partial<RunnerConfig> = {}): RunnerConfig {
+  const dir = mkdtempSync(path.join(tmpdir(), 'runner-test-'));
+  return {
+    taskId: task.taskId,
+    attempt: task.attempts.length,
+    bucket: stack.bucketName,
+    outputDir: path.join(dir, 'output'),
+    checkpointDir: path.join(dir, 'checkpoints'),
+    defaultCommand: `${python} ${path.join(REPO_ROOT, 'containers', 'trainer', 'train.py')}`,
+    progressIntervalMs: 1000,
+    checkpointIntervalMs: 300,
+    stopGraceSeconds: 5,
+    gpu: false,
+    ...extra,
+  };
+}
+
+async function run(task: TaskRecord, c: RunnerConfig, signal = new AbortController().signal) {
+  const out = new PassThrough();
+  const chunks: string[] = [];
+  out.on('data', (d) => chunks.push(String(d)));
+  const logs: string[] = [];
+  const result: RunResult = await runTask(
+    { store, s3, out, err: out, log: (m) => logs.push(m) },
+    c,
+    process.env,
+    signal,
+  );
+  return { result, output: chunks.join(''), logs };
+}
+
+async function keys(prefix: string): Promise<string[]> {
+  const r = await s3.send(new ListObjectsV2Command({ Bucket: stack.bucketName, Prefix: prefix }));
+  return (r.Contents ?? []).map((o) => o.Key ?? '').sort();
+}
+
+describe('runner', () => {
+  it('marks the task RUNNING, passes output through, records progress and uploads outputs and the trajectory', async () => {
+    const script = [
+      'mkdir -p "$TRAINSTACK_OUTPUT_DIR/sub"',
+      'echo hello > "$TRAINSTACK_OUTPUT_DIR/sub/a.txt"',
+      'echo \'{"task_id":"t","success":true,"steps":[]}\' > "$TRAINSTACK_OUTPUT_DIR/trajectory.json"',
+      'echo "Epoch 1/2 loss=0.5"',
+      'echo "名前: 訓練 ✓"',
+    ].join('; ');
+    const task = await startedTask({
+      type: 'container',
+      image: 'x',
+      params: {},
+      command: ['sh', '-c', script],
+    });
+    const { result, output } = await run(task, config(task));
+    expect(result.exitCode).toBe(0);
+    expect(output).toContain('Epoch 1/2 loss=0.5\n名前: 訓練 ✓\n');
+    const t = await store.mustGet(task.taskId);
+    expect(t.status).toBe('RUNNING');
+    expect(t.progress).toBe(50);
+    expect(t.metrics).toEqual({ loss: 0.5 });
+    expect(t.resourceUsage?.peakMemoryMiB).toBeGreaterThanOrEqual(0);
+    expect(await keys(`tasks/${task.taskId}/`)).toEqual([
+      `tasks/${task.taskId}/sub/a.txt`,
+      `tasks/${task.taskId}/trajectory.json`,
+    ]);
+    expect(await keys(`trajectories/${task.taskId}`)).toEqual([`trajectories/${task.taskId}.json`]);
+  });
+
+  it('uploads outputs of a failed workload too, and passes its exit code on', async () => {
+    const task = await startedTask({
+      type: 'container',
+      image: 'x',
+      params: {},
+      command: ['sh', '-c', 'echo partial > "$TRAINSTACK_OUTPUT_DIR/log.txt"; exit 3'],
+    });
+    const { result } = await run(task, config(task));
+    expect(result.exitCode).toBe(3);
+    expect(await keys(`tasks/${task.taskId}/`)).toEqual([`tasks/${task.taskId}/log.txt`]);
+  });
+
+  it('writes progress about once a second under a workload printing thousands of lines a second', async () => {
+    const chatty = `const end = Date.now() + 3000; let i = 0; const t = setInterval(() => { for (let k = 0; k < 100; k++) console.log('step ' + (++i) + '/30000 loss=' + (1 / i)); if (Date.now() > end) { console.log('step 30000/30000'); clearInterval(t); } }, 10);`;
+    const task = await startedTask({
+      type: 'container',
+      image: 'x',
+      params: {},
+      command: [process.execPath, '-e', chatty],
+    });
+    const seen: number[] = [];
+    const poll = setInterval(() => void store.get(task.taskId).then((t) => t && seen.push(t.progress)), 250);
+    const started = Date.now();
+    const { result, output } = await run(task, config(task));
+    clearInterval(poll);
+    const seconds = (Date.now() - started) / 1000;
+    expect(output.split('\n').length).toBeGreaterThan(10_000);
+    expect(result.progressWrites).toBeLessThanOrEqual(Math.ceil(seconds) + 2);
+    expect(result.progressWrites).toBeGreaterThanOrEqual(2);
+    const rising = seen.filter((p) => p > 0);
+    expect(rising.length).toBeGreaterThan(2);
+    for (let i = 1; i < rising.length; i++) expect(rising[i]).toBeGreaterThanOrEqual(rising[i - 1] ?? 0);
+    expect((await store.mustGet(task.taskId)).progress).toBe(100);
+  });
+
+  it('stops a workload that prints nothing for stallSeconds', async () => {
+    const task = await startedTask(
+      { type: 'container', image: 'x', params: {}, command: ['sh', '-c', 'echo start; sleep 60'] },
+      { stallSeconds: 2 },
+    );
+    const { result } = await run(task, config(task));
+    expect(result.ending.kind).toBe('stalled');
+    expect(result.exitCode).toBe(124);
+  });
+
+  it('keeps a checkpoint on SIGTERM, exits "stopped", and the next attempt resumes from it', async () => {
+    const task = await startedTask({
+      type: 'training',
+      params: { epochs: 60, batchSize: 64, learningRate: 0.01, checkpointEvery: 1 },
+      env: { TRAINSTACK_SAMPLES: '4096' },
+    });
+    const stop = new AbortController();
+    const watch = setInterval(() => {
+      void store.get(task.taskId).then((t) => {
+        if ((t?.metrics?.epoch ?? 0) >= 3) stop.abort();
+      });
+    }, 100);
+    const first = await run(task, config(task), stop.signal);
+    clearInterval(watch);
+    expect(first.result.ending.kind).toBe('stopped');
+    expect(first.result.exitCode).toBe(143);
+    expect(await keys(`checkpoints/${task.taskId}/`)).toEqual([`checkpoints/${task.taskId}/latest.pt`]);
+    const savedAt = Number(/checkpoint saved at epoch (\d+)/.exec(first.output)?.[1]);
+    expect(savedAt).toBeGreaterThanOrEqual(3);
+
+    // the workflow records a stopped attempt (not a failure) and starts the next one
+    const decision = await steps.attemptFailed(stepDeps, {
+      taskId: task.taskId,
+      error: {
+        Error: 'States.TaskFailed',
+        Cause: JSON.stringify({
+          StopCode: 'SpotInterruption',
+          Containers: [{ ExitCode: first.result.exitCode }],
+        }),
+      },
+    });
+    expect(decision.action).toBe('retry');
+    const after = await store.mustGet(task.taskId);
+    expect(after.retryCount).toBe(0);
+    expect(after.attempts[0]?.outcome).toBe('infrastructure');
+    await steps.startAttempt(stepDeps, task.taskId);
+    const second = await run(await store.mustGet(task.taskId), config(await store.mustGet(task.taskId)));
+    expect(second.result.exitCode).toBe(0);
+    expect(second.output).toContain(`resuming from checkpoint: epoch ${savedAt} done`);
+    expect(second.output).toMatch(new RegExp(`^Epoch ${savedAt + 1}/60 `, 'm'));
+    expect(second.output).not.toMatch(/^Epoch 1\/60 /m);
+    expect(await keys(`tasks/${task.taskId}/`)).toEqual([
+      `tasks/${task.taskId}/metrics.json`,
+      `tasks/${task.taskId}/model.pt`,
+    ]);
+  });
+});
