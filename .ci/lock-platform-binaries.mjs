@@ -21,9 +21,18 @@ for (const [name, platform] of Object.entries(PLATFORMS)) {
   const key = `node_modules/@biomejs/${name}`;
   const version = biome?.optionalDependencies?.[`@biomejs/${name}`];
   if (!version || lock.packages[key]) continue;
-  lock.packages[key] = { version, ...platform, dev: true, license: 'MIT OR Apache-2.0', optional: true, engines: { node: '>=14.21.3' } };
+  lock.packages[key] = {
+    version,
+    ...platform,
+    dev: true,
+    license: 'MIT OR Apache-2.0',
+    optional: true,
+    engines: { node: '>=14.21.3' },
+  };
   added++;
 }
-lock.packages = Object.fromEntries(Object.entries(lock.packages).sort(([a], [b]) => (a === '' ? -1 : b === '' ? 1 : a.localeCompare(b))));
+lock.packages = Object.fromEntries(
+  Object.entries(lock.packages).sort(([a], [b]) => (a === '' ? -1 : b === '' ? 1 : a.localeCompare(b))),
+);
 writeFileSync('package-lock.json', `${JSON.stringify(lock, null, 2)}\n`);
 console.log(`recorded ${added} platform binaries in package-lock.json`);

@@ -97,7 +97,7 @@ function config(task: TaskRecord, extra: Partial<RunnerConfig> = {}): RunnerConf
   };
 }
 
-async function run(task: TaskRecord, c: RunnerConfig, signal = new AbortController().signal) {
+async function run(c: RunnerConfig, signal = new AbortController().signal) {
   const out = new PassThrough();
   const chunks: string[] = [];
   out.on('data', (d) => chunks.push(String(d)));
@@ -131,7 +131,7 @@ describe('runner', () => {
       params: {},
       command: ['sh', '-c', script],
     });
-    const { result, output } = await run(task, config(task));
+    const { result, output } = await run(config(task));
     expect(result.exitCode).toBe(0);
     expect(output).toContain('Epoch 1/2 loss=0.5\n名前: 訓練 ✓\n');
     const t = await store.mustGet(task.taskId);
@@ -153,7 +153,7 @@ describe('runner', () => {
       params: {},
       command: ['sh', '-c', 'echo partial > "$TRAINSTACK_OUTPUT_DIR/log.txt"; exit 3'],
     });
-    const { result } = await run(task, config(task));
+    const { result } = await run(config(task));
     expect(result.exitCode).toBe(3);
     expect(await keys(`tasks/${task.taskId}/`)).toEqual([`tasks/${task.taskId}/log.txt`]);
   });
@@ -169,7 +169,7 @@ describe('runner', () => {
     const seen: number[] = [];
     const poll = setInterval(() => void store.get(task.taskId).then((t) => t && seen.push(t.progress)), 250);
     const started = Date.now();
-    const { result, output } = await run(task, config(task));
+    const { result, output } = await run(config(task));
     clearInterval(poll);
     const seconds = (Date.now() - started) / 1000;
     expect(output.split('\n').length).toBeGreaterThan(10_000);
@@ -186,7 +186,7 @@ describe('runner', () => {
       { type: 'container', image: 'x', params: {}, command: ['sh', '-c', 'echo start; sleep 60'] },
       { stallSeconds: 2 },
     );
-    const { result } = await run(task, config(task));
+    const { result } = await run(config(task));
     expect(result.ending.kind).toBe('stalled');
     expect(result.exitCode).toBe(124);
   });
@@ -203,7 +203,7 @@ describe('runner', () => {
         if ((t?.metrics?.epoch ?? 0) >= 3) stop.abort();
       });
     }, 100);
-    const first = await run(task, config(task), stop.signal);
+    const first = await run(config(task), stop.signal);
     clearInterval(watch);
     expect(first.result.ending.kind).toBe('stopped');
     expect(first.result.exitCode).toBe(143);
@@ -227,7 +227,7 @@ describe('runner', () => {
     expect(after.retryCount).toBe(0);
     expect(after.attempts[0]?.outcome).toBe('infrastructure');
     await steps.startAttempt(stepDeps, task.taskId);
-    const second = await run(await store.mustGet(task.taskId), config(await store.mustGet(task.taskId)));
+    const second = await run(config(await store.mustGet(task.taskId)));
     expect(second.result.exitCode).toBe(0);
     expect(second.output).toContain(`resuming from checkpoint: epoch ${savedAt} done`);
     expect(second.output).toMatch(new RegExp(`^Epoch ${savedAt + 1}/60 `, 'm'));

@@ -1,0 +1,292 @@
+/**
+ * End to end over real HTTP against `npm start`'s machinery (the local cloud), with the concurrency
+ * cap at 1: the seed 000 walkthrough, success, failure with retries, timeout, cancel, priority,
+ * duplicate delivery, stats after a mixed run, and a restart with a data folder.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { ulid } from 'ulidx';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TaskRecord } from '../../lambdas/domain/model.ts';
+import { type LocalCloud, startLocalCloud } from '../../lib/local/cloud.ts';
+import { alive, http, waitFor } from '../support/http.ts';
+
+const dataDir = mkdtempSync(path.join(tmpdir(), 'trainstack-e2e-'));
+const options = {
+  apiPort: 0,
+  awsPort: 0,
+  dataDir,
+  context: { maxConcurrentTasks: 1 },
+  waitOverrideMs: 200,
+  tickMs: 1000,
+  stopGraceSeconds: 3,
+};
+let cloud: LocalCloud;
+let api: <T = Record<string, unknown>>(
+  method: string,
+  p: string,
+  body?: unknown,
+) => Promise<{ status: number; body: T }>;
+
+async function boot() {
+  process.env.POWERTOOLS_LOG_LEVEL = 'ERROR';
+  cloud = await startLocalCloud(options);
+  // the handlers' SDK clients live as long as this process: a restart keeps the endpoint's port
+  options.awsPort = Number(new URL(cloud.endpoint).port);
+  api = (method, p, body) => http(cloud.apiUrl, method, p, body);
+}
+
+beforeAll(boot);
+afterAll(async () => {
+  await cloud?.stop();
+});
+
+const sh = (script: string, extra: object = {}) => ({
+  type: 'container',
+  image: 'busybox',
+  command: ['sh', '-c', script],
+  ...extra,
+});
+const get = async (id: string) => (await api<TaskRecord>('GET', `/v1/tasks/${id}`)).body;
+const submit = async (body: object) => {
+  const r = await api<TaskRecord>('POST', '/v1/tasks', body);
+  expect(r.status).toBe(202);
+  return r.body.taskId;
+};
+const finished = (id: string, timeoutMs = 60_000) =>
+  waitFor(
+    `task ${id} to finish`,
+    async () => {
+      const t = await get(id);
+      return ['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(t.status) ? t : undefined;
+    },
+    timeoutMs,
+  );
+/** The workload's pid, which it prints as its first line. */
+const pidOf = (id: string) =>
+  waitFor(`pid of ${id}`, async () => {
+    const logs = await api<{ lines: { message: string }[] }>('GET', `/v1/tasks/${id}/logs`);
+    const m = logs.body.lines.map((l) => /^pid=(\d+)$/.exec(l.message)).find(Boolean);
+    return m ? Number(m[1]) : undefined;
+  });
+
+describe('the local cloud', () => {
+  it('walks through seed 000 with its own curl bodies', async () => {
+    const sub = await api<{ task_id: string; status: string; message: string }>('POST', '/train', {
+      epochs: 5,
+      batch_size: 32,
+      learning_rate: 0.001,
+    });
+    expect(sub.status).toBe(200);
+    expect(sub.body).toMatchObject({ status: 'pending', message: 'Training task submitted successfully' });
+    const got = await api<{ task_id: string; epochs: number }>('GET', `/train/${sub.body.task_id}`);
+    expect(got.body).toMatchObject({
+      task_id: sub.body.task_id,
+      epochs: 5,
+      batch_size: 32,
+      learning_rate: 0.001,
+    });
+    const done = await finished(sub.body.task_id);
+    expect(done.status).toBe('SUCCEEDED');
+    const list = await api<{ total: number; tasks: { task_id: string; status: string }[] }>(
+      'GET',
+      '/train?status=success&limit=10',
+    );
+    expect(list.body.tasks.map((t) => t.task_id)).toContain(sub.body.task_id);
+    const again = await api<{ task_id: string }>('POST', '/train', {
+      epochs: 200,
+      batch_size: 32,
+      learning_rate: 0.001,
+    });
+    const del = await api<{ status: string }>('DELETE', `/train/${again.body.task_id}`);
+    expect(del.body.status).toBe('cancelled');
+    const stats = await api<Record<string, number>>('GET', '/stats');
+    expect(stats.body).toMatchObject({ success: 1, cancelled: 1, failed: 0, success_rate: 100 });
+  });
+
+  it('runs a training task through STARTING and RUNNING to SUCCEEDED with logs, progress and outputs', async () => {
+    const id = await submit({
+      type: 'training',
+      name: '訓練 e2e',
+      params: { epochs: 4, batchSize: 64, learningRate: 0.01 },
+    });
+    const seen: string[] = ['QUEUED'];
+    await waitFor(
+      'success',
+      async () => {
+        const t = await get(id);
+        if (seen.at(-1) !== t.status) seen.push(t.status);
+        return t.status === 'SUCCEEDED';
+      },
+      60_000,
+      20,
+    );
+    const order = ['QUEUED', 'STARTING', 'RUNNING', 'SUCCEEDED'];
+    expect(seen.map((s) => order.indexOf(s))).toEqual([...seen.map((s) => order.indexOf(s))].sort());
+    expect(seen).toContain('RUNNING');
+    const t = await get(id);
+    expect(t).toMatchObject({ progress: 100, name: '訓練 e2e' });
+    expect(t.metrics?.loss).toBeGreaterThan(0);
+    const logs = await api<{ lines: { message: string }[]; cursor: string }>('GET', `/v1/tasks/${id}/logs`);
+    const epochs = logs.body.lines.map((l) => /^Epoch (\d+)\/4/.exec(l.message)?.[1]).filter(Boolean);
+    expect(epochs).toEqual(['1', '2', '3', '4']);
+    const s3 = new S3Client({
+      endpoint: cloud.endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+    });
+    const objects = await s3.send(
+      new ListObjectsV2Command({ Bucket: cloud.bucketName, Prefix: `tasks/${id}/` }),
+    );
+    expect(objects.Contents?.map((o) => o.Key?.split('/').pop()).sort()).toEqual([
+      'metrics.json',
+      'model.pt',
+    ]);
+  });
+
+  it('retries a failing task maxRetries times, then FAILED with every attempt and its exit code', async () => {
+    const id = await submit(sh('echo "attempt $TRAINSTACK_ATTEMPT"; exit 7', { maxRetries: 2 }));
+    const t = await finished(id);
+    expect(t.status).toBe('FAILED');
+    expect(t.attempts.map((a) => a.exitCode)).toEqual([7, 7, 7]);
+    expect(t.statusReason).toMatch(/failed after 3 attempt\(s\): exit code 7/);
+    const third = await api<{ lines: { message: string }[] }>('GET', `/v1/tasks/${id}/logs?attempt=3`);
+    expect(third.body.lines.map((l) => l.message)).toContain('attempt 3');
+  });
+
+  it('fails a task past its timeout with reason timeout, and its process is gone', async () => {
+    // timeoutSeconds is at least 60 through the API: write a short one to the record for the test
+    const { TaskStore } = await import('../../lambdas/domain/store.ts');
+    const { dynamodb } = await import('../../lambdas/clients/aws.ts');
+    const store = new TaskStore(dynamodb, cloud.tableName);
+    const now = new Date().toISOString();
+    const taskId = ulid();
+    await store.create({
+      taskId,
+      type: 'container',
+      owner: 'tester',
+      spec: {
+        type: 'container',
+        image: 'busybox',
+        params: {},
+        command: ['sh', '-c', 'echo "pid=$$"; exec sleep 120'],
+        priority: 5,
+        timeoutSeconds: 3,
+        maxRetries: 2,
+        gpus: 0,
+      },
+      status: 'QUEUED',
+      priority: 5,
+      progress: 0,
+      attempts: [],
+      retryCount: 0,
+      createdAt: now,
+    });
+    await cloud.dispatchNow();
+    const pid = await pidOf(taskId);
+    const t = await finished(taskId);
+    expect(t.status).toBe('FAILED');
+    expect(t.statusReason).toMatch(/timed out after 3 s/);
+    expect(t.attempts).toHaveLength(1);
+    await waitFor('the process to go', async () => !alive(pid), 10_000);
+  });
+
+  it('never starts a task cancelled while queued, and stops a running one within the grace period', async () => {
+    const running = await submit(sh('echo "pid=$$"; exec sleep 120'));
+    const queued = await submit(sh('echo never'));
+    const pid = await pidOf(running);
+    expect((await api('POST', `/v1/tasks/${queued}/cancel`)).status).toBe(200);
+    const c = await api<TaskRecord>('POST', `/v1/tasks/${running}/cancel`);
+    expect(c.body.status).toBe('CANCELLED');
+    await waitFor('the cancelled process to go', async () => !alive(pid), 3000 + 2000);
+    const q = await get(queued);
+    expect(q.status).toBe('CANCELLED');
+    expect(q.attempts).toEqual([]);
+    expect((await api('POST', `/v1/tasks/${running}/cancel`)).status).toBe(409);
+  });
+
+  it('runs a later priority-9 task before earlier priority-1 tasks (cap 1)', async () => {
+    const blocker = await submit(sh('sleep 1.5', { priority: 5 }));
+    await waitFor('blocker running', async () => (await get(blocker)).status === 'RUNNING');
+    const low = [await submit(sh('true', { priority: 1 })), await submit(sh('true', { priority: 1 }))];
+    const high = await submit(sh('true', { priority: 9 }));
+    const all = await Promise.all([blocker, ...low, high].map((id) => finished(id)));
+    const started = (id: string) =>
+      Date.parse(all.find((t) => t.taskId === id)?.attempts[0]?.startedAt ?? '');
+    for (const l of low) expect(started(high)).toBeLessThan(started(l));
+    expect(started(low[0] ?? '')).toBeLessThan(started(low[1] ?? ''));
+  });
+
+  it('starts one execution when the same message is delivered twice', async () => {
+    const blocker = await submit(sh('sleep 1'));
+    const id = await submit(sh('echo once'));
+    const sqs = new SQSClient({
+      endpoint: cloud.endpoint,
+      region: 'us-east-1',
+      useQueueUrlAsEndpoint: false,
+      credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+    });
+    const body = JSON.stringify({ taskId: id, why: 'submitted' });
+    await sqs.send(new SendMessageCommand({ QueueUrl: cloud.queueUrl, MessageBody: body }));
+    await sqs.send(new SendMessageCommand({ QueueUrl: cloud.queueUrl, MessageBody: body }));
+    await finished(blocker);
+    const t = await finished(id);
+    expect(t.status).toBe('SUCCEEDED');
+    expect(t.attempts).toHaveLength(1);
+    const logs = await api<{ lines: { message: string }[] }>('GET', `/v1/tasks/${id}/logs`);
+    expect(logs.body.lines.filter((l) => l.message === 'once')).toHaveLength(1);
+  });
+
+  it('keeps stats equal to the records after a mixed run of 50 tasks', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 50; i++) {
+      const kind = i % 5;
+      ids.push(
+        await submit(kind === 0 ? sh('exit 1', { maxRetries: 0 }) : sh('true', { name: `mixed-${i}` })),
+      );
+      if (kind === 4) await api('POST', `/v1/tasks/${ids.at(-1)}/cancel`);
+    }
+    await Promise.all(ids.map((id) => finished(id, 150_000)));
+    const records: TaskRecord[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await api<{ tasks: TaskRecord[]; cursor?: string }>(
+        'GET',
+        `/v1/tasks?limit=100${cursor ? `&cursor=${cursor}` : ''}`,
+      );
+      records.push(...page.body.tasks);
+      cursor = page.body.cursor;
+    } while (cursor);
+    const stats = (
+      await api<{ total: number; byStatus: Record<string, number>; running: number }>('GET', '/v1/stats')
+    ).body;
+    expect(stats.total).toBe(records.length);
+    for (const [status, n] of Object.entries(stats.byStatus))
+      expect(n, status).toBe(records.filter((r) => r.status === status).length);
+    expect(stats.byStatus.FAILED).toBeGreaterThanOrEqual(10);
+    expect(stats.running).toBe(0);
+  });
+
+  it('runs tasks queued before a restart after it (data folder)', async () => {
+    const long = await submit(
+      sh('if [ "$TRAINSTACK_ATTEMPT" = 1 ]; then echo "pid=$$"; exec sleep 120; fi; echo resumed', {
+        maxRetries: 0,
+      }),
+    );
+    const pid = await pidOf(long);
+    const queued = [await submit(sh('echo after-restart')), await submit(sh('echo after-restart'))];
+    expect((await get(queued[0] ?? '')).status).toBe('QUEUED');
+    await cloud.stop();
+    expect(alive(pid)).toBe(false);
+    await boot();
+    for (const id of queued) expect((await finished(id)).status).toBe('SUCCEEDED');
+    const t = await finished(long);
+    expect(t.status).toBe('SUCCEEDED');
+    expect(t.retryCount).toBe(0);
+    expect(t.attempts.map((a) => a.outcome)).toEqual(['infrastructure', 'succeeded']);
+  });
+});
