@@ -4,22 +4,9 @@
  */
 import { z } from 'zod';
 
-export const STATUSES = [
-  'QUEUED',
-  'STARTING',
-  'RUNNING',
-  'RETRYING',
-  'SUCCEEDED',
-  'FAILED',
-  'CANCELLED',
-] as const;
-export type Status = (typeof STATUSES)[number];
-export const TERMINAL: ReadonlySet<Status> = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED']);
-/** Statuses that hold a concurrency slot: the task has been dispatched and not yet finished. */
-export const ACTIVE: ReadonlySet<Status> = new Set(['STARTING', 'RUNNING', 'RETRYING']);
+import { type Status, TASK_TYPES, type TaskType } from './status.ts';
 
-export const TASK_TYPES = ['training', 'trajectory', 'inference', 'container'] as const;
-export type TaskType = (typeof TASK_TYPES)[number];
+export { ACTIVE, STATUSES, type Status, TASK_TYPES, type TaskType, TERMINAL } from './status.ts';
 
 const envMap = z
   .record(

@@ -17,7 +17,8 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import pRetry, { AbortError } from 'p-retry';
 import { conflict, notFound } from './errors.ts';
-import { type Attempt, type Status, type TaskRecord, type TaskType, TERMINAL } from './model.ts';
+import type { Attempt, TaskRecord } from './model.ts';
+import { type Status, type TaskType, TERMINAL } from './status.ts';
 import { canTransition, statsDelta, submitDelta } from './transitions.ts';
 
 export const INDEX = {

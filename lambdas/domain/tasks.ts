@@ -14,6 +14,7 @@ import {
 } from './model.ts';
 import type { Clock, Executions, Waker } from './ports.ts';
 import type { Page, Stats, TaskStore } from './store.ts';
+import { durationOf } from './time.ts';
 
 export interface TaskServiceConfig {
   maxQueueDepth: number;
@@ -165,13 +166,6 @@ export class TaskService {
   async stats(): Promise<StatsView> {
     return toStatsView(await this.store.stats(), this.config.maxConcurrentTasks);
   }
-}
-
-export function durationOf(task: TaskRecord, now: Date): { durationSeconds?: number } {
-  if (!task.startedAt) return {};
-  return {
-    durationSeconds: Math.max(0, Math.round((now.getTime() - Date.parse(task.startedAt)) / 100) / 10),
-  };
 }
 
 const rate = (ok: number, bad: number) =>

@@ -2,7 +2,7 @@
  * The task life cycle as data: which status may follow which, and what each change does to the
  * stats counters. Pure, so the rules are tested without AWS and shared by API, dispatcher and workflow.
  */
-import { ACTIVE, type Status, type TaskType, TERMINAL } from './model.ts';
+import { ACTIVE, type Status, type TaskType, TERMINAL } from './status.ts';
 
 export const ALLOWED: Record<Status, readonly Status[]> = {
   QUEUED: ['STARTING', 'CANCELLED', 'FAILED'],

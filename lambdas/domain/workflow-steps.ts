@@ -5,10 +5,11 @@
  */
 import { backoffSeconds, type Classified, classifyFailure, MAX_INFRA_RETRIES } from './classify.ts';
 import type { Logger } from './logger.ts';
-import { type Attempt, type TaskRecord, TERMINAL } from './model.ts';
+import type { Attempt, TaskRecord } from './model.ts';
 import type { Clock, Containers, Waker } from './ports.ts';
+import { TERMINAL } from './status.ts';
 import type { TaskStore } from './store.ts';
-import { durationOf } from './tasks.ts';
+import { durationOf } from './time.ts';
 
 export interface StepDeps {
   store: TaskStore;

@@ -3,8 +3,8 @@
  * order and the cap come from the task table, so duplicates and lost messages change nothing.
  */
 import type { ScheduledEvent, SQSEvent } from 'aws-lambda';
-import { sfnExecutions } from '../clients/adapters.ts';
-import { dynamodb } from '../clients/aws.ts';
+import { dynamodb } from '../clients/dynamodb.ts';
+import { sfnExecutions } from '../clients/sfn.ts';
 import { dispatch } from '../domain/dispatch.ts';
 import { systemClock } from '../domain/ports.ts';
 import { TaskStore } from '../domain/store.ts';

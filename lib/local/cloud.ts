@@ -385,7 +385,7 @@ async function recoverInterrupted(
   log: (m: string, e?: object) => void,
 ) {
   const { TaskStore } = await import('../../lambdas/domain/store.ts');
-  const { dynamodb } = await import('../../lambdas/clients/aws.ts');
+  const { dynamodb } = await import('../../lambdas/clients/dynamodb.ts');
   const store = new TaskStore(dynamodb, cloud.tableName);
   const step = Object.entries(lambdas).find(([k]) => k.includes('WorkflowStep'))?.[1];
   if (!step) return;

@@ -161,7 +161,7 @@ describe('the local cloud', () => {
   it('fails a task past its timeout with reason timeout, and its process is gone', async () => {
     // timeoutSeconds is at least 60 through the API: write a short one to the record for the test
     const { TaskStore } = await import('../../lambdas/domain/store.ts');
-    const { dynamodb } = await import('../../lambdas/clients/aws.ts');
+    const { dynamodb } = await import('../../lambdas/clients/dynamodb.ts');
     const store = new TaskStore(dynamodb, cloud.tableName);
     const now = new Date().toISOString();
     const taskId = ulid();

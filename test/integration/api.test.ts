@@ -31,7 +31,7 @@ beforeAll(async () => {
   const mod = (await import('../../lambdas/handlers/api.ts')) as { route: ApiHandler };
   api = caller(mod.route);
   const { TaskStore } = await import('../../lambdas/domain/store.ts');
-  const { dynamodb } = await import('../../lambdas/clients/aws.ts');
+  const { dynamodb } = await import('../../lambdas/clients/dynamodb.ts');
   store = new TaskStore(dynamodb, stack.tableName);
 });
 

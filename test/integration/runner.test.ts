@@ -27,7 +27,7 @@ let python: string;
 beforeAll(async () => {
   stack = await testStack(inject('awsEndpoint'));
   const { TaskStore } = await import('../../lambdas/domain/store.ts');
-  const { dynamodb } = await import('../../lambdas/clients/aws.ts');
+  const { dynamodb } = await import('../../lambdas/clients/dynamodb.ts');
   const { silentLogger } = await import('../../lambdas/domain/logger.ts');
   store = new TaskStore(dynamodb, stack.tableName);
   s3 = new S3Client({ forcePathStyle: true });
@@ -61,7 +61,7 @@ async function startedTask(
     'tester',
   );
   if (Object.keys(raw).length) {
-    const { dynamodb } = await import('../../lambdas/clients/aws.ts');
+    const { dynamodb } = await import('../../lambdas/clients/dynamodb.ts');
     await dynamodb.send(
       new UpdateCommand({
         TableName: stack.tableName,

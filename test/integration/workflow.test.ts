@@ -118,7 +118,7 @@ beforeAll(async () => {
   const { TaskStore } = await import('../../lambdas/domain/store.ts');
   const { TaskService } = await import('../../lambdas/domain/tasks.ts');
   const { dispatch } = await import('../../lambdas/domain/dispatch.ts');
-  const { dynamodb } = await import('../../lambdas/clients/aws.ts');
+  const { dynamodb } = await import('../../lambdas/clients/dynamodb.ts');
   const { silentLogger } = await import('../../lambdas/domain/logger.ts');
   store = new TaskStore(dynamodb, stack.tableName);
   const executions = {
@@ -221,7 +221,7 @@ describe('the task workflow (synthesized definition)', () => {
     // timeoutSeconds is at least 60 through the API; a 1 s limit written to the record keeps the test short
     const short = { ...task, spec: { ...task.spec, timeoutSeconds: 1 } };
     const { UpdateCommand } = await import('@aws-sdk/lib-dynamodb');
-    const { dynamodb } = await import('../../lambdas/clients/aws.ts');
+    const { dynamodb } = await import('../../lambdas/clients/dynamodb.ts');
     await dynamodb.send(
       new UpdateCommand({
         TableName: stack.tableName,

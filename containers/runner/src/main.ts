@@ -1,6 +1,6 @@
 /** Entry point of the runner container: configuration from the environment only. */
 import { S3Client } from '@aws-sdk/client-s3';
-import { dynamodb } from '../../../lambdas/clients/aws.ts';
+import { dynamodb } from '../../../lambdas/clients/dynamodb.ts';
 import { EXIT_RUNNER_ERROR } from '../../../lambdas/domain/classify.ts';
 import { TaskStore } from '../../../lambdas/domain/store.ts';
 import { type RunnerConfig, runTask } from './runner.ts';

@@ -1,36 +1,14 @@
-/** Log and artifact readers over CloudWatch Logs and S3. */
-import { GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
-import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+/**
+ * SDK clients are created once per module and configured only by the environment (AWS_REGION,
+ * AWS_ENDPOINT_URL): the same code talks to AWS, LocalStack or the local cloud. One module per
+ * service, so each function bundles only the clients it uses.
+ */
+import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import type { ArtifactReader, LogReader } from '../api/routes.ts';
-import { logs, s3 } from './aws.ts';
+import type { ArtifactReader } from '../api/routes.ts';
 
-export function cloudWatchLogReader(logGroupName: string): LogReader {
-  return {
-    async read(logStreamName, { cursor, limit }) {
-      try {
-        const out = await logs.send(
-          new GetLogEventsCommand({
-            logGroupName,
-            logStreamName,
-            startFromHead: true,
-            limit,
-            ...(cursor ? { nextToken: cursor } : {}),
-          }),
-        );
-        const lines = (out.events ?? []).map((e) => ({
-          timestamp: e.timestamp ?? 0,
-          message: e.message ?? '',
-        }));
-        // GetLogEvents returns the same forward token at the end of the stream: keep it so a client can follow
-        return { lines, ...(out.nextForwardToken ? { cursor: out.nextForwardToken } : {}) };
-      } catch (e) {
-        if (e instanceof Error && e.name === 'ResourceNotFoundException') return { lines: [] };
-        throw e;
-      }
-    },
-  };
-}
+// path-style addressing works everywhere, AWS included; virtual hosts do not resolve off AWS
+export const s3 = new S3Client({ forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL) });
 
 export function s3ArtifactReader(bucket: string): ArtifactReader {
   return {

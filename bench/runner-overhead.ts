@@ -1,0 +1,153 @@
+/**
+ * The runner's overhead: the reference trainer run bare, then under the runner (bundled, as in the
+ * container: task record in DynamoDB Local, checkpoints and outputs to S3 on fauxqs), alternating,
+ * and the median wall times compared. Target: under 1 % of wall time.
+ * Usage: npm run bench:runner [-- --runs 3 --epochs 20 --model mlp]
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { startFauxqs } from 'fauxqs';
+import { ulid } from 'ulidx';
+import { REPO_ROOT } from '../lib/function.ts';
+import { bundleRunner, pythonWithTorch } from '../lib/local/cloud.ts';
+import { startDynamoDbLocal } from '../lib/local/dynamodb-local.ts';
+import { startEndpoint } from '../lib/local/endpoint.ts';
+import { freePort } from '../lib/local/net.ts';
+import { createResources } from '../lib/local/resources.ts';
+import { localNames, resourcesOfType, synthTemplate } from '../lib/local/template.ts';
+
+const arg = (name: string, fallback: string) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? (process.argv[i + 1] ?? fallback) : fallback;
+};
+const runs = Number(arg('runs', '3'));
+const epochs = Number(arg('epochs', '20'));
+const model = arg('model', 'mlp');
+
+const ddb = await startDynamoDbLocal();
+const fq = await startFauxqs({ port: 0, logger: false });
+const port = await freePort();
+const server = await startEndpoint(port, {
+  sqsS3: fq.address.replace('localhost', '127.0.0.1'),
+  dynamodb: ddb.endpoint,
+  json: {},
+  metadata: () => undefined,
+});
+const endpoint = `http://127.0.0.1:${port}`;
+Object.assign(process.env, {
+  AWS_ENDPOINT_URL: endpoint,
+  AWS_REGION: 'us-east-1',
+  AWS_ACCESS_KEY_ID: 'local',
+  AWS_SECRET_ACCESS_KEY: 'local',
+});
+const template = synthTemplate();
+const names = localNames(template, 'us-east-1', endpoint, 'bench');
+await createResources(template, names, endpoint);
+const table = names.names[resourcesOfType(template, 'AWS::DynamoDB::Table')[0]?.[0] ?? ''] ?? '';
+const bucket =
+  names.names[
+    resourcesOfType(template, 'AWS::S3::Bucket').find(([id]) => id.includes('Artifacts'))?.[0] ?? ''
+  ] ?? '';
+
+const { TaskStore } = await import('../lambdas/domain/store.ts');
+const { dynamodb } = await import('../lambdas/clients/dynamodb.ts');
+const store = new TaskStore(dynamodb, table);
+const scratch = mkdtempSync(path.join(tmpdir(), 'trainstack-bench-'));
+const runner = await bundleRunner(scratch);
+const python = pythonWithTorch();
+const trainer = `${python} ${path.join(REPO_ROOT, 'containers', 'trainer', 'train.py')}`;
+
+function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const started = process.hrtime.bigint();
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env, stdio: ['ignore', 'ignore', 'inherit'] });
+    child.once('close', (code) =>
+      code === 0
+        ? resolve(Number(process.hrtime.bigint() - started) / 1e9)
+        : reject(new Error(`${cmd} exited ${code}`)),
+    );
+  });
+}
+
+async function readyTask(): Promise<string> {
+  const taskId = ulid();
+  const now = new Date().toISOString();
+  await store.create({
+    taskId,
+    type: 'training',
+    owner: 'bench',
+    spec: {
+      type: 'training',
+      params: { epochs, batchSize: 64, learningRate: 0.001, model, checkpointEvery: 1 },
+      priority: 5,
+      timeoutSeconds: 3600,
+      maxRetries: 0,
+      gpus: 0,
+    },
+    status: 'QUEUED',
+    priority: 5,
+    progress: 0,
+    attempts: [],
+    retryCount: 0,
+    createdAt: now,
+  });
+  const t = await store.mustGet(taskId);
+  const started = await store.transition(t, { from: 'QUEUED', to: 'STARTING', activeCap: 1000 });
+  await store.recordAttemptStart(started.task, { attempt: 1, startedAt: now }, { startedAt: now });
+  return taskId;
+}
+
+const bare: number[] = [];
+const wrapped: number[] = [];
+for (let i = 0; i < runs; i++) {
+  const dir = mkdtempSync(path.join(scratch, 'run-'));
+  const common = {
+    ...process.env,
+    TRAINSTACK_EPOCHS: String(epochs),
+    TRAINSTACK_BATCH_SIZE: '64',
+    TRAINSTACK_LEARNING_RATE: '0.001',
+    TRAINSTACK_MODEL: model,
+    TRAINSTACK_CHECKPOINT_EVERY: '1',
+  };
+  bare.push(
+    await timed('sh', ['-c', trainer], {
+      ...common,
+      TRAINSTACK_OUTPUT_DIR: path.join(dir, 'bare-out'),
+      TRAINSTACK_CHECKPOINT_DIR: path.join(dir, 'bare-ckpt'),
+    }),
+  );
+  const taskId = await readyTask();
+  wrapped.push(
+    await timed(process.execPath, [runner], {
+      ...process.env,
+      TRAINSTACK_TASK_ID: taskId,
+      TRAINSTACK_ATTEMPT: '1',
+      TRAINSTACK_TABLE: table,
+      TRAINSTACK_BUCKET: bucket,
+      TRAINSTACK_DEFAULT_COMMAND: trainer,
+      TRAINSTACK_OUTPUT_DIR: path.join(dir, 'out'),
+      TRAINSTACK_CHECKPOINT_DIR: path.join(dir, 'ckpt'),
+    }),
+  );
+  const t = await store.mustGet(taskId);
+  if (t.progress !== 100) throw new Error(`the runner did not record progress 100 (got ${t.progress})`);
+  console.log(
+    `run ${i + 1}: bare ${bare.at(-1)?.toFixed(2)} s, under the runner ${wrapped.at(-1)?.toFixed(2)} s`,
+  );
+}
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+const b = median(bare);
+const w = median(wrapped);
+console.log(`\ntrainer: model=${model} epochs=${epochs} (${python}), ${runs} runs each, alternating`);
+console.log(`median wall: bare ${b.toFixed(2)} s, under the runner ${w.toFixed(2)} s`);
+console.log(
+  `overhead: ${(w - b).toFixed(2)} s = ${(((w - b) / b) * 100).toFixed(2)} % of wall time (target < 1 %)`,
+);
+
+server.closeAllConnections();
+server.close();
+await fq.stop();
+await ddb.stop();
+rmSync(scratch, { recursive: true, force: true });
