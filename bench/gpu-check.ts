@@ -56,7 +56,9 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<numbe
   const t = process.hrtime.bigint();
   return new Promise((resolve, reject) => {
     const c = spawn(cmd, args, { env, stdio: ['ignore', 'inherit', 'inherit'] });
-    c.once('close', (code) => (code === 0 ? resolve(Number(process.hrtime.bigint() - t) / 1e9) : reject(new Error(`exit ${code}`))));
+    c.once('close', (code) =>
+      code === 0 ? resolve(Number(process.hrtime.bigint() - t) / 1e9) : reject(new Error(`exit ${code}`)),
+    );
   });
 }
 
@@ -71,15 +73,29 @@ const env = {
   TRAINSTACK_MODEL: model,
   TRAINSTACK_CHECKPOINT_EVERY: String(epochs),
 };
-const bareSeconds = await run(python, [trainer], { ...env, TRAINSTACK_OUTPUT_DIR: path.join(dir, 'bare'), TRAINSTACK_CHECKPOINT_DIR: path.join(dir, 'bare-ckpt') });
-const bareMetrics = JSON.parse(readFileSync(path.join(dir, 'bare', 'metrics.json'), 'utf8')) as Record<string, unknown>;
+const bareSeconds = await run(python, [trainer], {
+  ...env,
+  TRAINSTACK_OUTPUT_DIR: path.join(dir, 'bare'),
+  TRAINSTACK_CHECKPOINT_DIR: path.join(dir, 'bare-ckpt'),
+});
+const bareMetrics = JSON.parse(readFileSync(path.join(dir, 'bare', 'metrics.json'), 'utf8')) as Record<
+  string,
+  unknown
+>;
 
 const now = new Date().toISOString();
 const store = new MemoryStore({
   taskId: 'gpu-check',
   type: 'training',
   owner: 'bench',
-  spec: { type: 'training', params: { epochs, batchSize: batch, learningRate: 0.0005, model, checkpointEvery: epochs }, priority: 5, timeoutSeconds: 3600, maxRetries: 0, gpus: 1 },
+  spec: {
+    type: 'training',
+    params: { epochs, batchSize: batch, learningRate: 0.0005, model, checkpointEvery: epochs },
+    priority: 5,
+    timeoutSeconds: 3600,
+    maxRetries: 0,
+    gpus: 1,
+  },
   status: 'STARTING',
   priority: 5,
   progress: 0,
@@ -112,6 +128,10 @@ const m = JSON.parse(readFileSync(path.join(dir, 'out', 'metrics.json'), 'utf8')
 console.log('\n=== GPU check ===');
 console.log(`device: ${m.device} (${m.device_name}), model ${model}, batch ${batch}, ${epochs} epochs`);
 console.log(`samples/s: bare ${bareMetrics.samples_per_sec}, under the runner ${m.samples_per_sec}`);
-console.log(`wall: bare ${bareSeconds.toFixed(2)} s, under the runner ${wrappedSeconds.toFixed(2)} s, overhead ${(((wrappedSeconds - bareSeconds) / bareSeconds) * 100).toFixed(2)} %`);
-console.log(`runner exit ${result.exitCode}; progress writes ${store.progressWrites}; record progress ${store.record.progress}`);
+console.log(
+  `wall: bare ${bareSeconds.toFixed(2)} s, under the runner ${wrappedSeconds.toFixed(2)} s, overhead ${(((wrappedSeconds - bareSeconds) / bareSeconds) * 100).toFixed(2)} %`,
+);
+console.log(
+  `runner exit ${result.exitCode}; progress writes ${store.progressWrites}; record progress ${store.record.progress}`,
+);
 console.log(`resource usage seen by the runner: ${JSON.stringify(result.usage)}`);

@@ -158,7 +158,7 @@ export class GpuCluster extends Construct {
     this.container = this.taskDefinition.addContainer(RUNNER_CONTAINER, {
       image: ContainerImage.fromAsset(path.join(REPO_ROOT), {
         file: 'containers/trainer/Dockerfile',
-        exclude: ['node_modules', 'cdk.out', '.local', '.git'],
+        exclude: ['node_modules', 'cdk.out', '.local', '.git', '.device', 'test', 'bench', 'docs'],
       }),
       memoryReservationMiB: 2048,
       gpuCount: 1,
