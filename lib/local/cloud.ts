@@ -184,6 +184,8 @@ export async function startLocalCloud(o: LocalCloudOptions = {}): Promise<LocalC
     } as Parameters<typeof startFauxqs>[0]);
     cleanups.push(() => fauxqs.stop());
     const logs = new LogStore(dataDir ? path.join(dataDir, 'logs') : undefined);
+    for (const [id] of resourcesOfType(template, 'AWS::Logs::LogGroup'))
+      logs.ensureGroup(names.names[id] ?? id);
 
     // what every function and container gets: the endpoint and region, from the environment only
     const awsEnv = {

@@ -48,6 +48,11 @@ export class LogStore {
     return s;
   }
 
+  /** Create a log group if it is not there (the template's groups exist from the start, as after deploy). */
+  ensureGroup(group: string): void {
+    if (!this.groups.has(group)) this.groups.set(group, new Map());
+  }
+
   append(group: string, stream: string, message: string, timestamp = Date.now()): void {
     const e = { timestamp, message, ingestionTime: Date.now() };
     this.stream(group, stream, true).push(e);

@@ -3,14 +3,17 @@
  * cap at 1: the seed 000 walkthrough, success, failure with retries, timeout, cancel, priority,
  * duplicate delivery, stats after a mixed run, and a restart with a data folder.
  */
+import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { promisify } from 'node:util';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { ulid } from 'ulidx';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TaskRecord } from '../../lambdas/domain/model.ts';
+import { REPO_ROOT } from '../../lib/function.ts';
 import { type LocalCloud, startLocalCloud } from '../../lib/local/cloud.ts';
 import { alive, http, waitFor } from '../support/http.ts';
 
@@ -269,6 +272,70 @@ describe('the local cloud', () => {
       expect(n, status).toBe(records.filter((r) => r.status === status).length);
     expect(stats.byStatus.FAILED).toBeGreaterThanOrEqual(10);
     expect(stats.running).toBe(0);
+  });
+
+  it('answers the real aws CLI on its endpoint', async () => {
+    const env = {
+      ...process.env,
+      AWS_ACCESS_KEY_ID: 'x',
+      AWS_SECRET_ACCESS_KEY: 'x',
+      AWS_DEFAULT_REGION: 'us-east-1',
+    };
+    // asynchronously: the endpoint answering the CLI runs in this very process
+    const aws = async (...args: string[]) =>
+      (
+        await promisify(execFile)('aws', ['--endpoint-url', cloud.endpoint, ...args], {
+          env,
+          encoding: 'utf8',
+        })
+      ).stdout;
+    expect(await aws('s3', 'ls')).toContain(cloud.bucketName);
+    expect(await aws('s3', 'ls', '--recursive', `s3://${cloud.bucketName}/tasks/`)).toContain('metrics.json');
+    expect(JSON.parse(await aws('dynamodb', 'list-tables')).TableNames).toContain(cloud.tableName);
+    expect(await aws('sqs', 'list-queues')).toContain(cloud.queueUrl.split('/').pop());
+    expect(
+      JSON.parse(await aws('logs', 'describe-log-groups')).logGroups.map(
+        (g: { logGroupName: string }) => g.logGroupName,
+      ),
+    ).toContain(cloud.logGroupName);
+  });
+
+  it('is usable from the trainstack CLI: submit, show, logs, stats', async () => {
+    const cli = async (...args: string[]) =>
+      (
+        await promisify(execFile)(
+          path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx'),
+          [path.join(REPO_ROOT, 'bin', 'cli.ts'), '--endpoint', cloud.apiUrl, ...args],
+          { encoding: 'utf8' },
+        )
+      ).stdout;
+    const submitted = JSON.parse(
+      await cli(
+        'submit',
+        '--type',
+        'container',
+        '--image',
+        'busybox',
+        '--name',
+        'από το CLI',
+        '--',
+        'sh',
+        '-c',
+        'echo from-cli',
+      ),
+    ) as TaskRecord;
+    expect(submitted).toMatchObject({ status: 'QUEUED', name: 'από το CLI' });
+    await finished(submitted.taskId);
+    expect(JSON.parse(await cli('show', submitted.taskId)).status).toBe('SUCCEEDED');
+    expect(await cli('logs', submitted.taskId)).toContain('from-cli');
+    expect(JSON.parse(await cli('stats')).byStatus.SUCCEEDED).toBeGreaterThan(0);
+    await expect(cli('submit', '--priority', '11')).rejects.toThrow(/priority/);
+  });
+
+  it('refuses a second start on a port that is taken, and says so', async () => {
+    await expect(startLocalCloud({ ...options, dataDir: undefined, apiPort: 0 })).rejects.toThrow(
+      /port \d+ is taken/,
+    );
   });
 
   it('runs tasks queued before a restart after it (data folder)', async () => {

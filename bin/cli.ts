@@ -1,0 +1,221 @@
+#!/usr/bin/env node
+/**
+ * trainstack CLI: submit, list, show, logs (with --follow), cancel, retry, stats and batch submit.
+ * Talks to the local cloud by default, or to a deployed stack (--endpoint / TRAINSTACK_ENDPOINT),
+ * signing requests with SigV4 and the usual AWS credential chain.
+ */
+import { readFileSync, realpathSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { Sha256 } from '@aws-crypto/sha256-js';
+import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
+import { HttpRequest } from '@smithy/protocol-http';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { Command, Option } from 'commander';
+
+const LOCAL = 'http://127.0.0.1:3000';
+
+export function isLocal(url: URL): boolean {
+  return ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+}
+
+/** Region of an execute-api URL (https://<id>.execute-api.<region>.amazonaws.com), else the environment's. */
+export function regionOf(url: URL): string {
+  return (
+    /\.execute-api\.([a-z0-9-]+)\.amazonaws\.com$/.exec(url.hostname)?.[1] ??
+    process.env.AWS_REGION ??
+    process.env.AWS_DEFAULT_REGION ??
+    'us-east-1'
+  );
+}
+
+/** Sign a request for API Gateway (service execute-api) with SigV4. */
+export async function signed(
+  url: URL,
+  method: string,
+  body: string | undefined,
+  headers: Record<string, string>,
+  credentials = fromNodeProviderChain(),
+) {
+  const signer = new SignatureV4({
+    service: 'execute-api',
+    region: regionOf(url),
+    credentials,
+    sha256: Sha256,
+  });
+  const query: Record<string, string> = {};
+  for (const [k, v] of url.searchParams) query[k] = v;
+  const req = new HttpRequest({
+    method,
+    protocol: url.protocol,
+    hostname: url.hostname,
+    ...(url.port ? { port: Number(url.port) } : {}),
+    path: url.pathname,
+    query,
+    headers: { host: url.host, ...headers },
+    ...(body !== undefined ? { body } : {}),
+  });
+  return (await signer.sign(req)).headers as Record<string, string>;
+}
+
+async function call(
+  endpoint: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  contentType = 'application/json',
+) {
+  const url = new URL(path, endpoint);
+  const text = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+  let headers: Record<string, string> = text !== undefined ? { 'content-type': contentType } : {};
+  if (!isLocal(url)) headers = await signed(url, method, text, headers);
+  const r = await fetch(url, { method, headers, ...(text !== undefined ? { body: text } : {}) }).catch(
+    (e: Error) => {
+      const hint = isLocal(url) ? ' (is the local cloud running? npm start)' : '';
+      throw new Error(`cannot reach ${url.origin}${hint}: ${e.message}`);
+    },
+  );
+  const out = await r.text();
+  const parsed: unknown = out ? JSON.parse(out) : undefined;
+  if (!r.ok) {
+    const e = (
+      parsed as { error?: { message?: string; details?: { path: string; message: string }[] } } | undefined
+    )?.error;
+    const details = e?.details?.map((d) => `\n  ${d.path}: ${d.message}`).join('') ?? '';
+    throw new Error(`${r.status} ${e?.message ?? out}${details}`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+const print = (v: unknown) => console.log(JSON.stringify(v, null, 2));
+const program = new Command()
+  .name('trainstack')
+  .description('Run GPU tasks on trainstack (the local cloud by default)')
+  .addOption(new Option('--endpoint <url>', 'API URL').env('TRAINSTACK_ENDPOINT').default(LOCAL))
+  .showHelpAfterError();
+const ep = () => program.opts<{ endpoint: string }>().endpoint;
+const run =
+  <A extends unknown[]>(fn: (...a: A) => Promise<void>) =>
+  async (...a: A) => {
+    try {
+      await fn(...a);
+    } catch (e) {
+      console.error(`trainstack: ${(e as Error).message}`);
+      process.exitCode = 1;
+    }
+  };
+const int = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n)) throw new Error(`not an integer: ${v}`);
+  return n;
+};
+
+program
+  .command('submit')
+  .description('submit a task (a training run by default, or a spec from --file)')
+  .option('--file <spec.json>', 'the whole task spec as JSON')
+  .option('--type <type>', 'training | trajectory | inference | container', 'training')
+  .option('--name <name>')
+  .option('--epochs <n>', 'training epochs', int, 5)
+  .option('--batch-size <n>', 'training batch size', int, 32)
+  .option('--learning-rate <x>', 'training learning rate', Number, 0.001)
+  .option('--image <image>', 'container image')
+  .option('--priority <1-10>', 'higher runs first', int)
+  .option('--gpus <n>', 'GPUs', int)
+  .option('--max-retries <n>', 'retries of workload failures', int)
+  .option('--timeout <seconds>', 'timeoutSeconds', int)
+  .option('--idempotency-key <key>')
+  .argument('[command...]', 'command to run (container tasks; after --)')
+  .action(
+    run(async (command: string[], o: Record<string, string | number | undefined>) => {
+      const spec = o.file
+        ? JSON.parse(readFileSync(String(o.file), 'utf8'))
+        : {
+            type: o.type,
+            ...(o.name ? { name: o.name } : {}),
+            ...(o.type === 'training'
+              ? { params: { epochs: o.epochs, batchSize: o.batchSize, learningRate: o.learningRate } }
+              : {}),
+            ...(o.image ? { image: o.image } : {}),
+            ...(command.length ? { command } : {}),
+            ...(o.priority !== undefined ? { priority: o.priority } : {}),
+            ...(o.gpus !== undefined ? { gpus: o.gpus } : {}),
+            ...(o.maxRetries !== undefined ? { maxRetries: o.maxRetries } : {}),
+            ...(o.timeout !== undefined ? { timeoutSeconds: o.timeout } : {}),
+          };
+      print(await call(ep(), 'POST', '/v1/tasks', spec));
+    }),
+  );
+
+program
+  .command('list')
+  .option('--status <status>')
+  .option('--type <type>')
+  .option('--limit <n>', 'how many', int, 20)
+  .option('--cursor <cursor>')
+  .action(
+    run(async (o: Record<string, string | number | undefined>) => {
+      const q = new URLSearchParams(
+        Object.entries(o)
+          .filter(([, v]) => v !== undefined)
+          .map(([k, v]): [string, string] => [k, String(v)]),
+      );
+      const r = await call(ep(), 'GET', `/v1/tasks?${q}`);
+      for (const t of (r.tasks as Record<string, unknown>[]) ?? []) {
+        console.log(
+          [
+            t.taskId,
+            String(t.status).padEnd(9),
+            String(t.type).padEnd(10),
+            `${t.progress}%`.padStart(5),
+            t.name ?? '',
+          ].join('  '),
+        );
+      }
+      if (r.cursor) console.log(`more: --cursor ${r.cursor}`);
+    }),
+  );
+
+program
+  .command('show <id>')
+  .action(run(async (id: string) => print(await call(ep(), 'GET', `/v1/tasks/${id}`))));
+program
+  .command('cancel <id>')
+  .action(run(async (id: string) => print(await call(ep(), 'POST', `/v1/tasks/${id}/cancel`))));
+program
+  .command('retry <id>')
+  .action(run(async (id: string) => print(await call(ep(), 'POST', `/v1/tasks/${id}/retry`))));
+program.command('stats').action(run(async () => print(await call(ep(), 'GET', '/v1/stats'))));
+program
+  .command('batch <file>')
+  .description('submit many tasks from a JSONL file (seed 003 tasks.jsonl lines are trajectory tasks)')
+  .action(
+    run(async (file: string) =>
+      print(await call(ep(), 'POST', '/v1/tasks/batch', readFileSync(file, 'utf8'), 'application/x-ndjson')),
+    ),
+  );
+
+program
+  .command('logs <id>')
+  .option('--follow', 'keep printing new lines until the task ends')
+  .option('--attempt <n>', 'attempt (default: the latest)', int)
+  .action(
+    run(async (id: string, o: { follow?: boolean; attempt?: number }) => {
+      let cursor: string | undefined;
+      for (;;) {
+        const q = new URLSearchParams({
+          ...(cursor ? { cursor } : {}),
+          ...(o.attempt ? { attempt: String(o.attempt) } : {}),
+        });
+        const r = await call(ep(), 'GET', `/v1/tasks/${id}/logs?${q}`);
+        for (const l of (r.lines as { message: string }[]) ?? []) console.log(l.message);
+        cursor = (r.cursor as string | undefined) ?? cursor;
+        if (!o.follow || (r.done && !(r.lines as unknown[]).length)) return;
+        if (!(r.lines as unknown[]).length) await new Promise((res) => setTimeout(res, 1000));
+      }
+    }),
+  );
+
+// run as a command (not when a test imports the signing helpers)
+if (process.argv[1] && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {
+  await program.parseAsync();
+}

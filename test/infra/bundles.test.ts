@@ -1,0 +1,36 @@
+/** The Lambda bundles are built as the stack builds them: ESM, minified, with every dependency inside. */
+import { readdirSync } from 'node:fs';
+import * as path from 'node:path';
+import { build } from 'esbuild';
+import { describe, expect, it } from 'vitest';
+import { BUNDLING, LAMBDAS_DIR } from '../../lib/function.ts';
+
+const handlers = readdirSync(path.join(LAMBDAS_DIR, 'handlers')).filter((f) => f.endsWith('.ts'));
+
+describe.each(handlers)('bundle of %s', (file) => {
+  it('is ESM, minified and fully bundled (no package left to resolve at run time)', async () => {
+    const r = await build({
+      entryPoints: [path.join(LAMBDAS_DIR, 'handlers', file)],
+      bundle: true,
+      platform: 'node',
+      target: BUNDLING.target,
+      format: BUNDLING.format === 'esm' ? 'esm' : 'cjs',
+      minify: BUNDLING.minify,
+      mainFields: BUNDLING.mainFields,
+      external: BUNDLING.externalModules,
+      banner: { js: BUNDLING.banner },
+      write: false,
+      metafile: true,
+      logLevel: 'silent',
+    });
+    const code = r.outputFiles[0]?.text ?? '';
+    expect(BUNDLING.format).toBe('esm');
+    expect(code).toMatch(/export\s*\{/);
+    const imports = Object.values(r.metafile.outputs)[0]?.imports ?? [];
+    // only Node built-ins stay outside the bundle
+    for (const i of imports) expect(i.path, i.path).toMatch(/^(node:)?[a-z_]+(\/[a-z_]+)?$/);
+    expect(imports.some((i) => i.path.startsWith('@aws-sdk') || i.path === 'zod')).toBe(false);
+    // minified: long lines (template literals keep a few newlines)
+    expect(code.length / code.split('\n').length).toBeGreaterThan(2000);
+  });
+});
