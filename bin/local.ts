@@ -19,6 +19,12 @@ const program = new Command()
     'tasks asking for GPUs on a machine without: cpu (run on CPU) or wait',
     'cpu',
   )
+  .option(
+    '--docker-image <image>',
+    'run tasks in Docker with this image when an engine answers',
+    'trainstack-trainer:local',
+  )
+  .option('--no-docker', 'always run tasks as local processes')
   .option('--verbose', "print the functions' INFO logs too")
   .option('--quiet', 'print only the URLs')
   .parse();
@@ -29,6 +35,8 @@ const opts = program.opts<{
   dataDir?: string;
   maxConcurrent?: string;
   gpuPolicy: string;
+  docker: boolean;
+  dockerImage: string;
   quiet?: boolean;
   verbose?: boolean;
 }>();
@@ -52,6 +60,7 @@ try {
     ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
     ...(opts.maxConcurrent ? { context: { maxConcurrentTasks: Number(opts.maxConcurrent) } } : {}),
     gpuPolicy: opts.gpuPolicy,
+    dockerImage: opts.docker ? opts.dockerImage : false,
     log,
   });
 } catch (e) {

@@ -5,6 +5,7 @@ import { ulid } from 'ulidx';
 import { conflict, tooManyRequests } from './errors.ts';
 import {
   ACTIVE,
+  STATUSES,
   type Status,
   type TaskRecord,
   type TaskSpec,
@@ -173,17 +174,7 @@ const rate = (ok: number, bad: number) =>
 
 export function toStatsView(s: Stats, cap: number): StatsView {
   const byStatus = {} as Record<Status, number>;
-  for (const st of [
-    'QUEUED',
-    'STARTING',
-    'RUNNING',
-    'RETRYING',
-    'SUCCEEDED',
-    'FAILED',
-    'CANCELLED',
-  ] as const) {
-    byStatus[st] = s.byStatus[st] ?? 0;
-  }
+  for (const st of STATUSES) byStatus[st] = s.byStatus[st] ?? 0;
   const byType: StatsView['byType'] = {};
   for (const [type, total] of Object.entries(s.byType)) {
     const st = s.byTypeStatus[type] ?? {};

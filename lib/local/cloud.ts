@@ -54,6 +54,8 @@ export interface LocalCloudOptions {
   stopGraceSeconds?: number;
   /** The command tasks run when their spec has none (the trainer). @default python3 containers/trainer/train.py */
   defaultWorkload?: string;
+  /** Run tasks in Docker when an engine answers and this image exists. @default trainstack-trainer:local; false: never */
+  dockerImage?: string | false;
   /** Caller identity recorded as the owner. @default arn:aws:iam::000000000000:user/<USER> */
   caller?: string;
   log?: (msg: string, extra?: object) => void;
@@ -81,6 +83,17 @@ function byType(t: Template, type: string): string {
   const [entry] = resourcesOfType(t, type);
   if (!entry) throw new Error(`the template has no ${type}`);
   return entry[0];
+}
+
+/** Docker is used when an engine answers and the task image has been built. */
+export function dockerAvailable(image: string, bin = 'docker'): boolean {
+  try {
+    execFileSync(bin, ['info'], { stdio: 'ignore', timeout: 5000 });
+    execFileSync(bin, ['image', 'inspect', image], { stdio: 'ignore', timeout: 5000 });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function gpusOnThisMachine(): number {
@@ -224,6 +237,9 @@ export async function startLocalCloud(o: LocalCloudOptions = {}): Promise<LocalC
     if (!apiRoute || !dispatcher) throw new Error('the template has no API or dispatcher function');
 
     const runnerPath = await bundleRunner(path.join(scratch, 'bin'));
+    const image = o.dockerImage === false ? undefined : (o.dockerImage ?? 'trainstack-trainer:local');
+    const docker = image && dockerAvailable(image) ? { image } : undefined;
+    log(docker ? `tasks run in Docker (${image})` : 'tasks run as local processes');
     const ecs = new LocalEcs({
       region,
       account: ACCOUNT,
@@ -246,6 +262,7 @@ export async function startLocalCloud(o: LocalCloudOptions = {}): Promise<LocalC
       gpuPolicy: o.gpuPolicy ?? 'cpu',
       metadataBaseUrl: `${endpoint}/_ecs`,
       warn: (m) => log(m),
+      ...(docker ? { docker } : {}),
     });
     cleanups.push(() => ecs.stopAll(o.stopGraceSeconds ?? 10));
 

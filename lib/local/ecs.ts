@@ -39,6 +39,44 @@ export interface LocalEcsOptions {
   gpuPolicy: 'cpu' | 'wait';
   metadataBaseUrl: string;
   warn: (msg: string) => void;
+  /** Run containers in Docker instead of as local processes (when an engine answers and the image exists). */
+  docker?: DockerOptions;
+}
+
+export interface DockerOptions {
+  /** the docker client binary. @default docker */
+  bin?: string;
+  /** the task image, built from containers/trainer/Dockerfile */
+  image: string;
+}
+
+/** The `docker run` arguments for a task: the container's environment, GPUs when the host has them, outputs mounted. */
+export function dockerRunArgs(
+  name: string,
+  image: string,
+  env: Record<string, string>,
+  dir: string,
+  gpus: boolean,
+  graceSeconds: number,
+): string[] {
+  const args = ['run', '--rm', '--name', name, '--network', 'host', '--stop-timeout', String(graceSeconds)];
+  if (gpus) args.push('--gpus', 'all');
+  args.push(
+    '-v',
+    `${path.join(dir, 'output')}:/work/output`,
+    '-v',
+    `${path.join(dir, 'checkpoints')}:/work/checkpoints`,
+  );
+  const skip = new Set(['PATH', 'HOME', 'TRAINSTACK_DEFAULT_COMMAND']);
+  for (const [k, v] of Object.entries(env)) {
+    if (skip.has(k)) continue;
+    if (k === 'TRAINSTACK_OUTPUT_DIR') args.push('-e', 'TRAINSTACK_OUTPUT_DIR=/work/output');
+    else if (k === 'TRAINSTACK_CHECKPOINT_DIR')
+      args.push('-e', 'TRAINSTACK_CHECKPOINT_DIR=/work/checkpoints');
+    else args.push('-e', `${k}=${v}`);
+  }
+  args.push(image);
+  return args;
 }
 
 interface LocalTask {
@@ -185,12 +223,25 @@ export class LocalEcs {
       logStream,
     };
     this.tasks.set(arn, t);
-    const [cmd, ...args] = this.o.command;
+    const docker = this.o.docker;
+    const [cmd, ...args] = docker
+      ? [
+          docker.bin ?? 'docker',
+          ...dockerRunArgs(
+            `trainstack-${id}`,
+            docker.image,
+            env,
+            dir,
+            this.o.gpusAvailable > 0,
+            def.stopTimeoutSeconds,
+          ),
+        ]
+      : this.o.command;
     let child: ChildProcess;
     try {
       child = spawn(cmd ?? 'node', args, {
         cwd: dir,
-        env,
+        env: docker ? process.env : env,
         stdio: ['ignore', 'pipe', 'pipe'],
         detached: true,
       });
@@ -243,6 +294,14 @@ export class LocalEcs {
     t.desiredStatus = 'STOPPED';
     t.stopCode ??= stopCode;
     t.stoppedReason ??= reason;
+    const grace = graceSeconds ?? (t as LocalTask & { grace?: number }).grace ?? 30;
+    if (this.o.docker) {
+      // docker stop: SIGTERM to the container, SIGKILL after the grace period (what the ECS agent does)
+      spawn(this.o.docker.bin ?? 'docker', ['stop', '-t', String(grace), `trainstack-${t.id}`], {
+        stdio: 'ignore',
+      });
+      return t;
+    }
     const pid = t.child?.pid;
     if (pid) {
       const kill = (s: NodeJS.Signals) => {
@@ -253,7 +312,6 @@ export class LocalEcs {
         }
       };
       kill('SIGTERM');
-      const grace = graceSeconds ?? (t as LocalTask & { grace?: number }).grace ?? 30;
       const timer = setTimeout(() => kill('SIGKILL'), grace * 1000);
       void t.done.then(() => clearTimeout(timer));
     }

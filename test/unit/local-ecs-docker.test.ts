@@ -1,0 +1,117 @@
+/**
+ * The local ECS in Docker mode. No Docker engine runs here, so a fake `docker` client stands in at
+ * that boundary: it records its arguments, runs until stopped, and `docker stop` sends it SIGTERM.
+ */
+import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { classifyFailure } from '../../lambdas/domain/classify.ts';
+import { dockerRunArgs, LocalEcs } from '../../lib/local/ecs.ts';
+import type { JsonService } from '../../lib/local/json-service.ts';
+import { LogStore } from '../../lib/local/logs.ts';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'fake-docker-'));
+const bin = path.join(dir, 'docker');
+const calls = path.join(dir, 'calls.log');
+writeFileSync(
+  bin,
+  `#!/bin/sh
+echo "$*" >> "${calls}"
+case "$1" in
+  run)
+    while [ "$1" != "--name" ]; do shift; done
+    echo $$ > "${dir}/$2.pid"
+    trap 'echo "SIGTERM: saving"; exit 143' TERM
+    echo "container running"
+    while true; do sleep 0.1; done ;;
+  stop) kill -TERM "$(cat "${dir}/$4.pid")" ;;
+esac
+`,
+);
+chmodSync(bin, 0o755);
+
+const logs = new LogStore();
+logs.ensureGroup('/g');
+type Json = Record<string, unknown>;
+const call = (svc: JsonService, op: string, input: Json = {}) => {
+  const f = svc[op];
+  if (!f) throw new Error(`no ${op}`);
+  return f(input) as Json;
+};
+const ecs = new LocalEcs({
+  region: 'us-east-1',
+  account: '000000000000',
+  taskDefinitions: {
+    Runner: {
+      name: 'runner',
+      environment: { TRAINSTACK_TABLE: 't' },
+      logGroup: '/g',
+      streamPrefix: 'task',
+      gpuCount: 1,
+      stopTimeoutSeconds: 3,
+    },
+  },
+  command: ['unused'],
+  baseEnv: { AWS_ENDPOINT_URL: 'http://127.0.0.1:4566', PATH: '/usr/bin' },
+  logs,
+  workDir: dir,
+  gpusAvailable: 0,
+  gpuPolicy: 'cpu',
+  metadataBaseUrl: 'http://127.0.0.1:4566/_ecs',
+  warn: () => {},
+  docker: { bin, image: 'trainstack-trainer:local' },
+});
+
+const waitFor = async (f: () => boolean) => {
+  for (let i = 0; i < 100 && !f(); i++) await new Promise((r) => setTimeout(r, 50));
+};
+
+describe('local ECS in Docker', () => {
+  it('runs the task image with the container environment and stops it with docker stop', async () => {
+    const run = ecs.runTaskSync(
+      {
+        Cluster: 'c',
+        TaskDefinition: 'Runner',
+        Overrides: {
+          ContainerOverrides: [
+            { Name: 'runner', Environment: [{ Name: 'TRAINSTACK_TASK_ID', Value: 'abc' }] },
+          ],
+        },
+      },
+      { onAbort: () => {} },
+    );
+    const failed = run.catch((e: Error) => e);
+    await waitFor(() => existsSync(calls) && readFileSync(calls, 'utf8').includes('run '));
+    const runArgs = readFileSync(calls, 'utf8').split('\n')[0] ?? '';
+    expect(runArgs).toMatch(/^run --rm --name trainstack-[0-9a-z]+ --network host --stop-timeout 3 /);
+    expect(runArgs).toContain('-e TRAINSTACK_TASK_ID=abc');
+    expect(runArgs).toContain('-e TRAINSTACK_TABLE=t');
+    expect(runArgs).toContain('-e TRAINSTACK_OUTPUT_DIR=/work/output');
+    expect(runArgs).toContain('-e AWS_ENDPOINT_URL=http://127.0.0.1:4566');
+    expect(runArgs).not.toContain('PATH=');
+    expect(runArgs.endsWith(' trainstack-trainer:local')).toBe(true);
+    await waitFor(
+      () =>
+        (call(logs.service(), 'DescribeLogStreams', { logGroupName: '/g' }).logStreams as unknown[]).length >
+        0,
+    );
+
+    const [arn] = call(ecs.service(), 'ListTasks').taskArns as string[];
+    call(ecs.service(), 'StopTask', { task: arn, reason: 'cancelled' });
+    const e = (await failed) as Error;
+    expect(e.name).toBe('States.TaskFailed');
+    expect(classifyFailure(e.name, e.message).outcome).toBe('stopped');
+    expect(readFileSync(calls, 'utf8')).toMatch(/^stop -t 3 trainstack-[0-9a-z]+$/m);
+    const streams = call(logs.service(), 'DescribeLogStreams', { logGroupName: '/g' }).logStreams as {
+      logStreamName: string;
+    }[];
+    const stream = streams[0]?.logStreamName ?? '';
+    expect(logs.read('/g', stream).map((l) => l.message)).toEqual(['container running', 'SIGTERM: saving']);
+  });
+
+  it('passes GPUs through when the host has them', () => {
+    expect(dockerRunArgs('n', 'img', {}, '/d', true, 30).join(' ')).toContain('--gpus all');
+    expect(dockerRunArgs('n', 'img', {}, '/d', false, 30)).not.toContain('--gpus');
+  });
+});
