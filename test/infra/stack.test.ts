@@ -27,6 +27,14 @@ describe('API', () => {
     }
   });
 
+  it('outputs the API URL and an invoke policy to attach to callers', () => {
+    const outputs = t.toJSON().Outputs as Record<string, { Value: unknown; Description?: string }>;
+    expect(Object.values(outputs).some((o) => o.Description === 'trainstack API URL')).toBe(true);
+    t.hasResourceProperties('AWS::IAM::ManagedPolicy', {
+      PolicyDocument: { Statement: [Match.objectLike({ Action: 'execute-api:Invoke', Effect: 'Allow' })] },
+    });
+  });
+
   it('has access logs and throttling on its stage', () => {
     t.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
       AccessLogSettings: { DestinationArn: Match.anyValue(), Format: Match.stringLikeRegexp('requestId') },

@@ -115,3 +115,47 @@ describe('local ECS in Docker', () => {
     expect(dockerRunArgs('n', 'img', {}, '/d', false, 30)).not.toContain('--gpus');
   });
 });
+
+describe('local ECS without GPUs', () => {
+  const base = {
+    region: 'us-east-1',
+    account: '000000000000',
+    taskDefinitions: {
+      Gpu: {
+        name: 'runner',
+        environment: {},
+        logGroup: '/g',
+        streamPrefix: 'task',
+        gpuCount: 1,
+        stopTimeoutSeconds: 1,
+      },
+    },
+    command: ['sh', '-c', 'echo "cuda=[$CUDA_VISIBLE_DEVICES]"'],
+    baseEnv: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+    logs,
+    workDir: dir,
+    gpusAvailable: 0,
+    metadataBaseUrl: 'http://127.0.0.1:4566/_ecs',
+  };
+  const params = { Cluster: 'c', TaskDefinition: 'Gpu', Overrides: { ContainerOverrides: [] } };
+
+  it('makes a GPU task wait for capacity when asked to (the failure ECS gives, retried as infrastructure)', async () => {
+    const waiting = new LocalEcs({ ...base, gpuPolicy: 'wait', warn: () => {} });
+    const e = (await waiting.runTaskSync(params, { onAbort: () => {} }).catch((x: Error) => x)) as Error;
+    expect(e.name).toBe('AmazonECS.Unknown');
+    expect(e.message).toContain('RESOURCE:GPU');
+    expect(classifyFailure(e.name, e.message).outcome).toBe('infrastructure');
+  });
+
+  it('runs a GPU task on the CPU with a warning otherwise, hiding CUDA devices', async () => {
+    const warnings: string[] = [];
+    const cpu = new LocalEcs({ ...base, gpuPolicy: 'cpu', warn: (m) => warnings.push(m) });
+    await cpu.runTaskSync(params, { onAbort: () => {} });
+    expect(warnings.join()).toMatch(/running on the CPU/);
+    const streams = call(logs.service(), 'DescribeLogStreams', { logGroupName: '/g' }).logStreams as {
+      logStreamName: string;
+    }[];
+    const lines = streams.flatMap((s) => logs.read('/g', s.logStreamName).map((l) => l.message));
+    expect(lines).toContain('cuda=[]');
+  });
+});
