@@ -35,6 +35,13 @@ import { Construct } from 'constructs';
 import { REPO_ROOT } from './function.ts';
 
 export const RUNNER_CONTAINER = 'runner';
+
+/** A task definition of the runner for a number of GPUs (0: CPU only). */
+export interface RunnerTask {
+  gpus: number;
+  taskDefinition: Ec2TaskDefinition;
+  container: ContainerDefinition;
+}
 export const LOG_STREAM_PREFIX = 'task';
 
 export interface GpuClusterProps {
@@ -49,14 +56,17 @@ export interface GpuClusterProps {
   maxInstances?: number;
   /** @default false */
   spot?: boolean;
+  /** GPUs one instance holds: task definitions exist for 0, 1, 2, 4 and 8 GPUs up to this. @default 1 */
+  gpusPerInstance?: number;
 }
 
 export class GpuCluster extends Construct {
   readonly vpc: Vpc;
   readonly cluster: Cluster;
   readonly capacityProvider: AsgCapacityProvider;
-  readonly taskDefinition: Ec2TaskDefinition;
-  readonly container: ContainerDefinition;
+  /** the runner's task definitions, by GPU count, smallest first */
+  readonly runners: RunnerTask[];
+  readonly taskRole: Role;
   readonly logGroup: LogGroup;
   readonly autoScalingGroup: AutoScalingGroup;
 
@@ -154,25 +164,37 @@ export class GpuCluster extends Construct {
       retention: props.logRetention,
       removalPolicy: RemovalPolicy.DESTROY,
     });
-    this.taskDefinition = new Ec2TaskDefinition(this, 'RunnerTask', { networkMode: NetworkMode.BRIDGE });
-    this.container = this.taskDefinition.addContainer(RUNNER_CONTAINER, {
-      image: ContainerImage.fromAsset(path.join(REPO_ROOT), {
-        file: 'containers/trainer/Dockerfile',
-        exclude: ['node_modules', 'cdk.out', '.local', '.git', '.device', 'test', 'bench', 'docs'],
-      }),
-      memoryReservationMiB: 2048,
-      gpuCount: 1,
-      essential: true,
-      stopTimeout: Duration.seconds(120),
-      logging: LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: LOG_STREAM_PREFIX }),
-      environment: {
-        TRAINSTACK_TABLE: props.table.tableName,
-        TRAINSTACK_BUCKET: props.bucket.bucketName,
-        TRAINSTACK_LOG_GROUP: this.logGroup.logGroupName,
-        TRAINSTACK_LOG_STREAM_PREFIX: `${LOG_STREAM_PREFIX}/${RUNNER_CONTAINER}`,
-      },
+    // one image and one task role for every GPU size: the sizes differ only in what they reserve
+    const image = ContainerImage.fromAsset(path.join(REPO_ROOT), {
+      file: 'containers/trainer/Dockerfile',
+      exclude: ['node_modules', 'cdk.out', '.local', '.git', '.device', 'test', 'bench', 'docs'],
     });
-    props.table.grantReadWriteData(this.taskDefinition.taskRole);
-    props.bucket.grantReadWrite(this.taskDefinition.taskRole);
+    this.taskRole = new Role(this, 'TaskRole', {
+      assumedBy: new ServicePrincipal('ecs-tasks.amazonaws.com'),
+    });
+    props.table.grantReadWriteData(this.taskRole);
+    props.bucket.grantReadWrite(this.taskRole);
+    const sizes = [0, ...[1, 2, 4, 8].filter((n) => n <= Math.max(1, props.gpusPerInstance ?? 1))];
+    this.runners = sizes.map((gpus) => {
+      const taskDefinition = new Ec2TaskDefinition(this, gpus ? `Runner${gpus}Gpu` : 'RunnerCpu', {
+        networkMode: NetworkMode.BRIDGE,
+        taskRole: this.taskRole,
+      });
+      const container = taskDefinition.addContainer(RUNNER_CONTAINER, {
+        image,
+        memoryReservationMiB: 2048,
+        ...(gpus ? { gpuCount: gpus } : {}),
+        essential: true,
+        stopTimeout: Duration.seconds(120),
+        logging: LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: LOG_STREAM_PREFIX }),
+        environment: {
+          TRAINSTACK_TABLE: props.table.tableName,
+          TRAINSTACK_BUCKET: props.bucket.bucketName,
+          TRAINSTACK_LOG_GROUP: this.logGroup.logGroupName,
+          TRAINSTACK_LOG_STREAM_PREFIX: `${LOG_STREAM_PREFIX}/${RUNNER_CONTAINER}`,
+        },
+      });
+      return { gpus, taskDefinition, container };
+    });
   }
 }

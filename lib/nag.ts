@@ -61,7 +61,8 @@ export function acknowledgeNagFindings(stack: TrainstackStack): void {
     'StopTask on tasks of the GPU cluster only, to make sure a timed-out attempt is gone.',
   );
 
-  const task = stack.gpu.taskDefinition;
+  // the runner task definitions share one task role; each has an execution role to pull the image
+  const task = stack.gpu;
   for (const a of [...S3_READ, ...S3_WRITE])
     ack(
       task,

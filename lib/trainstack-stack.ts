@@ -48,6 +48,7 @@ export class TrainstackStack extends Stack {
       minInstances: c.minInstances,
       maxInstances: c.maxInstances,
       spot: c.spot,
+      gpusPerInstance: c.gpusPerInstance,
     });
     this.dispatch = new QueueDispatch(this, 'Dispatch', { logRetention, maxConcurrentTasks: cap });
 
@@ -60,8 +61,7 @@ export class TrainstackStack extends Stack {
     this.workflow = new Workflow(this, 'Workflow', {
       stepFunction: this.stepFunction,
       cluster: this.gpu.cluster,
-      taskDefinition: this.gpu.taskDefinition,
-      container: this.gpu.container,
+      runners: this.gpu.runners,
       capacityProvider: this.gpu.capacityProvider,
       logRetention,
     });
@@ -70,7 +70,11 @@ export class TrainstackStack extends Stack {
       handlerFile: 'api',
       logRetention,
       timeout: Duration.seconds(29),
-      environment: { MAX_QUEUE_DEPTH: String(c.maxQueueDepth), MAX_CONCURRENT_TASKS: String(cap) },
+      environment: {
+        MAX_QUEUE_DEPTH: String(c.maxQueueDepth),
+        MAX_CONCURRENT_TASKS: String(cap),
+        MAX_GPUS_PER_TASK: String(Math.max(...this.gpu.runners.map((r) => r.gpus))),
+      },
     });
     this.api = new Api(this, 'Api', {
       handler: this.apiFunction,

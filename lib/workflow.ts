@@ -36,11 +36,13 @@ import {
   LambdaInvoke,
 } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import type { RunnerTask } from './gpu-cluster.ts';
 
 export const STATE = {
   startAttempt: 'StartAttempt',
   proceed: 'Proceed?',
-  runTask: 'RunTask',
+  pickSize: 'PickTaskSize',
+  runTask: (gpus: number) => (gpus ? `RunTask${gpus}Gpu` : 'RunTaskCpu'),
   succeeded: 'AttemptSucceeded',
   failed: 'AttemptFailed',
   again: 'RetryOrFinish?',
@@ -53,8 +55,8 @@ export const STATE = {
 export interface WorkflowProps {
   stepFunction: IFunction;
   cluster: Cluster;
-  taskDefinition: Ec2TaskDefinition;
-  container: ContainerDefinition;
+  /** the runner's task definitions by GPU count, smallest first */
+  runners: RunnerTask[];
   capacityProvider: AsgCapacityProvider;
   logRetention: RetentionDays;
 }
@@ -88,31 +90,40 @@ export class Workflow extends Construct {
       cause: 'the workflow could not record the end of an attempt',
     });
 
-    const runTask = new EcsRunTask(this, STATE.runTask, {
-      stateName: STATE.runTask,
-      integrationPattern: IntegrationPattern.RUN_JOB,
-      cluster: props.cluster,
-      taskDefinition: props.taskDefinition,
-      launchTarget: new EcsEc2LaunchTarget({
-        capacityProviderOptions: CapacityProviderOptions.custom([
-          { capacityProvider: props.capacityProvider.capacityProviderName, weight: 1 },
-        ]),
-      }),
-      containerOverrides: [
-        {
-          containerDefinition: props.container,
-          environment: [
-            // pointers only: the runner reads the spec from the task record (overrides are capped at 8 KB)
-            { name: 'TRAINSTACK_TASK_ID', value: JsonPath.stringAt('$.taskId') },
-            { name: 'TRAINSTACK_ATTEMPT', value: JsonPath.format('{}', JsonPath.stringAt('$.ctx.attempt')) },
-          ],
-          memoryReservation: JsonPath.numberAt('$.ctx.memoryMiB'),
-        },
-      ],
-      taskTimeout: Timeout.at('$.ctx.timeoutSeconds'),
-      resultPath: JsonPath.DISCARD,
-    });
-    runTask.addCatch(failed, { errors: ['States.ALL'], resultPath: '$.error' });
+    // one RunTask per task size; a task runs on the smallest that holds its GPUs
+    const pick = new Choice(this, STATE.pickSize);
+    for (const r of props.runners) {
+      const runTask = new EcsRunTask(this, STATE.runTask(r.gpus), {
+        stateName: STATE.runTask(r.gpus),
+        integrationPattern: IntegrationPattern.RUN_JOB,
+        cluster: props.cluster,
+        taskDefinition: r.taskDefinition,
+        launchTarget: new EcsEc2LaunchTarget({
+          capacityProviderOptions: CapacityProviderOptions.custom([
+            { capacityProvider: props.capacityProvider.capacityProviderName, weight: 1 },
+          ]),
+        }),
+        containerOverrides: [
+          {
+            containerDefinition: r.container,
+            environment: [
+              // pointers only: the runner reads the spec from the task record (overrides are capped at 8 KB)
+              { name: 'TRAINSTACK_TASK_ID', value: JsonPath.stringAt('$.taskId') },
+              {
+                name: 'TRAINSTACK_ATTEMPT',
+                value: JsonPath.format('{}', JsonPath.stringAt('$.ctx.attempt')),
+              },
+            ],
+            memoryReservation: JsonPath.numberAt('$.ctx.memoryMiB'),
+          },
+        ],
+        taskTimeout: Timeout.at('$.ctx.timeoutSeconds'),
+        resultPath: JsonPath.DISCARD,
+      });
+      runTask.addCatch(failed, { errors: ['States.ALL'], resultPath: '$.error' });
+      runTask.next(succeeded);
+      pick.when(Condition.numberLessThanEquals('$.ctx.gpus', r.gpus), runTask);
+    }
     startAttempt.addCatch(failed, { errors: ['States.ALL'], resultPath: '$.error' });
     succeeded.addCatch(failed, { errors: ['States.ALL'], resultPath: '$.error' });
     failed.addCatch(broken, { errors: ['States.ALL'], resultPath: '$.error' });
@@ -121,8 +132,9 @@ export class Workflow extends Construct {
     const definition = startAttempt.next(
       new Choice(this, STATE.proceed)
         .when(Condition.booleanEquals('$.ctx.proceed', false), notStarted)
-        .otherwise(runTask.next(succeeded.next(done))),
+        .otherwise(pick),
     );
+    succeeded.next(done);
     failed.next(
       new Choice(this, STATE.again)
         .when(Condition.stringEquals('$.decision.action', 'retry'), backoff.next(startAttempt))

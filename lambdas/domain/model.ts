@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 
-import { type Status, TASK_TYPES, type TaskType } from './status.ts';
+import type { Status, TaskType } from './status.ts';
 
 export { ACTIVE, STATUSES, type Status, TASK_TYPES, type TaskType, TERMINAL } from './status.ts';
 

@@ -2,7 +2,7 @@
  * The task service: what the API does, over the store and the ports. No AWS imports.
  */
 import { ulid } from 'ulidx';
-import { conflict, tooManyRequests } from './errors.ts';
+import { badRequest, conflict, tooManyRequests } from './errors.ts';
 import {
   ACTIVE,
   STATUSES,
@@ -20,6 +20,8 @@ import { durationOf } from './time.ts';
 export interface TaskServiceConfig {
   maxQueueDepth: number;
   maxConcurrentTasks: number;
+  /** The most GPUs one task can have: what the cluster's instances hold. @default 8 */
+  maxGpusPerTask?: number;
 }
 
 export interface StatsView {
@@ -58,6 +60,15 @@ export class TaskService {
       throw tooManyRequests(`the queue holds ${this.config.maxQueueDepth} tasks; try again later`, 30);
     }
     const full = withDefaults(spec);
+    const maxGpus = this.config.maxGpusPerTask ?? 8;
+    if ((full.gpus ?? 0) > maxGpus) {
+      throw badRequest(`this stack's instances hold ${maxGpus} GPU(s) per task`, [
+        {
+          path: 'gpus',
+          message: `at most ${maxGpus} (deploy with larger instance types and -c gpusPerInstance=N for more)`,
+        },
+      ]);
+    }
     const now = this.clock.now().toISOString();
     const task: TaskRecord = {
       taskId: ulid(this.clock.now().getTime()),

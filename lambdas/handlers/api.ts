@@ -29,6 +29,7 @@ export const deps: ApiDeps = {
     {
       maxQueueDepth: envInt('MAX_QUEUE_DEPTH', 10_000),
       maxConcurrentTasks: envInt('MAX_CONCURRENT_TASKS', 4),
+      maxGpusPerTask: envInt('MAX_GPUS_PER_TASK', 8),
     },
     systemClock,
   ),

@@ -123,6 +123,28 @@ describe('GPU cluster', () => {
     });
   });
 
+  it('has a CPU-only runner task definition, so tasks without GPUs reserve none', () => {
+    const defs = Object.values(t.findResources('AWS::ECS::TaskDefinition')).map(
+      (d) =>
+        (
+          d.Properties as {
+            ContainerDefinitions: { ResourceRequirements?: { Type: string; Value: string }[] }[];
+          }
+        ).ContainerDefinitions[0],
+    );
+    expect(
+      defs.map((d) => d?.ResourceRequirements?.find((r) => r.Type === 'GPU')?.Value ?? '0').sort(),
+    ).toEqual(['0', '1']);
+  });
+
+  it('runs each task on the smallest task definition that holds its GPUs', () => {
+    const def = definitionOf();
+    expect(def).toContain('"Variable":"$.ctx.gpus","NumericLessThanEquals":0,"Next":"RunTaskCpu"');
+    expect(def).toContain('"Variable":"$.ctx.gpus","NumericLessThanEquals":1,"Next":"RunTask1Gpu"');
+    const big = templateOf({ gpusPerInstance: 4, instanceTypes: 'g5.12xlarge' });
+    expect(Object.keys(big.findResources('AWS::ECS::TaskDefinition'))).toHaveLength(4);
+  });
+
   it('launches g5.xlarge from the ECS GPU AMI', () => {
     t.hasResourceProperties('AWS::EC2::LaunchTemplate', {
       LaunchTemplateData: Match.objectLike({

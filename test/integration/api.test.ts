@@ -64,6 +64,19 @@ describe('submit', () => {
     expect(r.body.error.details.map((d) => d.path).sort()).toEqual(['params.epochs', 'priority']);
   });
 
+  it('answers 400 for more GPUs than the instances hold', async () => {
+    const r = await api<{ error: { details: { path: string; message: string }[] } }>(
+      'POST',
+      '/v1/tasks',
+      training({ gpus: 2 }),
+    );
+    expect(r.status).toBe(400);
+    expect(r.body.error.details[0]).toMatchObject({
+      path: 'gpus',
+      message: expect.stringMatching(/at most 1/),
+    });
+  });
+
   it('answers 400 for a body that is not JSON, and 415 for another media type', async () => {
     expect((await api('POST', '/v1/tasks', '{"type":')).status).toBe(400);
     expect((await api('POST', '/v1/tasks', 'x', { 'content-type': 'text/plain' })).status).toBe(415);

@@ -17,6 +17,7 @@ type Behaviour = 'succeed' | 'hang' | { exit: number } | 'spot' | 'no-capacity';
 class FakeEcs {
   script = new Map<string, Behaviour[]>();
   calls = new Map<string, number>();
+  families = new Map<string, string>();
   stopped: string[] = [];
   private live = new Map<string, { taskId: string; release: () => void }>();
   private n = 0;
@@ -28,6 +29,7 @@ class FakeEcs {
     const taskId = env.find((e) => e.Name === 'TRAINSTACK_TASK_ID')?.Value ?? '';
     const call = this.calls.get(taskId) ?? 0;
     this.calls.set(taskId, call + 1);
+    this.families.set(taskId, String(params.TaskDefinition));
     const b = this.script.get(taskId)?.[call] ?? 'succeed';
     const arn = `arn:aws:ecs:us-east-1:000000000000:task/c/${++this.n}`;
     const fail = (cause: object) =>
@@ -190,6 +192,9 @@ describe('the task workflow (synthesized definition)', () => {
     expect(t.attempts).toHaveLength(1);
     expect(t.attempts[0]).toMatchObject({ attempt: 1, exitCode: 0, outcome: 'succeeded' });
     expect(t.resultLocation).toBe(`s3://${stack.bucketName}/tasks/${t.taskId}/`);
+    expect(ecs.families.get(t.taskId)).toMatch(/RunnerCpu/);
+    const gpuTask = await run(spec({ gpus: 1 }), ['succeed']);
+    expect(ecs.families.get(gpuTask.taskId)).toMatch(/Runner1Gpu/);
     await expectStatsMatchRecords();
   });
 
