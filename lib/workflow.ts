@@ -5,12 +5,7 @@
  * Retry counts are per task, so the loop is a Choice, not a Retry field.
  */
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
-import type {
-  AsgCapacityProvider,
-  Cluster,
-  ContainerDefinition,
-  Ec2TaskDefinition,
-} from 'aws-cdk-lib/aws-ecs';
+import type { AsgCapacityProvider, Cluster } from 'aws-cdk-lib/aws-ecs';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import {
