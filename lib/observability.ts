@@ -39,7 +39,7 @@ export class Observability extends Construct {
 
   constructor(scope: Construct, id: string, props: ObservabilityProps) {
     super(scope, id);
-    this.alarmTopic = new Topic(this, 'Alarms', { enforceSSL: true, masterKey: undefined });
+    this.alarmTopic = new Topic(this, 'Alarms', { enforceSSL: true });
 
     const failed = new MetricFilter(this, 'TasksFailedFilter', {
       logGroup: props.stepLogGroup,
@@ -97,7 +97,7 @@ export class Observability extends Construct {
     );
     add('Api5xxAlarm', api5xx, 1, 'The API answered 5xx');
 
-    this.dashboard = new Dashboard(this, 'Dashboard', { dashboardName: undefined });
+    this.dashboard = new Dashboard(this, 'Dashboard');
     this.dashboard.addWidgets(
       new GraphWidget({ title: 'Tasks finished', left: [succeeded, failed], width: 12 }),
       new GraphWidget({ title: 'Oldest queued task (s)', left: [oldest], width: 12 }),

@@ -1,6 +1,6 @@
 /** HTTP plumbing for the API handler: events in, JSON responses out, errors as SPEC §3 says. */
 import type { APIGatewayProxyEventV2WithIAMAuthorizer, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { ZodError, type z } from 'zod';
+import { ZodError } from 'zod';
 import { DomainError, type FieldIssue } from '../domain/errors.ts';
 
 export type ApiEvent = APIGatewayProxyEventV2WithIAMAuthorizer;
@@ -78,10 +78,6 @@ export function jsonBody(event: ApiEvent): unknown {
       { path: '(body)', message: (e as Error).message },
     ]);
   }
-}
-
-export function parse<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
-  return schema.parse(value);
 }
 
 /** The caller's identity as IAM authorization gives it (the local cloud fills the same fields). */

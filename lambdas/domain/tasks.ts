@@ -168,7 +168,7 @@ export class TaskService {
       from: task.status,
       to: 'QUEUED',
       reason: `requeued by ${by}`,
-      set: { retryCount: 0, progress: 0, createdAt: task.createdAt },
+      set: { retryCount: 0, progress: 0 },
       now,
     });
     await this.waker.wake({ taskId, why: 'retried' });

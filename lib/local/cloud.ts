@@ -281,9 +281,9 @@ export async function startLocalCloud(o: LocalCloudOptions = {}): Promise<LocalC
       sqsS3: fauxqs.address.replace('localhost', '127.0.0.1'),
       dynamodb: ddb.endpoint,
       json: {
-        states: { prefix: 'AWSStepFunctions', service: sfn.service() },
-        logs: { prefix: 'Logs_20140328', service: logs.service() },
-        ecs: { prefix: 'AmazonEC2ContainerServiceV20141113', service: ecs.service() },
+        states: sfn.service(),
+        logs: logs.service(),
+        ecs: ecs.service(),
       },
       metadata: (id) => ecs.metadata(id),
     });

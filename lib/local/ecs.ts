@@ -96,6 +96,8 @@ interface LocalTask {
   child?: ChildProcess;
   done: Promise<void>;
   logStream: string;
+  /** the container's stop timeout: SIGKILL this long after SIGTERM */
+  graceSeconds: number;
 }
 
 export class LocalEcs {
@@ -149,7 +151,6 @@ export class LocalEcs {
       throw Object.assign(new Error(JSON.stringify({ Failures: [{ Reason: 'MISSING', Arn: family }] })), {
         name: 'AmazonECS.Unknown',
       });
-    const overrides = (params.Overrides as LocalTask['overrides'] | undefined) ?? { containerOverrides: [] };
     const containerOverrides = (
       (
         params.Overrides as {
@@ -160,7 +161,6 @@ export class LocalEcs {
       name: c.Name,
       environment: (c.Environment ?? []).map((e) => ({ name: e.Name, value: String(e.Value) })),
     }));
-    void overrides;
     if (def.gpuCount > 0 && this.o.gpusAvailable === 0 && this.o.gpuPolicy === 'wait') {
       // what ECS answers when no container instance has a free GPU
       throw Object.assign(new Error(JSON.stringify({ Failures: [{ Reason: 'RESOURCE:GPU' }] })), {
@@ -221,6 +221,7 @@ export class LocalEcs {
         resolveDone = r;
       }),
       logStream,
+      graceSeconds: def.stopTimeoutSeconds,
     };
     this.tasks.set(arn, t);
     const docker = this.o.docker;
@@ -269,7 +270,6 @@ export class LocalEcs {
       t.stoppedAt = Date.now();
       resolveDone();
     });
-    (t as LocalTask & { grace: number }).grace = def.stopTimeoutSeconds;
     return t;
   }
 
@@ -294,7 +294,7 @@ export class LocalEcs {
     t.desiredStatus = 'STOPPED';
     t.stopCode ??= stopCode;
     t.stoppedReason ??= reason;
-    const grace = graceSeconds ?? (t as LocalTask & { grace?: number }).grace ?? 30;
+    const grace = graceSeconds ?? t.graceSeconds;
     if (this.o.docker) {
       // docker stop: SIGTERM to the container, SIGKILL after the grace period (what the ECS agent does)
       spawn(this.o.docker.bin ?? 'docker', ['stop', '-t', String(grace), `trainstack-${t.id}`], {

@@ -10,7 +10,8 @@ import { AwsError, type JsonService } from './json-service.ts';
 export interface EndpointTargets {
   sqsS3: string; // base URL of fauxqs
   dynamodb: string; // base URL of DynamoDB Local
-  json: Record<string, { prefix: string; service: JsonService }>; // by SigV4 service name
+  /** local JSON-protocol services by the SigV4 service name (states, logs, ecs) */
+  json: Record<string, JsonService>;
   metadata(id: string): object | undefined;
 }
 
@@ -92,7 +93,7 @@ export function startEndpoint(port: number, t: EndpointTargets): Promise<Server>
     if (service === 'dynamodb') return proxy(t.dynamodb, req, res);
     if (service === 'sqs' || service === 's3') return proxy(t.sqsS3, req, res);
     const json = t.json[service];
-    if (json) return void serveJson(json.service, req, res);
+    if (json) return void serveJson(json, req, res);
     res.writeHead(400, { 'content-type': 'application/json' });
     res.end(
       JSON.stringify({ __type: 'UnknownService', message: `the local cloud does not serve ${service}` }),

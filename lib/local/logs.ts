@@ -2,7 +2,7 @@
  * A small CloudWatch Logs: log groups of streams of events, the operations the stack and the CLI
  * call (PutLogEvents, GetLogEvents, DescribeLogStreams, FilterLogEvents), optionally persisted as JSONL.
  */
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { AwsError, type JsonService } from './json-service.ts';
 
@@ -136,9 +136,5 @@ export class LogStore {
         };
       },
     };
-  }
-
-  static exists(dir: string): boolean {
-    return existsSync(dir);
   }
 }

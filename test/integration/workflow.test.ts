@@ -98,7 +98,7 @@ beforeAll(async () => {
   await startEndpoint(port, {
     sqsS3: shared,
     dynamodb: shared,
-    json: { ecs: { prefix: 'ecs', service: ecs.service() } },
+    json: { ecs: ecs.service() },
     metadata: () => undefined,
   });
   process.env.AWS_ENDPOINT_URL = `http://127.0.0.1:${port}`;

@@ -19,7 +19,7 @@ export async function startEmulators(jsonServices: Record<string, JsonService> =
   const server: Server = await startEndpoint(port, {
     sqsS3: fauxqs.address.replace('localhost', '127.0.0.1'),
     dynamodb: ddb.endpoint,
-    json: Object.fromEntries(Object.entries(jsonServices).map(([k, service]) => [k, { prefix: k, service }])),
+    json: jsonServices,
     metadata: () => undefined,
   });
   return {
