@@ -280,4 +280,42 @@ describe('the task workflow (synthesized definition)', () => {
     expect(again.status).toBe('SUCCEEDED');
     await expectStatsMatchRecords();
   });
+
+  it('fails a task that waited in the queue longer than maxQueueWaitSeconds, without running it', async () => {
+    const { task } = await service.submit(spec({ maxQueueWaitSeconds: 60 }), 'tester');
+    const { UpdateCommand } = await import('@aws-sdk/lib-dynamodb');
+    const { dynamodb } = await import('../../lambdas/clients/dynamodb.ts');
+    const longAgo = new Date(Date.now() - 120_000).toISOString();
+    await dynamodb.send(
+      new UpdateCommand({
+        TableName: stack.tableName,
+        Key: { pk: `TASK#${task.taskId}` },
+        UpdateExpression: 'SET createdAt = :c',
+        ExpressionAttributeValues: { ':c': longAgo },
+      }),
+    );
+    await runDispatch();
+    const t = await store.mustGet(task.taskId);
+    expect(t.status).toBe('FAILED');
+    expect(t.statusReason).toMatch(/maxQueueWaitSeconds \(60 s\)/);
+    expect(ecs.calls.get(task.taskId)).toBeUndefined();
+    await expectStatsMatchRecords();
+  });
+
+  it('answers 429 with Retry-After when the queue is full', async () => {
+    const { TaskService } = await import('../../lambdas/domain/tasks.ts');
+    const queued = (await store.stats()).byStatus.QUEUED ?? 0;
+    const full = new TaskService(
+      store,
+      { wake: async () => {} },
+      { start: async () => '', stop: async () => {} },
+      { maxQueueDepth: queued + 1, maxConcurrentTasks: 1 },
+      { now: () => new Date() },
+    );
+    await full.submit(spec(), 'tester');
+    const e = await full
+      .submit(spec(), 'tester')
+      .catch((x: unknown) => x as { status: number; headers: Record<string, string> });
+    expect(e).toMatchObject({ status: 429, headers: { 'Retry-After': '30' } });
+  });
 });
