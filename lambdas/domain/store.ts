@@ -63,6 +63,8 @@ export interface Stats {
   byType: Record<string, number>;
   byTypeStatus: Record<string, Record<string, number>>;
   active: number;
+  /** GPUs held by dispatched tasks */
+  activeGpus: number;
   runSecondsSum: number;
   runCount: number;
   waitSecondsSum: number;
@@ -253,7 +255,11 @@ export class TaskStore {
       },
     ];
     const counters: Record<string, number> = { ...delta.add };
-    if (delta.active) counters.active = delta.active;
+    if (delta.active) {
+      counters.active = delta.active;
+      const gpus = task.spec.gpus ?? 0;
+      if (gpus) counters.activeGpus = delta.active * gpus;
+    }
     if (TERMINAL.has(req.to) && next.durationSeconds !== undefined) {
       counters.runSecondsSum = next.durationSeconds;
       counters.runCount = 1;
@@ -465,6 +471,7 @@ export class TaskStore {
       byType: {},
       byTypeStatus: {},
       active: num('active'),
+      activeGpus: num('activeGpus'),
       runSecondsSum: num('runSecondsSum'),
       runCount: num('runCount'),
       waitSecondsSum: num('waitSecondsSum'),

@@ -31,7 +31,7 @@ export interface StatsView {
   successRate: number | null;
   queueDepth: number;
   running: number;
-  runningGpus?: number;
+  runningGpus: number;
   concurrencyCap: number;
   meanQueueWaitSeconds: number | null;
   meanRunSeconds: number | null;
@@ -198,6 +198,7 @@ export function toStatsView(s: Stats, cap: number): StatsView {
     successRate: rate(byStatus.SUCCEEDED, byStatus.FAILED),
     queueDepth: byStatus.QUEUED,
     running: byStatus.STARTING + byStatus.RUNNING + byStatus.RETRYING,
+    runningGpus: s.activeGpus,
     concurrencyCap: cap,
     meanQueueWaitSeconds: s.waitCount ? Math.round((s.waitSecondsSum / s.waitCount) * 10) / 10 : null,
     meanRunSeconds: s.runCount ? Math.round((s.runSecondsSum / s.runCount) * 10) / 10 : null,

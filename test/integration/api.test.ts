@@ -267,6 +267,15 @@ describe('stats', () => {
     }
   });
 
+  it('counts submissions by day', async () => {
+    const r = await api<{ days: { date: string; submitted: number }[] }>('GET', '/v1/stats/daily?days=3');
+    expect(r.body.days.map((d) => d.date)).toHaveLength(3);
+    expect(r.body.days.at(-1)?.date).toBe(new Date().toISOString().slice(0, 10));
+    // summed over the days, so a run that crosses midnight (UTC) counts the same
+    expect(r.body.days.reduce((n, d) => n + d.submitted, 0)).toBeGreaterThan(5);
+    expect((await api('GET', '/v1/stats/daily?days=500')).status).toBe(400);
+  });
+
   it('serves health and the OpenAPI document', async () => {
     const h = await api<{ status: string }>('GET', '/health');
     expect(h.status).toBe(200);

@@ -172,9 +172,13 @@ async function expectStatsMatchRecords() {
   const counts: Record<string, number> = {};
   let cursor: string | undefined;
   let total = 0;
+  let gpus = 0;
   do {
     const page = await store.list({ limit: 100, ...(cursor ? { cursor } : {}) });
-    for (const t of page.items) counts[t.status] = (counts[t.status] ?? 0) + 1;
+    for (const t of page.items) {
+      counts[t.status] = (counts[t.status] ?? 0) + 1;
+      if (['STARTING', 'RUNNING', 'RETRYING'].includes(t.status)) gpus += t.spec.gpus ?? 0;
+    }
     total += page.items.length;
     cursor = page.cursor;
   } while (cursor);
@@ -182,6 +186,7 @@ async function expectStatsMatchRecords() {
   for (const [status, n] of Object.entries(stats.byStatus)) expect(n, status).toBe(counts[status] ?? 0);
   const active = (counts.STARTING ?? 0) + (counts.RUNNING ?? 0) + (counts.RETRYING ?? 0);
   expect(stats.active).toBe(active);
+  expect(stats.activeGpus).toBe(gpus);
 }
 
 describe('the task workflow (synthesized definition)', () => {
