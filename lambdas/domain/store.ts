@@ -439,24 +439,22 @@ export class TaskStore {
   }
 
   /** How many queued tasks are ahead of this one. */
-  async queuePosition(task: TaskRecord): Promise<number> {
-    let count = 0;
-    let start: Record<string, unknown> | undefined;
-    do {
-      const out = await this.doc.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          IndexName: INDEX.queue,
-          KeyConditionExpression: 'queuePk = :q AND queueSk < :sk',
-          ExpressionAttributeValues: { ':q': 'Q', ':sk': queueSk(task) },
-          Select: 'COUNT',
-          ExclusiveStartKey: start,
-        }),
-      );
-      count += out.Count ?? 0;
-      start = out.LastEvaluatedKey;
-    } while (start);
-    return count;
+  /**
+   * How many queued tasks are ahead of this one, counted up to `cap` (a status read must stay cheap
+   * for clients that poll: beyond the cap the answer is "at least cap").
+   */
+  async queuePosition(task: TaskRecord, cap = 1000): Promise<{ ahead: number; atLeast: boolean }> {
+    const out = await this.doc.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: INDEX.queue,
+        KeyConditionExpression: 'queuePk = :q AND queueSk < :sk',
+        ExpressionAttributeValues: { ':q': 'Q', ':sk': queueSk(task) },
+        Select: 'COUNT',
+        Limit: cap,
+      }),
+    );
+    return { ahead: out.Count ?? 0, atLeast: Boolean(out.LastEvaluatedKey) };
   }
 
   async stats(): Promise<Stats> {

@@ -94,10 +94,10 @@ export class TaskService {
   async get(taskId: string): Promise<TaskRecord> {
     const task = await this.store.mustGet(taskId);
     if (task.status === 'QUEUED') {
-      const ahead = await this.store.queuePosition(task);
+      const { ahead, atLeast } = await this.store.queuePosition(task);
       const stats = await this.store.stats();
       task.statusReason =
-        `queued: ${ahead} task(s) ahead; ${stats.active} of ${this.config.maxConcurrentTasks} slots in use` +
+        `queued: ${atLeast ? 'at least ' : ''}${ahead} task(s) ahead; ${stats.active} of ${this.config.maxConcurrentTasks} slots in use` +
         (stats.active >= this.config.maxConcurrentTasks
           ? ', waiting for a free slot'
           : ', waiting for dispatch');
