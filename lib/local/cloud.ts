@@ -24,6 +24,7 @@ import { createResources } from './resources.ts';
 import { type LambdaHandler, LocalStepFunctions } from './stepfunctions.ts';
 import {
   ACCOUNT,
+  functionEnvironment,
   type LocalNames,
   localNames,
   resolve,
@@ -209,16 +210,8 @@ export async function startLocalCloud(o: LocalCloudOptions = {}): Promise<LocalC
       AWS_SECRET_ACCESS_KEY: 'local',
     };
     Object.assign(process.env, awsEnv);
-    const handlerFiles: Record<string, string> = {};
-    for (const [id, p] of resourcesOfType(template, 'AWS::Lambda::Function')) {
-      const vars = (resolve((p.Environment as { Variables?: object } | undefined)?.Variables ?? {}, names) ??
-        {}) as Record<string, string>;
-      const service = vars.POWERTOOLS_SERVICE_NAME;
-      if (!service?.startsWith('trainstack-')) continue;
-      for (const [k, v] of Object.entries(vars))
-        if (k !== 'POWERTOOLS_SERVICE_NAME' && k !== 'NODE_OPTIONS') process.env[k] = String(v);
-      handlerFiles[id] = service.slice('trainstack-'.length);
-    }
+    const { env: functionEnv, handlers: handlerFiles } = functionEnvironment(template, names);
+    Object.assign(process.env, functionEnv);
     const lambdas: Record<string, LambdaHandler> = {};
     let apiRoute: ApiHandler | undefined;
     let dispatcher: LambdaHandler | undefined;

@@ -167,3 +167,25 @@ export function stateMachineDefinition(
   const text = resolve(props.DefinitionString, n) as string;
   return { logicalId, definition: JSON.parse(text) as Record<string, unknown> };
 }
+
+/**
+ * The environment of the stack's own functions (those with a trainstack Powertools service name),
+ * resolved to local names: every function's variables, and which handler file each function runs.
+ */
+export function functionEnvironment(
+  t: Template,
+  n: LocalNames,
+): { env: Record<string, string>; handlers: Record<string, string> } {
+  const env: Record<string, string> = {};
+  const handlers: Record<string, string> = {};
+  for (const [id, p] of resourcesOfType(t, 'AWS::Lambda::Function')) {
+    const vars = (resolve((p.Environment as { Variables?: object } | undefined)?.Variables ?? {}, n) ??
+      {}) as Record<string, string>;
+    const service = vars.POWERTOOLS_SERVICE_NAME;
+    if (!service?.startsWith('trainstack-')) continue;
+    for (const [k, v] of Object.entries(vars))
+      if (k !== 'POWERTOOLS_SERVICE_NAME' && k !== 'NODE_OPTIONS') env[k] = String(v);
+    handlers[id] = service.slice('trainstack-'.length);
+  }
+  return { env, handlers };
+}

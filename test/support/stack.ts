@@ -5,9 +5,9 @@
 import { randomBytes } from 'node:crypto';
 import { createResources } from '../../lib/local/resources.ts';
 import {
+  functionEnvironment,
   type LocalNames,
   localNames,
-  resolve,
   resourcesOfType,
   synthTemplate,
   type Template,
@@ -40,12 +40,7 @@ export async function testStack(endpoint: string, context?: Record<string, unkno
     AWS_SECRET_ACCESS_KEY: 'local',
     POWERTOOLS_LOG_LEVEL: 'ERROR',
   });
-  for (const [, p] of resourcesOfType(t, 'AWS::Lambda::Function')) {
-    const vars = (resolve((p.Environment as { Variables?: object } | undefined)?.Variables ?? {}, names) ??
-      {}) as Record<string, string>;
-    for (const [k, v] of Object.entries(vars))
-      if (k !== 'NODE_OPTIONS' && k !== 'POWERTOOLS_SERVICE_NAME') process.env[k] = String(v);
-  }
+  Object.assign(process.env, functionEnvironment(t, names).env);
   await createResources(t, names, endpoint);
   const queues = resourcesOfType(t, 'AWS::SQS::Queue');
   const main = queues.find(([, p]) => p.RedrivePolicy)?.[0] ?? '';
