@@ -296,6 +296,10 @@ export class TaskStore {
     const attempts = [...task.attempts, attempt];
     const values: Record<string, unknown> = { ':a': attempts, ':n': task.attempts.length, ':s': 'STARTING' };
     let expr = 'SET #attempts = :a';
+    if (set.statusReason) {
+      values[':r'] = set.statusReason;
+      expr += ', statusReason = :r';
+    }
     if (set.startedAt) {
       values[':st'] = set.startedAt;
       expr += ', startedAt = :st';

@@ -78,7 +78,10 @@ export async function startAttempt(deps: StepDeps, taskId: string): Promise<Atte
     });
     return contextOf(next, next.attempts.length);
   }
-  const next = await store.recordAttemptStart(task, attempt, set);
+  const next = await store.recordAttemptStart(task, attempt, {
+    ...set,
+    statusReason: `attempt ${attempt.attempt}: waiting for GPU capacity and the container to start`,
+  });
   return contextOf(next, next.attempts.length);
 }
 

@@ -77,7 +77,9 @@ async function startedTask(
     activeCap: 100,
   });
   await steps.startAttempt(stepDeps, task.taskId);
-  return store.mustGet(task.taskId);
+  const started = await store.mustGet(task.taskId);
+  expect(started.statusReason).toBe('attempt 1: waiting for GPU capacity and the container to start');
+  return started;
 }
 
 function config(task: TaskRecord, extra: Partial<RunnerConfig> = {}): RunnerConfig {
