@@ -9,7 +9,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { startFauxqs } from 'fauxqs';
-import { ulid } from 'ulidx';
 import { REPO_ROOT } from '../lib/function.ts';
 import { bundleRunner, pythonWithTorch } from '../lib/local/cloud.ts';
 import { startDynamoDbLocal } from '../lib/local/dynamodb-local.ts';
@@ -52,6 +51,7 @@ const bucket =
   ] ?? '';
 
 const { TaskStore } = await import('../lambdas/domain/store.ts');
+const { newTaskRecord } = await import('../lambdas/domain/tasks.ts');
 const { dynamodb } = await import('../lambdas/clients/dynamodb.ts');
 const store = new TaskStore(dynamodb, table);
 const scratch = mkdtempSync(path.join(tmpdir(), 'trainstack-bench-'));
@@ -72,27 +72,17 @@ function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<num
 }
 
 async function readyTask(): Promise<string> {
-  const taskId = ulid();
-  const now = new Date().toISOString();
-  await store.create({
-    taskId,
+  const spec = {
     type: 'training',
-    owner: 'bench',
-    spec: {
-      type: 'training',
-      params: { epochs, batchSize: 64, learningRate: 0.001, model, checkpointEvery: 1 },
-      priority: 5,
-      timeoutSeconds: 3600,
-      maxRetries: 0,
-      gpus: 0,
-    },
-    status: 'QUEUED',
+    params: { epochs, batchSize: 64, learningRate: 0.001, model, checkpointEvery: 1 },
     priority: 5,
-    progress: 0,
-    attempts: [],
-    retryCount: 0,
-    createdAt: now,
-  });
+    timeoutSeconds: 3600,
+    maxRetries: 0,
+    gpus: 0,
+  } as const;
+  const { task } = await store.create(newTaskRecord(spec, 'bench', new Date()));
+  const taskId = task.taskId;
+  const now = new Date().toISOString();
   const t = await store.mustGet(taskId);
   const started = await store.transition(t, { from: 'QUEUED', to: 'STARTING', activeCap: 1000 });
   await store.recordAttemptStart(started.task, { attempt: 1, startedAt: now }, { startedAt: now });

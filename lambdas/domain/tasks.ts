@@ -69,23 +69,7 @@ export class TaskService {
         },
       ]);
     }
-    const now = this.clock.now().toISOString();
-    const task: TaskRecord = {
-      taskId: ulid(this.clock.now().getTime()),
-      type: full.type,
-      ...(full.name ? { name: full.name } : {}),
-      owner,
-      spec: full,
-      status: 'QUEUED',
-      statusReason: 'queued: waiting for the dispatcher',
-      priority: full.priority,
-      progress: 0,
-      attempts: [],
-      retryCount: 0,
-      createdAt: now,
-      updatedAt: now,
-      ...(idempotencyKey ? { idempotencyKey } : {}),
-    };
+    const task = newTaskRecord(full, owner, this.clock.now(), idempotencyKey);
     const result = await this.store.create(task);
     if (result.created) await this.waker.wake({ taskId: task.taskId, why: 'submitted' });
     return result;
@@ -163,7 +147,6 @@ export class TaskService {
     if (task.status !== 'FAILED' && task.status !== 'CANCELLED') {
       throw conflict(`only FAILED or CANCELLED tasks can be retried; task ${taskId} is ${task.status}`);
     }
-    const now = this.clock.now().toISOString();
     const { task: queued } = await this.store.transition(task, {
       from: task.status,
       to: 'QUEUED',
@@ -182,6 +165,27 @@ export class TaskService {
 
 const rate = (ok: number, bad: number) =>
   ok + bad === 0 ? null : Math.round((ok / (ok + bad)) * 10_000) / 100;
+
+/** A new task's record: QUEUED, no attempts yet. The spec is taken as given (validated by the caller). */
+export function newTaskRecord(spec: TaskSpec, owner: string, at: Date, idempotencyKey?: string): TaskRecord {
+  const now = at.toISOString();
+  return {
+    taskId: ulid(at.getTime()),
+    type: spec.type,
+    ...(spec.name ? { name: spec.name } : {}),
+    owner,
+    spec,
+    status: 'QUEUED',
+    statusReason: 'queued: waiting for the dispatcher',
+    priority: spec.priority,
+    progress: 0,
+    attempts: [],
+    retryCount: 0,
+    createdAt: now,
+    updatedAt: now,
+    ...(idempotencyKey ? { idempotencyKey } : {}),
+  };
+}
 
 export function toStatsView(s: Stats, cap: number): StatsView {
   const byStatus = {} as Record<Status, number>;

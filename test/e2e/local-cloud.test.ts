@@ -10,7 +10,6 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { ulid } from 'ulidx';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TaskRecord } from '../../lambdas/domain/model.ts';
 import { REPO_ROOT } from '../../lib/function.ts';
@@ -166,29 +165,21 @@ describe('the local cloud', () => {
     const { TaskStore } = await import('../../lambdas/domain/store.ts');
     const { dynamodb } = await import('../../lambdas/clients/dynamodb.ts');
     const store = new TaskStore(dynamodb, cloud.tableName);
-    const now = new Date().toISOString();
-    const taskId = ulid();
-    await store.create({
-      taskId,
+    const { newTaskRecord } = await import('../../lambdas/domain/tasks.ts');
+    const spec = {
       type: 'container',
-      owner: 'tester',
-      spec: {
-        type: 'container',
-        image: 'busybox',
-        params: {},
-        command: ['sh', '-c', 'echo "pid=$$"; exec sleep 120'],
-        priority: 5,
-        timeoutSeconds: 3,
-        maxRetries: 2,
-        gpus: 0,
-      },
-      status: 'QUEUED',
+      image: 'busybox',
+      params: {},
+      command: ['sh', '-c', 'echo "pid=$$"; exec sleep 120'],
       priority: 5,
-      progress: 0,
-      attempts: [],
-      retryCount: 0,
-      createdAt: now,
-    });
+      timeoutSeconds: 3,
+      maxRetries: 2,
+      gpus: 0,
+    } as const;
+    const { task } = await store.create(
+      newTaskRecord({ ...spec, command: [...spec.command] }, 'tester', new Date()),
+    );
+    const taskId = task.taskId;
     await cloud.dispatchNow();
     const pid = await pidOf(taskId);
     const t = await finished(taskId);
