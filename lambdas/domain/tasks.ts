@@ -152,7 +152,7 @@ export class TaskService {
       to: 'QUEUED',
       reason: `requeued by ${by}`,
       set: { retryCount: 0, progress: 0 },
-      now,
+      now: this.clock.now().toISOString(),
     });
     await this.waker.wake({ taskId, why: 'retried' });
     return queued;
