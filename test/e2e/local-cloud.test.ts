@@ -148,6 +148,13 @@ describe('the local cloud', () => {
       'metrics.json',
       'model.pt',
     ]);
+    const artifacts = await api<{ artifacts: { key: string; url: string }[] }>(
+      'GET',
+      `/v1/tasks/${id}/artifacts`,
+    );
+    const metrics = artifacts.body.artifacts.find((a) => a.key.endsWith('/metrics.json'));
+    const downloaded = (await (await fetch(metrics?.url ?? '')).json()) as { epochs: number };
+    expect(downloaded.epochs).toBe(4);
   });
 
   it('retries a failing task maxRetries times, then FAILED with every attempt and its exit code', async () => {

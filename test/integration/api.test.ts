@@ -276,6 +276,37 @@ describe('stats', () => {
     expect((await api('GET', '/v1/stats/daily?days=500')).status).toBe(400);
   });
 
+  it("serves a task's trajectory from S3, and 404 while there is none", async () => {
+    const r = await api<Task>('POST', '/v1/tasks', {
+      type: 'trajectory',
+      name: '计算阶乘',
+      params: {
+        taskType: 'code',
+        description: '计算5的阶乘',
+        expectedTools: ['python_executor'],
+        maxSteps: 4,
+      },
+    });
+    expect((await api('GET', `/v1/tasks/${r.body.taskId}/trajectory`)).status).toBe(404);
+    const trajectory = {
+      task_id: '计算阶乘',
+      success: true,
+      steps: [{ step_id: 1, observation: '120' }],
+      final_result: '120',
+    };
+    const { S3Client, PutObjectCommand } = await import('@aws-sdk/client-s3');
+    await new S3Client({ forcePathStyle: true }).send(
+      new PutObjectCommand({
+        Bucket: stack.bucketName,
+        Key: `trajectories/${r.body.taskId}.json`,
+        Body: JSON.stringify(trajectory),
+      }),
+    );
+    const got = await api('GET', `/v1/tasks/${r.body.taskId}/trajectory`);
+    expect(got.status).toBe(200);
+    expect(got.body).toEqual(trajectory);
+  });
+
   it('serves health and the OpenAPI document', async () => {
     const h = await api<{ status: string }>('GET', '/health');
     expect(h.status).toBe(200);
