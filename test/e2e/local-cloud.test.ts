@@ -4,7 +4,7 @@
  * duplicate delivery, stats after a mixed run, and a restart with a data folder.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
@@ -328,6 +328,38 @@ describe('the local cloud', () => {
     expect(await cli('logs', submitted.taskId)).toContain('from-cli');
     expect(JSON.parse(await cli('stats')).byStatus.SUCCEEDED).toBeGreaterThan(0);
     await expect(cli('submit', '--priority', '11')).rejects.toThrow(/priority/);
+    expect(await cli('list', '--status', 'SUCCEEDED', '--limit', '100')).toContain(submitted.taskId);
+    // --follow on a running task prints lines as they come and returns when the task ends
+    const slow = JSON.parse(
+      await cli(
+        'submit',
+        '--type',
+        'container',
+        '--image',
+        'busybox',
+        '--',
+        'sh',
+        '-c',
+        'echo one; sleep 1.5; echo two',
+      ),
+    ) as TaskRecord;
+    await waitFor('slow running', async () => (await get(slow.taskId)).status === 'RUNNING');
+    const followed = await cli('logs', slow.taskId, '--follow');
+    expect(followed.indexOf('one')).toBeLessThan(followed.indexOf('two'));
+    expect((await get(slow.taskId)).status).toBe('SUCCEEDED');
+    await expect(cli('cancel', slow.taskId)).rejects.toThrow(/409/);
+    const batch = path.join(dataDir, 'tasks.jsonl');
+    writeFileSync(
+      batch,
+      '{"task_id": "计算阶乘", "task_type": "code", "description": "计算5的阶乘", "max_steps": 4}\n{"task_type": "poetry"}\n',
+    );
+    const answer = JSON.parse(await cli('batch', batch)) as {
+      accepted: { name: string }[];
+      rejected: { line: number }[];
+    };
+    expect(answer.accepted.map((a) => a.name)).toEqual(['计算阶乘']);
+    expect(answer.rejected.map((r) => r.line)).toEqual([2]);
+    await api('POST', `/v1/tasks/${(answer.accepted[0] as { taskId?: string }).taskId}/cancel`);
   });
 
   it('refuses a second start on a port that is taken, and says so', async () => {
