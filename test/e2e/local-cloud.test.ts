@@ -307,21 +307,22 @@ describe('the local cloud', () => {
           { encoding: 'utf8' },
         )
       ).stdout;
-    const submitted = JSON.parse(
-      await cli(
-        'submit',
-        '--type',
-        'container',
-        '--image',
-        'busybox',
-        '--name',
-        'από το CLI',
-        '--',
-        'sh',
-        '-c',
-        'echo from-cli',
-      ),
-    ) as TaskRecord;
+    const submitSh = async (script: string, ...options: string[]) =>
+      JSON.parse(
+        await cli(
+          'submit',
+          '--type',
+          'container',
+          '--image',
+          'busybox',
+          ...options,
+          '--',
+          'sh',
+          '-c',
+          script,
+        ),
+      ) as TaskRecord;
+    const submitted = await submitSh('echo from-cli', '--name', 'από το CLI');
     expect(submitted).toMatchObject({ status: 'QUEUED', name: 'από το CLI' });
     await finished(submitted.taskId);
     expect(JSON.parse(await cli('show', submitted.taskId)).status).toBe('SUCCEEDED');
@@ -330,19 +331,7 @@ describe('the local cloud', () => {
     await expect(cli('submit', '--priority', '11')).rejects.toThrow(/priority/);
     expect(await cli('list', '--status', 'SUCCEEDED', '--limit', '100')).toContain(submitted.taskId);
     // --follow on a running task prints lines as they come and returns when the task ends
-    const slow = JSON.parse(
-      await cli(
-        'submit',
-        '--type',
-        'container',
-        '--image',
-        'busybox',
-        '--',
-        'sh',
-        '-c',
-        'echo one; sleep 1.5; echo two',
-      ),
-    ) as TaskRecord;
+    const slow = await submitSh('echo one; sleep 1.5; echo two');
     await waitFor('slow running', async () => (await get(slow.taskId)).status === 'RUNNING');
     const followed = await cli('logs', slow.taskId, '--follow');
     expect(followed.indexOf('one')).toBeLessThan(followed.indexOf('two'));

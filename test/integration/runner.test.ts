@@ -8,14 +8,13 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { type RunnerConfig, type RunResult, runTask } from '../../containers/runner/src/runner.ts';
 import type { TaskRecord, TaskSpec } from '../../lambdas/domain/model.ts';
 import type { TaskStore } from '../../lambdas/domain/store.ts';
 import { REPO_ROOT } from '../../lib/function.ts';
 import { pythonWithTorch } from '../../lib/local/cloud.ts';
-import { type TestStack, testStack } from '../support/stack.ts';
+import { patchTask, type TestStack, testStack } from '../support/stack.ts';
 
 let stack: TestStack;
 let store: TaskStore;
@@ -60,17 +59,8 @@ async function startedTask(
     { priority: 5, timeoutSeconds: 3600, maxRetries: 3, ...spec } as TaskSpec,
     'tester',
   );
-  if (Object.keys(raw).length) {
-    const { dynamodb } = await import('../../lambdas/clients/dynamodb.ts');
-    await dynamodb.send(
-      new UpdateCommand({
-        TableName: stack.tableName,
-        Key: { pk: `TASK#${task.taskId}` },
-        UpdateExpression: 'SET spec = :s',
-        ExpressionAttributeValues: { ':s': { ...task.spec, ...raw } },
-      }),
-    );
-  }
+  if (Object.keys(raw).length)
+    await patchTask(stack.tableName, task.taskId, { spec: { ...task.spec, ...raw } });
   await store.transition(await store.mustGet(task.taskId), {
     from: 'QUEUED',
     to: 'STARTING',

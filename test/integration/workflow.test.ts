@@ -9,7 +9,7 @@ import { startEndpoint } from '../../lib/local/endpoint.ts';
 import { freePort } from '../../lib/local/net.ts';
 import { LocalStepFunctions } from '../../lib/local/stepfunctions.ts';
 import { resourcesOfType, stateMachineDefinition } from '../../lib/local/template.ts';
-import { type TestStack, testStack } from '../support/stack.ts';
+import { patchTask, type TestStack, testStack } from '../support/stack.ts';
 
 type Behaviour = 'succeed' | 'hang' | { exit: number } | 'spot' | 'no-capacity';
 
@@ -229,17 +229,7 @@ describe('the task workflow (synthesized definition)', () => {
   it('fails a task that outlives timeoutSeconds, with reason timeout, and stops its container', async () => {
     const { task } = await service.submit(spec({ maxRetries: 3 }), 'tester');
     // timeoutSeconds is at least 60 through the API; a 1 s limit written to the record keeps the test short
-    const short = { ...task, spec: { ...task.spec, timeoutSeconds: 1 } };
-    const { UpdateCommand } = await import('@aws-sdk/lib-dynamodb');
-    const { dynamodb } = await import('../../lambdas/clients/dynamodb.ts');
-    await dynamodb.send(
-      new UpdateCommand({
-        TableName: stack.tableName,
-        Key: { pk: `TASK#${task.taskId}` },
-        UpdateExpression: 'SET spec = :s',
-        ExpressionAttributeValues: { ':s': short.spec },
-      }),
-    );
+    await patchTask(stack.tableName, task.taskId, { spec: { ...task.spec, timeoutSeconds: 1 } });
     ecs.script.set(task.taskId, ['hang']);
     await runDispatch();
     const arn = (await store.mustGet(task.taskId)).executionArn ?? '';
@@ -288,17 +278,9 @@ describe('the task workflow (synthesized definition)', () => {
 
   it('fails a task that waited in the queue longer than maxQueueWaitSeconds, without running it', async () => {
     const { task } = await service.submit(spec({ maxQueueWaitSeconds: 60 }), 'tester');
-    const { UpdateCommand } = await import('@aws-sdk/lib-dynamodb');
-    const { dynamodb } = await import('../../lambdas/clients/dynamodb.ts');
-    const longAgo = new Date(Date.now() - 120_000).toISOString();
-    await dynamodb.send(
-      new UpdateCommand({
-        TableName: stack.tableName,
-        Key: { pk: `TASK#${task.taskId}` },
-        UpdateExpression: 'SET createdAt = :c',
-        ExpressionAttributeValues: { ':c': longAgo },
-      }),
-    );
+    await patchTask(stack.tableName, task.taskId, {
+      createdAt: new Date(Date.now() - 120_000).toISOString(),
+    });
     await runDispatch();
     const t = await store.mustGet(task.taskId);
     expect(t.status).toBe('FAILED');

@@ -54,3 +54,23 @@ export async function testStack(endpoint: string, context?: Record<string, unkno
     dlqUrl: names.queueUrls[dlq] ?? '',
   };
 }
+
+/** Overwrite attributes of a task record directly, for limits the API would refuse (a 1 s timeout). */
+export async function patchTask(
+  tableName: string,
+  taskId: string,
+  attributes: Record<string, unknown>,
+): Promise<void> {
+  const { UpdateCommand } = await import('@aws-sdk/lib-dynamodb');
+  const { dynamodb } = await import('../../lambdas/clients/dynamodb.ts');
+  const names = Object.keys(attributes);
+  await dynamodb.send(
+    new UpdateCommand({
+      TableName: tableName,
+      Key: { pk: `TASK#${taskId}` },
+      UpdateExpression: `SET ${names.map((_, i) => `#a${i} = :v${i}`).join(', ')}`,
+      ExpressionAttributeNames: Object.fromEntries(names.map((n, i) => [`#a${i}`, n])),
+      ExpressionAttributeValues: Object.fromEntries(names.map((n, i) => [`:v${i}`, attributes[n]])),
+    }),
+  );
+}
