@@ -13,8 +13,9 @@ import { PassThrough } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { runTask } from '../containers/runner/src/runner.ts';
 import { sampleGpus } from '../containers/runner/src/usage.ts';
-import type { TaskRecord } from '../lambdas/domain/model.ts';
-import { TaskStore, type TransitionRequest } from '../lambdas/domain/store.ts';
+import { MemoryTaskRepository } from '../lambdas/clients/memory-tasks.ts';
+import { mustGet } from '../lambdas/domain/task-repository.ts';
+import { newTaskRecord } from '../lambdas/domain/tasks.ts';
 
 const arg = (n: string, d: string) => {
   const i = process.argv.indexOf(`--${n}`);
@@ -26,30 +27,6 @@ const batch = Number(arg('batch', '4096'));
 const trainer = path.resolve(arg('trainer', 'containers/trainer/train.py'));
 const python = arg('python', 'python3');
 
-/** The task record in memory: the runner's reads and writes, without DynamoDB. */
-class MemoryStore extends TaskStore {
-  progressWrites = 0;
-  constructor(private task: TaskRecord) {
-    super({ send: async () => ({}) } as never, 'memory');
-  }
-  override async mustGet(): Promise<TaskRecord> {
-    return structuredClone(this.task);
-  }
-  override async transition(task: TaskRecord, req: TransitionRequest) {
-    const attempts = [...task.attempts];
-    if (req.endAttempt) attempts[req.endAttempt.index] = req.endAttempt.attempt;
-    this.task = { ...task, ...req.set, status: req.to, attempts };
-    return { applied: true, task: this.task };
-  }
-  override async updateProgress(_id: string, _attempt: number, patch: object) {
-    this.progressWrites++;
-    this.task = { ...this.task, ...patch };
-    return true;
-  }
-  get record() {
-    return this.task;
-  }
-}
 const memoryS3 = { send: async () => ({ Contents: [] }) } as unknown as S3Client;
 
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<number> {
@@ -83,33 +60,33 @@ const bareMetrics = JSON.parse(readFileSync(path.join(dir, 'bare', 'metrics.json
   unknown
 >;
 
+// the task record in memory (the same repository contract as DynamoDB), dispatched and at attempt 1
+const store = new MemoryTaskRepository();
+const { task: queued } = await store.create(
+  newTaskRecord(
+    {
+      type: 'training',
+      params: { epochs, batchSize: batch, learningRate: 0.0005, model, checkpointEvery: epochs },
+      priority: 5,
+      timeoutSeconds: 3600,
+      maxRetries: 0,
+      gpus: 1,
+    },
+    'bench',
+    new Date(),
+  ),
+);
+const taskId = queued.taskId;
+const { task: starting } = await store.transition(queued, { from: 'QUEUED', to: 'STARTING', activeCap: 1 });
 const now = new Date().toISOString();
-const store = new MemoryStore({
-  taskId: 'gpu-check',
-  type: 'training',
-  owner: 'bench',
-  spec: {
-    type: 'training',
-    params: { epochs, batchSize: batch, learningRate: 0.0005, model, checkpointEvery: epochs },
-    priority: 5,
-    timeoutSeconds: 3600,
-    maxRetries: 0,
-    gpus: 1,
-  },
-  status: 'STARTING',
-  priority: 5,
-  progress: 0,
-  attempts: [{ attempt: 1, startedAt: now }],
-  retryCount: 0,
-  createdAt: now,
-});
+await store.recordAttemptStart(starting, { attempt: 1, startedAt: now }, { startedAt: now });
 const out = new PassThrough();
 out.pipe(process.stdout);
 const t0 = process.hrtime.bigint();
 const result = await runTask(
   { store, s3: memoryS3, out, err: out, log: (m) => console.error(`[runner] ${m}`) },
   {
-    taskId: 'gpu-check',
+    taskId,
     attempt: 1,
     bucket: 'memory',
     outputDir: path.join(dir, 'out'),
@@ -132,6 +109,6 @@ console.log(
   `wall: bare ${bareSeconds.toFixed(2)} s, under the runner ${wrappedSeconds.toFixed(2)} s, overhead ${(((wrappedSeconds - bareSeconds) / bareSeconds) * 100).toFixed(2)} %`,
 );
 console.log(
-  `runner exit ${result.exitCode}; progress writes ${store.progressWrites}; record progress ${store.record.progress}`,
+  `runner exit ${result.exitCode}; progress writes ${store.writes.progress}; record progress ${(await mustGet(store, taskId)).progress}`,
 );
 console.log(`resource usage seen by the runner: ${JSON.stringify(result.usage)}`);

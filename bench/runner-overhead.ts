@@ -9,8 +9,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { startFauxqs } from 'fauxqs';
+import { bundleRunner } from '../containers/runner/build.ts';
 import { REPO_ROOT } from '../lib/function.ts';
-import { bundleRunner, pythonWithTorch } from '../lib/local/cloud.ts';
+import { pythonWithTorch } from '../lib/local/cloud.ts';
 import { startDynamoDbLocal } from '../lib/local/dynamodb-local.ts';
 import { startEndpoint } from '../lib/local/endpoint.ts';
 import { freePort } from '../lib/local/net.ts';
@@ -50,12 +51,13 @@ const bucket =
     resourcesOfType(template, 'AWS::S3::Bucket').find(([id]) => id.includes('Artifacts'))?.[0] ?? ''
   ] ?? '';
 
-const { TaskStore } = await import('../lambdas/domain/store.ts');
+const { DynamoTaskRepository } = await import('../lambdas/clients/dynamodb-tasks.ts');
 const { newTaskRecord } = await import('../lambdas/domain/tasks.ts');
+const { mustGet } = await import('../lambdas/domain/task-repository.ts');
 const { dynamodb } = await import('../lambdas/clients/dynamodb.ts');
-const store = new TaskStore(dynamodb, table);
+const store = new DynamoTaskRepository(dynamodb, table);
 const scratch = mkdtempSync(path.join(tmpdir(), 'trainstack-bench-'));
-const runner = await bundleRunner(scratch);
+const runner = await bundleRunner(path.join(scratch, 'runner.mjs'));
 const python = pythonWithTorch();
 const trainer = `${python} ${path.join(REPO_ROOT, 'containers', 'trainer', 'train.py')}`;
 
@@ -83,7 +85,7 @@ async function readyTask(): Promise<string> {
   const { task } = await store.create(newTaskRecord(spec, 'bench', new Date()));
   const taskId = task.taskId;
   const now = new Date().toISOString();
-  const t = await store.mustGet(taskId);
+  const t = await mustGet(store, taskId);
   const started = await store.transition(t, { from: 'QUEUED', to: 'STARTING', activeCap: 1000 });
   await store.recordAttemptStart(started.task, { attempt: 1, startedAt: now }, { startedAt: now });
   return taskId;
@@ -121,7 +123,7 @@ for (let i = 0; i < runs; i++) {
       TRAINSTACK_CHECKPOINT_DIR: path.join(dir, 'ckpt'),
     }),
   );
-  const t = await store.mustGet(taskId);
+  const t = await mustGet(store, taskId);
   if (t.progress !== 100) throw new Error(`the runner did not record progress 100 (got ${t.progress})`);
   console.log(
     `run ${i + 1}: bare ${bare.at(-1)?.toFixed(2)} s, under the runner ${wrapped.at(-1)?.toFixed(2)} s`,

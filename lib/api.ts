@@ -13,28 +13,7 @@ import { ManagedPolicy, PolicyStatement, Role } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-
-/** The routes, as API Gateway sees them (the handler's router serves the same set). */
-export const API_ROUTES: [HttpMethod, string][] = [
-  [HttpMethod.GET, '/openapi.json'],
-  [HttpMethod.POST, '/v1/tasks'],
-  [HttpMethod.GET, '/v1/tasks'],
-  [HttpMethod.POST, '/v1/tasks/batch'],
-  [HttpMethod.GET, '/v1/tasks/{id}'],
-  [HttpMethod.DELETE, '/v1/tasks/{id}'],
-  [HttpMethod.POST, '/v1/tasks/{id}/cancel'],
-  [HttpMethod.POST, '/v1/tasks/{id}/retry'],
-  [HttpMethod.GET, '/v1/tasks/{id}/logs'],
-  [HttpMethod.GET, '/v1/tasks/{id}/artifacts'],
-  [HttpMethod.GET, '/v1/tasks/{id}/trajectory'],
-  [HttpMethod.GET, '/v1/stats'],
-  [HttpMethod.GET, '/v1/stats/daily'],
-  [HttpMethod.POST, '/train'],
-  [HttpMethod.GET, '/train'],
-  [HttpMethod.GET, '/train/{task_id}'],
-  [HttpMethod.DELETE, '/train/{task_id}'],
-  [HttpMethod.GET, '/stats'],
-];
+import { ROUTES } from '../lambdas/api/routes.ts';
 
 export interface ApiProps {
   handler: IFunction;
@@ -58,15 +37,15 @@ export class Api extends Construct {
       defaultAuthorizer: new HttpIamAuthorizer(),
       createDefaultStage: true,
     });
-    for (const [method, path] of API_ROUTES) {
-      this.httpApi.addRoutes({ path, methods: [method], integration });
+    // the handler's route table: every route it serves, with its authorization
+    for (const r of ROUTES) {
+      this.httpApi.addRoutes({
+        path: r.path,
+        methods: [HttpMethod[r.method]],
+        integration,
+        ...(r.auth === 'none' ? { authorizer: new HttpNoneAuthorizer() } : {}),
+      });
     }
-    this.httpApi.addRoutes({
-      path: '/health',
-      methods: [HttpMethod.GET],
-      integration,
-      authorizer: new HttpNoneAuthorizer(),
-    });
 
     this.accessLogs = new LogGroup(this, 'AccessLogs', {
       retention: props.logRetention,

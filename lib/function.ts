@@ -6,6 +6,7 @@ import { Architecture, LoggingFormat, Runtime, Tracing } from 'aws-cdk-lib/aws-l
 import { NodejsFunction, type NodejsFunctionProps, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { ESM_REQUIRE_SHIM } from '../containers/runner/build.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const LAMBDAS_DIR = path.resolve(here, '..', 'lambdas');
@@ -24,8 +25,7 @@ export const BUNDLING = {
   sourceMap: true,
   target: 'node22',
   mainFields: ['module', 'main'],
-  // ESM bundles need a require shim for the few CJS dependencies that call require()
-  banner: "import{createRequire as __cr}from'module';const require=__cr(import.meta.url);",
+  banner: ESM_REQUIRE_SHIM,
   externalModules: [] as string[],
 };
 

@@ -32,6 +32,7 @@ import { ManagedPolicy, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { RUNNER_ENV } from '../lambdas/contracts/runner-env.ts';
 import { REPO_ROOT } from './function.ts';
 
 export const RUNNER_CONTAINER = 'runner';
@@ -188,10 +189,10 @@ export class GpuCluster extends Construct {
         stopTimeout: Duration.seconds(120),
         logging: LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: LOG_STREAM_PREFIX }),
         environment: {
-          TRAINSTACK_TABLE: props.table.tableName,
-          TRAINSTACK_BUCKET: props.bucket.bucketName,
-          TRAINSTACK_LOG_GROUP: this.logGroup.logGroupName,
-          TRAINSTACK_LOG_STREAM_PREFIX: `${LOG_STREAM_PREFIX}/${RUNNER_CONTAINER}`,
+          [RUNNER_ENV.table]: props.table.tableName,
+          [RUNNER_ENV.bucket]: props.bucket.bucketName,
+          [RUNNER_ENV.logGroup]: this.logGroup.logGroupName,
+          [RUNNER_ENV.logStreamPrefix]: `${LOG_STREAM_PREFIX}/${RUNNER_CONTAINER}`,
         },
       });
       return { gpus, taskDefinition, container };

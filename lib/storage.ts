@@ -9,7 +9,7 @@ import {
   StorageClass,
 } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { INDEX } from '../lambdas/domain/store.ts';
+import { INDEXES, PARTITION_KEY } from '../lambdas/clients/task-table.ts';
 
 export interface StorageProps {
   /** Days before task outputs move to infrequent access and checkpoints expire. @default 90 */
@@ -29,24 +29,21 @@ export class Storage extends Construct {
     const days = props.artifactRetentionDays ?? 90;
 
     this.table = new Table(this, 'Tasks', {
-      partitionKey: { name: 'pk', type: AttributeType.STRING },
+      partitionKey: { name: PARTITION_KEY, type: AttributeType.STRING },
       billingMode: BillingMode.PAY_PER_REQUEST,
       encryption: TableEncryption.AWS_MANAGED,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       deletionProtection: removalPolicy === RemovalPolicy.RETAIN,
       removalPolicy,
     });
-    const gsi = (indexName: string, pk: string, sk: string) =>
+    for (const index of Object.values(INDEXES)) {
       this.table.addGlobalSecondaryIndex({
-        indexName,
-        partitionKey: { name: pk, type: AttributeType.STRING },
-        sortKey: { name: sk, type: AttributeType.STRING },
+        indexName: index.indexName,
+        partitionKey: { name: index.partitionKey, type: AttributeType.STRING },
+        sortKey: { name: index.sortKey, type: AttributeType.STRING },
         projectionType: ProjectionType.ALL,
       });
-    gsi(INDEX.byStatus, 'status', 'createdKey');
-    gsi(INDEX.byType, 'type', 'createdKey');
-    gsi(INDEX.byCreated, 'listPk', 'createdKey');
-    gsi(INDEX.queue, 'queuePk', 'queueSk');
+    }
 
     this.accessLogs = new Bucket(this, 'AccessLogs', {
       blockPublicAccess: BlockPublicAccess.BLOCK_ALL,

@@ -31,6 +31,8 @@ import {
   LambdaInvoke,
 } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import { RUNNER_ENV } from '../lambdas/contracts/runner-env.ts';
+import { ctxPath, decisionPath, PATH, STEP, type StepAction } from '../lambdas/contracts/workflow-step.ts';
 import type { RunnerTask } from './gpu-cluster.ts';
 
 export const STATE = {
@@ -62,20 +64,20 @@ export class Workflow extends Construct {
 
   constructor(scope: Construct, id: string, props: WorkflowProps) {
     super(scope, id);
-    const step = (name: string, action: string, extra: Record<string, unknown>, resultPath: string) =>
+    const step = (name: string, action: StepAction, extra: Record<string, unknown>, resultPath: string) =>
       new LambdaInvoke(this, name, {
         stateName: name,
         lambdaFunction: props.stepFunction,
-        payload: TaskInput.fromObject({ action, taskId: JsonPath.stringAt('$.taskId'), ...extra }),
+        payload: TaskInput.fromObject({ action, taskId: JsonPath.stringAt(PATH.taskId), ...extra }),
         payloadResponseOnly: true,
         resultPath,
         retryOnServiceExceptions: true,
         taskTimeout: Timeout.duration(Duration.seconds(60)),
       });
 
-    const startAttempt = step(STATE.startAttempt, 'start', {}, '$.ctx');
-    const succeeded = step(STATE.succeeded, 'succeeded', {}, '$.decision');
-    const failed = step(STATE.failed, 'failed', { error: JsonPath.objectAt('$.error') }, '$.decision');
+    const startAttempt = step(STATE.startAttempt, STEP.start, {}, PATH.ctx);
+    const succeeded = step(STATE.succeeded, STEP.succeeded, {}, PATH.decision);
+    const failed = step(STATE.failed, STEP.failed, { error: JsonPath.objectAt(PATH.error) }, PATH.decision);
     const done = new Succeed(this, STATE.done);
     const notStarted = new Succeed(this, STATE.notStarted, {
       comment: 'cancelled or finished before it could start',
@@ -103,36 +105,38 @@ export class Workflow extends Construct {
             containerDefinition: r.container,
             environment: [
               // pointers only: the runner reads the spec from the task record (overrides are capped at 8 KB)
-              { name: 'TRAINSTACK_TASK_ID', value: JsonPath.stringAt('$.taskId') },
+              { name: RUNNER_ENV.taskId, value: JsonPath.stringAt(PATH.taskId) },
               {
-                name: 'TRAINSTACK_ATTEMPT',
-                value: JsonPath.format('{}', JsonPath.stringAt('$.ctx.attempt')),
+                name: RUNNER_ENV.attempt,
+                value: JsonPath.format('{}', JsonPath.stringAt(ctxPath('attempt'))),
               },
             ],
-            memoryReservation: JsonPath.numberAt('$.ctx.memoryMiB'),
+            memoryReservation: JsonPath.numberAt(ctxPath('memoryMiB')),
           },
         ],
-        taskTimeout: Timeout.at('$.ctx.timeoutSeconds'),
+        taskTimeout: Timeout.at(ctxPath('timeoutSeconds')),
         resultPath: JsonPath.DISCARD,
       });
-      runTask.addCatch(failed, { errors: ['States.ALL'], resultPath: '$.error' });
+      runTask.addCatch(failed, { errors: ['States.ALL'], resultPath: PATH.error });
       runTask.next(succeeded);
-      pick.when(Condition.numberLessThanEquals('$.ctx.gpus', r.gpus), runTask);
+      pick.when(Condition.numberLessThanEquals(ctxPath('gpus'), r.gpus), runTask);
     }
-    startAttempt.addCatch(failed, { errors: ['States.ALL'], resultPath: '$.error' });
-    succeeded.addCatch(failed, { errors: ['States.ALL'], resultPath: '$.error' });
-    failed.addCatch(broken, { errors: ['States.ALL'], resultPath: '$.error' });
+    startAttempt.addCatch(failed, { errors: ['States.ALL'], resultPath: PATH.error });
+    succeeded.addCatch(failed, { errors: ['States.ALL'], resultPath: PATH.error });
+    failed.addCatch(broken, { errors: ['States.ALL'], resultPath: PATH.error });
 
-    const backoff = new Wait(this, STATE.backoff, { time: WaitTime.secondsPath('$.decision.waitSeconds') });
+    const backoff = new Wait(this, STATE.backoff, {
+      time: WaitTime.secondsPath(decisionPath('waitSeconds')),
+    });
     const definition = startAttempt.next(
       new Choice(this, STATE.proceed)
-        .when(Condition.booleanEquals('$.ctx.proceed', false), notStarted)
+        .when(Condition.booleanEquals(ctxPath('proceed'), false), notStarted)
         .otherwise(pick),
     );
     succeeded.next(done);
     failed.next(
       new Choice(this, STATE.again)
-        .when(Condition.stringEquals('$.decision.action', 'retry'), backoff.next(startAttempt))
+        .when(Condition.stringEquals(decisionPath('action'), 'retry'), backoff.next(startAttempt))
         .otherwise(done),
     );
 

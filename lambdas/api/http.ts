@@ -1,4 +1,7 @@
-/** HTTP plumbing for the API handler: events in, JSON responses out, errors as SPEC §3 says. */
+/**
+ * HTTP plumbing for the API handler: API Gateway (payload 2.0) events in, JSON responses out, errors
+ * as `{"error": {"code", "message", "details": [{"path", "message"}]}}` with their 4xx status.
+ */
 import type { APIGatewayProxyEventV2WithIAMAuthorizer, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { ZodError } from 'zod';
 import { DomainError, type FieldIssue } from '../domain/errors.ts';
@@ -29,14 +32,6 @@ export function toResponse(e: unknown): ApiResult {
   if (e instanceof DomainError) return json(e.status, errorBody(e.code, e.message, e.details), e.headers);
   if (e instanceof ZodError)
     return json(400, errorBody('ValidationError', 'the request is not valid', fromZod(e)));
-  if (e instanceof Error && e.name === 'InvalidCursor') {
-    return json(
-      400,
-      errorBody('ValidationError', 'the cursor is not valid', [
-        { path: 'cursor', message: 'not a cursor this API gave' },
-      ]),
-    );
-  }
   if (e instanceof Error && /Throttl|ProvisionedThroughputExceeded|RequestLimitExceeded/.test(e.name)) {
     return json(503, errorBody('ServiceUnavailable', 'a dependency is busy; try again'), {
       'Retry-After': '5',

@@ -2,15 +2,16 @@
 import { z } from 'zod';
 import { submitSchema } from '../domain/model.ts';
 import { ROUTES } from './routes.ts';
-import { listQuery, seedTrainBody } from './schemas.ts';
+import { listQuery } from './schemas.ts';
+import { seedTrainBody } from './seed-train.ts';
 
 export function openapi(): object {
   const paths: Record<string, Record<string, object>> = {};
-  for (const r of ROUTES()) {
+  for (const r of ROUTES) {
     const op: Record<string, unknown> = {
       responses: { default: { description: 'JSON; errors as {"error": {"code", "message", "details"}}' } },
     };
-    if (r.path !== '/health') op.security = [{ sigv4: [] }];
+    if (r.auth !== 'none') op.security = [{ sigv4: [] }];
     if (r.method === 'POST' && r.path === '/v1/tasks') {
       op.requestBody = {
         content: { 'application/json': { schema: { $ref: '#/components/schemas/TaskSubmit' } } },

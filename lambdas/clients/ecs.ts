@@ -4,6 +4,7 @@
  * service, so each function bundles only the clients it uses.
  */
 import { DescribeTasksCommand, ECSClient, ListTasksCommand, StopTaskCommand } from '@aws-sdk/client-ecs';
+import { RUNNER_ENV } from '../contracts/runner-env.ts';
 import type { Containers } from '../domain/ports.ts';
 
 export const ecs = new ECSClient({});
@@ -27,7 +28,7 @@ export function ecsContainers(cluster: string): Containers {
           const out = await ecs.send(new DescribeTasksCommand({ cluster, tasks: arns.slice(i, i + 100) }));
           for (const t of out.tasks ?? []) {
             const env = t.overrides?.containerOverrides?.flatMap((c) => c.environment ?? []) ?? [];
-            if (t.taskArn && env.some((e) => e.name === 'TRAINSTACK_TASK_ID' && e.value === taskId)) {
+            if (t.taskArn && env.some((e) => e.name === RUNNER_ENV.taskId && e.value === taskId)) {
               await stop(t.taskArn);
               stopped++;
             }

@@ -4,7 +4,7 @@
  * service, so each function bundles only the clients it uses.
  */
 import { CloudWatchLogsClient, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
-import type { LogReader } from '../api/routes.ts';
+import type { LogReader } from '../domain/ports.ts';
 
 export const logs = new CloudWatchLogsClient({});
 

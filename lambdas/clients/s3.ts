@@ -5,7 +5,7 @@
  */
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import type { ArtifactReader } from '../api/routes.ts';
+import type { ArtifactReader } from '../domain/ports.ts';
 
 // path-style addressing works everywhere, AWS included; virtual hosts do not resolve off AWS
 export const s3 = new S3Client({ forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL) });

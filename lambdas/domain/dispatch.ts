@@ -5,7 +5,7 @@
 import type { Logger } from './logger.ts';
 import type { TaskRecord } from './model.ts';
 import type { Clock, Executions } from './ports.ts';
-import { CapacityFull, type TaskStore } from './store.ts';
+import { CapacityFull, type TaskRepository } from './task-repository.ts';
 
 export interface DispatchConfig {
   maxConcurrentTasks: number;
@@ -18,7 +18,7 @@ export interface DispatchResult {
 }
 
 export async function dispatch(
-  deps: { store: TaskStore; executions: Executions; clock: Clock; logger: Logger },
+  deps: { store: TaskRepository; executions: Executions; clock: Clock; logger: Logger },
   config: DispatchConfig,
 ): Promise<DispatchResult> {
   const { store, executions, clock, logger } = deps;
@@ -67,7 +67,11 @@ export async function dispatch(
   }
 }
 
-async function expireIfWaitedTooLong(store: TaskStore, task: TaskRecord, clock: Clock): Promise<boolean> {
+async function expireIfWaitedTooLong(
+  store: TaskRepository,
+  task: TaskRecord,
+  clock: Clock,
+): Promise<boolean> {
   const limit = task.spec.maxQueueWaitSeconds;
   if (!limit) return false;
   const now = clock.now();

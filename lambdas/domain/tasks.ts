@@ -9,12 +9,11 @@ import {
   type Status,
   type TaskRecord,
   type TaskSpec,
-  type TaskType,
   TERMINAL,
   withDefaults,
 } from './model.ts';
 import type { Clock, Executions, Waker } from './ports.ts';
-import type { Page, Stats, TaskStore } from './store.ts';
+import { type ListFilter, mustGet, type Page, type Stats, type TaskRepository } from './task-repository.ts';
 import { durationOf } from './time.ts';
 
 export interface TaskServiceConfig {
@@ -39,7 +38,7 @@ export interface StatsView {
 
 export class TaskService {
   constructor(
-    private readonly store: TaskStore,
+    private readonly store: TaskRepository,
     private readonly waker: Waker,
     private readonly executions: Executions,
     private readonly config: TaskServiceConfig,
@@ -76,7 +75,7 @@ export class TaskService {
   }
 
   async get(taskId: string): Promise<TaskRecord> {
-    const task = await this.store.mustGet(taskId);
+    const task = await mustGet(this.store, taskId);
     if (task.status === 'QUEUED') {
       const { ahead, atLeast } = await this.store.queuePosition(task);
       const stats = await this.store.stats();
@@ -89,19 +88,14 @@ export class TaskService {
     return task;
   }
 
-  list(filter: {
-    status?: Status;
-    type?: TaskType;
-    limit: number;
-    cursor?: string;
-  }): Promise<Page<TaskRecord>> {
+  list(filter: ListFilter): Promise<Page<TaskRecord>> {
     return this.store.list(filter);
   }
 
   /** Cancel: a queued task never starts; an active one has its execution (and so its container) stopped. */
   async cancel(taskId: string, by: string): Promise<TaskRecord> {
     for (let i = 0; i < 5; i++) {
-      const task = await this.store.mustGet(taskId);
+      const task = await mustGet(this.store, taskId);
       if (TERMINAL.has(task.status)) throw conflict(`task ${taskId} is already ${task.status}`);
       const now = this.clock.now();
       const attempts = task.attempts;
@@ -143,7 +137,7 @@ export class TaskService {
 
   /** Run a failed or cancelled task again, from the queue, with its retries reset. */
   async retry(taskId: string, by: string): Promise<TaskRecord> {
-    const task = await this.store.mustGet(taskId);
+    const task = await mustGet(this.store, taskId);
     if (task.status !== 'FAILED' && task.status !== 'CANCELLED') {
       throw conflict(`only FAILED or CANCELLED tasks can be retried; task ${taskId} is ${task.status}`);
     }

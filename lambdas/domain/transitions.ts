@@ -2,7 +2,10 @@
  * The task life cycle as data: which status may follow which, and what each change does to the
  * stats counters. Pure, so the rules are tested without AWS and shared by API, dispatcher and workflow.
  */
+import { conflict } from './errors.ts';
+import type { TaskRecord } from './model.ts';
 import { ACTIVE, type Status, type TaskType, TERMINAL } from './status.ts';
+import type { DailyCounts, Stats, TransitionRequest } from './task-repository.ts';
 
 export const ALLOWED: Record<Status, readonly Status[]> = {
   QUEUED: ['STARTING', 'CANCELLED', 'FAILED'],
@@ -52,4 +55,105 @@ export function statsDelta(type: TaskType, from: Status, to: Status): StatsDelta
 /** Counters a new submission adds. */
 export function submitDelta(type: TaskType): Record<string, number> {
   return { total: 1, [statusKey('QUEUED')]: 1, [typeKey(type)]: 1, [typeStatusKey(type, 'QUEUED')]: 1 };
+}
+
+/** What one transition writes: the record after it, the stats increments, the daily counter, the cap. */
+export interface TransitionPlan {
+  next: TaskRecord;
+  /** increments of the stats counters */
+  counters: Record<string, number>;
+  /** the daily counter this change bumps, if any */
+  daily?: string;
+  /** refuse the change if it would leave `active` above this */
+  cap?: number;
+  now: string;
+}
+
+/**
+ * Plan a status change (every repository applies the same plan): the next record, and what the
+ * change does to the counters (status and type counts, slots and GPUs held, run and wait times).
+ */
+export function planTransition(task: TaskRecord, req: TransitionRequest): TransitionPlan {
+  if (!canTransition(req.from, req.to))
+    throw conflict(`task ${task.taskId} cannot go from ${req.from} to ${req.to}`);
+  const now = req.now ?? new Date().toISOString();
+  const delta = statsDelta(task.type, req.from, req.to);
+  const set = Object.fromEntries(Object.entries(req.set ?? {}).filter(([, v]) => v !== undefined));
+  const next = { ...task, ...set, status: req.to, updatedAt: now } as TaskRecord;
+  if (req.reason !== undefined) next.statusReason = req.reason;
+  else delete next.statusReason;
+  const attempts = [...task.attempts];
+  if (req.endAttempt) attempts[req.endAttempt.index] = req.endAttempt.attempt;
+  if (req.appendAttempt) attempts.push(req.appendAttempt);
+  next.attempts = attempts;
+
+  const counters: Record<string, number> = { ...delta.add };
+  if (delta.active) {
+    counters.active = delta.active;
+    const gpus = task.spec.gpus ?? 0;
+    if (gpus) counters.activeGpus = delta.active * gpus;
+  }
+  if (TERMINAL.has(req.to) && next.durationSeconds !== undefined) {
+    counters.runSecondsSum = next.durationSeconds;
+    counters.runCount = 1;
+  }
+  if (req.from === 'QUEUED' && req.to === 'STARTING') {
+    counters.waitSecondsSum = Math.max(0, (Date.parse(now) - Date.parse(task.createdAt)) / 1000);
+    counters.waitCount = 1;
+  }
+  return {
+    next,
+    counters,
+    ...(delta.daily ? { daily: delta.daily } : {}),
+    ...(req.activeCap !== undefined && delta.active > 0 ? { cap: req.activeCap } : {}),
+    now,
+  };
+}
+
+/** The stats, read back from the flat counters (absent counters are zero). */
+export function statsFromCounters(item: Record<string, unknown>): Stats {
+  const num = (k: string) => (typeof item[k] === 'number' ? (item[k] as number) : 0);
+  const s: Stats = {
+    total: num('total'),
+    byStatus: {},
+    byType: {},
+    byTypeStatus: {},
+    active: num('active'),
+    activeGpus: num('activeGpus'),
+    runSecondsSum: num('runSecondsSum'),
+    runCount: num('runCount'),
+    waitSecondsSum: num('waitSecondsSum'),
+    waitCount: num('waitCount'),
+  };
+  for (const [k, v] of Object.entries(item)) {
+    if (typeof v !== 'number') continue;
+    if (k.startsWith('status_')) s.byStatus[k.slice(7)] = v;
+    else if (k.startsWith('typeStatus_')) {
+      const [type, status] = k.slice(11).split('_') as [string, string];
+      const forType = s.byTypeStatus[type] ?? {};
+      forType[status] = v;
+      s.byTypeStatus[type] = forType;
+    } else if (k.startsWith('type_')) s.byType[k.slice(5)] = v;
+  }
+  return s;
+}
+
+/** The ISO dates of the last `days` days, oldest first, ending with `now`'s. */
+export function lastDays(days: number, now: Date): string[] {
+  const out: string[] = [];
+  for (let i = days - 1; i >= 0; i--)
+    out.push(new Date(now.getTime() - i * 86_400_000).toISOString().slice(0, 10));
+  return out;
+}
+
+/** One day's row from its counters. */
+export function dailyRow(date: string, item: Record<string, unknown> = {}): DailyCounts {
+  const n = (k: string) => (typeof item[k] === 'number' ? (item[k] as number) : 0);
+  return {
+    date,
+    submitted: n('submitted'),
+    succeeded: n('succeeded'),
+    failed: n('failed'),
+    cancelled: n('cancelled'),
+  };
 }

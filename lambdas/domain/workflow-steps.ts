@@ -2,17 +2,20 @@
  * The workflow's bookkeeping steps. The state machine owns control flow (the attempt loop, the
  * timeout, the wait between attempts); these steps own the record: they start an attempt, classify
  * how it ended and decide whether another one runs. Each is idempotent: a repeated step changes nothing.
+ * Their inputs and answers are the contract in `lambdas/contracts/workflow-step.ts`.
  */
+
+import type { AttemptContext, Decision, StepError } from '../contracts/workflow-step.ts';
 import { backoffSeconds, type Classified, classifyFailure, MAX_INFRA_RETRIES } from './classify.ts';
 import type { Logger } from './logger.ts';
 import type { Attempt, TaskRecord } from './model.ts';
 import type { Clock, Containers, Waker } from './ports.ts';
 import { TERMINAL } from './status.ts';
-import type { TaskStore } from './store.ts';
+import { mustGet, type TaskRepository } from './task-repository.ts';
 import { durationOf } from './time.ts';
 
 export interface StepDeps {
-  store: TaskStore;
+  store: TaskRepository;
   waker: Waker;
   containers: Containers;
   clock: Clock;
@@ -21,24 +24,6 @@ export interface StepDeps {
   random?: () => number;
   /** hourly price of one GPU for the cost estimate */
   gpuHourlyUsd?: number;
-}
-
-export interface AttemptContext {
-  proceed: boolean;
-  taskId: string;
-  attempt?: number;
-  timeoutSeconds?: number;
-  gpus?: number;
-  cpu?: number;
-  memoryMiB?: number;
-  reason?: string;
-}
-
-export interface Decision {
-  action: 'retry' | 'done';
-  waitSeconds: number;
-  status: string;
-  reason?: string;
 }
 
 function contextOf(task: TaskRecord, attempt: number): AttemptContext {
@@ -56,7 +41,7 @@ function contextOf(task: TaskRecord, attempt: number): AttemptContext {
 /** Begin an attempt: the task goes to STARTING with a new attempt record, unless it was cancelled. */
 export async function startAttempt(deps: StepDeps, taskId: string): Promise<AttemptContext> {
   const { store, clock } = deps;
-  const task = await store.mustGet(taskId);
+  const task = await mustGet(store, taskId);
   if (TERMINAL.has(task.status) || task.status === 'QUEUED') {
     return { proceed: false, taskId, reason: `task is ${task.status}` };
   }
@@ -110,10 +95,10 @@ function costOf(task: TaskRecord, durationSeconds: number | undefined, gpuHourly
 /** An attempt's container ended with an error: record it and decide whether another attempt runs. */
 export async function attemptFailed(
   deps: StepDeps,
-  input: { taskId: string; error?: { Error?: string; Cause?: unknown } },
+  input: { taskId: string; error?: StepError },
 ): Promise<Decision> {
   const { store, clock, logger, containers, waker } = deps;
-  const task = await store.mustGet(input.taskId);
+  const task = await mustGet(store, input.taskId);
   if (TERMINAL.has(task.status)) return { action: 'done', waitSeconds: 0, status: task.status };
   const now = clock.now();
   const nowIso = now.toISOString();
@@ -177,7 +162,7 @@ export async function attemptFailed(
 /** An attempt's container exited 0: the task SUCCEEDED. */
 export async function attemptSucceeded(deps: StepDeps, input: { taskId: string }): Promise<Decision> {
   const { store, clock, waker } = deps;
-  const task = await store.mustGet(input.taskId);
+  const task = await mustGet(store, input.taskId);
   if (TERMINAL.has(task.status)) return { action: 'done', waitSeconds: 0, status: task.status };
   const now = clock.now();
   const nowIso = now.toISOString();

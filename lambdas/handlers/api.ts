@@ -3,21 +3,22 @@ import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { type ApiEvent, type ApiResult, errorBody, json, toResponse } from '../api/http.ts';
 import { openapi } from '../api/openapi.ts';
-import { type ApiDeps, dispatchRoute } from '../api/routes.ts';
+import { type ApiDeps, dispatchRoute } from '../api/router.ts';
+import { COMPILED_ROUTES } from '../api/routes.ts';
 import { dynamodb } from '../clients/dynamodb.ts';
+import { DynamoTaskRepository } from '../clients/dynamodb-tasks.ts';
 import { cloudWatchLogReader } from '../clients/logs.ts';
 import { s3ArtifactReader } from '../clients/s3.ts';
 import { sfnExecutions } from '../clients/sfn.ts';
 import { sqs, sqsWaker } from '../clients/sqs.ts';
 import { systemClock } from '../domain/ports.ts';
-import { TaskStore } from '../domain/store.ts';
 import { TaskService } from '../domain/tasks.ts';
 import { env, envInt } from '../shared/env.ts';
 import { logger } from '../shared/logger.ts';
 
 const tableName = env('TABLE_NAME');
 const queueUrl = env('QUEUE_URL');
-const store = new TaskStore(dynamodb, tableName);
+const store = new DynamoTaskRepository(dynamodb, tableName);
 let cachedOpenapi: object | undefined;
 
 export const deps: ApiDeps = {
@@ -56,7 +57,7 @@ export const deps: ApiDeps = {
 
 export async function route(event: ApiEvent): Promise<ApiResult> {
   try {
-    return await dispatchRoute(event, deps);
+    return await dispatchRoute(COMPILED_ROUTES, event, deps);
   } catch (e) {
     try {
       return toResponse(e);

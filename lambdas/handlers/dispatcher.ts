@@ -4,14 +4,14 @@
  */
 import type { ScheduledEvent, SQSEvent } from 'aws-lambda';
 import { dynamodb } from '../clients/dynamodb.ts';
+import { DynamoTaskRepository } from '../clients/dynamodb-tasks.ts';
 import { sfnExecutions } from '../clients/sfn.ts';
 import { dispatch } from '../domain/dispatch.ts';
 import { systemClock } from '../domain/ports.ts';
-import { TaskStore } from '../domain/store.ts';
 import { env, envInt } from '../shared/env.ts';
 import { logger } from '../shared/logger.ts';
 
-const store = new TaskStore(dynamodb, env('TABLE_NAME'));
+const store = new DynamoTaskRepository(dynamodb, env('TABLE_NAME'));
 const executions = sfnExecutions(env('STATE_MACHINE_ARN'));
 const maxConcurrentTasks = envInt('MAX_CONCURRENT_TASKS', 4);
 

@@ -2,16 +2,17 @@
 // zod/mini: the same validation, a fraction of the bundle (this function runs on every attempt)
 import * as z from 'zod/mini';
 import { dynamodb } from '../clients/dynamodb.ts';
+import { DynamoTaskRepository } from '../clients/dynamodb-tasks.ts';
 import { ecsContainers } from '../clients/ecs.ts';
 import { sqsWaker } from '../clients/sqs.ts';
+import { type AttemptContext, type Decision, STEP, type StepEvent } from '../contracts/workflow-step.ts';
 import { systemClock } from '../domain/ports.ts';
-import { TaskStore } from '../domain/store.ts';
 import { attemptFailed, attemptSucceeded, type StepDeps, startAttempt } from '../domain/workflow-steps.ts';
 import { env, envInt } from '../shared/env.ts';
 import { logger } from '../shared/logger.ts';
 
 const deps: StepDeps = {
-  store: new TaskStore(dynamodb, env('TABLE_NAME')),
+  store: new DynamoTaskRepository(dynamodb, env('TABLE_NAME')),
   waker: sqsWaker(env('QUEUE_URL')),
   containers: ecsContainers(env('CLUSTER_ARN')),
   clock: systemClock,
@@ -20,22 +21,22 @@ const deps: StepDeps = {
   gpuHourlyUsd: envInt('GPU_HOURLY_USD', 0),
 };
 
-const input = z.discriminatedUnion('action', [
-  z.object({ action: z.literal('start'), taskId: z.string() }),
+const input: z.ZodMiniType<StepEvent> = z.discriminatedUnion('action', [
+  z.object({ action: z.literal(STEP.start), taskId: z.string() }),
   z.object({
-    action: z.literal('failed'),
+    action: z.literal(STEP.failed),
     taskId: z.string(),
     error: z.optional(z.object({ Error: z.optional(z.string()), Cause: z.optional(z.unknown()) })),
   }),
-  z.object({ action: z.literal('succeeded'), taskId: z.string() }),
+  z.object({ action: z.literal(STEP.succeeded), taskId: z.string() }),
 ]);
 
-export const handler = async (event: unknown) => {
+export const handler = async (event: unknown): Promise<AttemptContext | Decision> => {
   const e = input.parse(event);
   const result =
-    e.action === 'start'
+    e.action === STEP.start
       ? await startAttempt(deps, e.taskId)
-      : e.action === 'failed'
+      : e.action === STEP.failed
         ? await attemptFailed(deps, e)
         : await attemptSucceeded(deps, e);
   if ('action' in result && result.action === 'done') {

@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
-import { build } from 'esbuild';
 import { startFauxqs } from 'fauxqs';
+import { bundleRunner } from '../../containers/runner/build.ts';
 import { LAMBDAS_DIR, REPO_ROOT } from '../function.ts';
 import { type ApiHandler, startApiServer } from './api-server.ts';
 import { startDynamoDbLocal } from './dynamodb-local.ts';
@@ -123,21 +123,6 @@ export function pythonWithTorch(): string {
   return 'python3';
 }
 
-export async function bundleRunner(outDir: string): Promise<string> {
-  const outfile = path.join(outDir, 'runner.mjs');
-  await build({
-    entryPoints: [path.join(REPO_ROOT, 'containers', 'runner', 'src', 'main.ts')],
-    bundle: true,
-    platform: 'node',
-    target: 'node22',
-    format: 'esm',
-    outfile,
-    logLevel: 'silent',
-    banner: { js: "import{createRequire as __cr}from'module';const require=__cr(import.meta.url);" },
-  });
-  return outfile;
-}
-
 function taskDefinitions(t: Template, n: LocalNames, graceOverride?: number): Record<string, ContainerSpec> {
   const out: Record<string, ContainerSpec> = {};
   for (const [id, p] of resourcesOfType(t, 'AWS::ECS::TaskDefinition')) {
@@ -229,7 +214,7 @@ export async function startLocalCloud(o: LocalCloudOptions = {}): Promise<LocalC
     }
     if (!apiRoute || !dispatcher) throw new Error('the template has no API or dispatcher function');
 
-    const runnerPath = await bundleRunner(path.join(scratch, 'bin'));
+    const runnerPath = await bundleRunner(path.join(scratch, 'bin', 'runner.mjs'));
     const image = o.dockerImage === false ? undefined : (o.dockerImage ?? 'trainstack-trainer:local');
     const docker = image && dockerAvailable(image) ? { image } : undefined;
     log(docker ? `tasks run in Docker (${image})` : 'tasks run as local processes');
@@ -396,9 +381,9 @@ async function recoverInterrupted(
   lambdas: Record<string, LambdaHandler>,
   log: (m: string, e?: object) => void,
 ) {
-  const { TaskStore } = await import('../../lambdas/domain/store.ts');
+  const { DynamoTaskRepository } = await import('../../lambdas/clients/dynamodb-tasks.ts');
   const { dynamodb } = await import('../../lambdas/clients/dynamodb.ts');
-  const store = new TaskStore(dynamodb, cloud.tableName);
+  const store = new DynamoTaskRepository(dynamodb, cloud.tableName);
   const step = Object.entries(lambdas).find(([k]) => k.includes('WorkflowStep'))?.[1];
   if (!step) return;
   for (const status of ['STARTING', 'RUNNING', 'RETRYING'] as const) {

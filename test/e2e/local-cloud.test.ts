@@ -169,9 +169,9 @@ describe('the local cloud', () => {
 
   it('fails a task past its timeout with reason timeout, and its process is gone', async () => {
     // timeoutSeconds is at least 60 through the API: write a short one to the record for the test
-    const { TaskStore } = await import('../../lambdas/domain/store.ts');
+    const { DynamoTaskRepository } = await import('../../lambdas/clients/dynamodb-tasks.ts');
     const { dynamodb } = await import('../../lambdas/clients/dynamodb.ts');
-    const store = new TaskStore(dynamodb, cloud.tableName);
+    const store = new DynamoTaskRepository(dynamodb, cloud.tableName);
     const { newTaskRecord } = await import('../../lambdas/domain/tasks.ts');
     const spec = {
       type: 'container',

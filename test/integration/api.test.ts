@@ -10,7 +10,7 @@ import { type TestStack, testStack } from '../support/stack.ts';
 
 let api: ReturnType<typeof caller>;
 let stack: TestStack;
-let store: import('../../lambdas/domain/store.ts').TaskStore;
+let store: import('../../lambdas/clients/dynamodb-tasks.ts').DynamoTaskRepository;
 
 const training = (extra: object = {}) => ({
   type: 'training',
@@ -30,9 +30,9 @@ beforeAll(async () => {
   stack = await testStack(inject('awsEndpoint'));
   const mod = (await import('../../lambdas/handlers/api.ts')) as { route: ApiHandler };
   api = caller(mod.route);
-  const { TaskStore } = await import('../../lambdas/domain/store.ts');
+  const { DynamoTaskRepository } = await import('../../lambdas/clients/dynamodb-tasks.ts');
   const { dynamodb } = await import('../../lambdas/clients/dynamodb.ts');
-  store = new TaskStore(dynamodb, stack.tableName);
+  store = new DynamoTaskRepository(dynamodb, stack.tableName);
 });
 
 describe('submit', () => {

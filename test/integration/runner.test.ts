@@ -10,14 +10,15 @@ import { PassThrough } from 'node:stream';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { type RunnerConfig, type RunResult, runTask } from '../../containers/runner/src/runner.ts';
+import type { DynamoTaskRepository } from '../../lambdas/clients/dynamodb-tasks.ts';
 import type { TaskRecord, TaskSpec } from '../../lambdas/domain/model.ts';
-import type { TaskStore } from '../../lambdas/domain/store.ts';
+import { mustGet } from '../../lambdas/domain/task-repository.ts';
 import { REPO_ROOT } from '../../lib/function.ts';
 import { pythonWithTorch } from '../../lib/local/cloud.ts';
 import { patchTask, type TestStack, testStack } from '../support/stack.ts';
 
 let stack: TestStack;
-let store: TaskStore;
+let store: DynamoTaskRepository;
 let s3: S3Client;
 let steps: typeof import('../../lambdas/domain/workflow-steps.ts');
 let stepDeps: import('../../lambdas/domain/workflow-steps.ts').StepDeps;
@@ -25,10 +26,10 @@ let python: string;
 
 beforeAll(async () => {
   stack = await testStack(inject('awsEndpoint'));
-  const { TaskStore } = await import('../../lambdas/domain/store.ts');
+  const { DynamoTaskRepository } = await import('../../lambdas/clients/dynamodb-tasks.ts');
   const { dynamodb } = await import('../../lambdas/clients/dynamodb.ts');
   const { silentLogger } = await import('../../lambdas/domain/logger.ts');
-  store = new TaskStore(dynamodb, stack.tableName);
+  store = new DynamoTaskRepository(dynamodb, stack.tableName);
   s3 = new S3Client({ forcePathStyle: true });
   steps = await import('../../lambdas/domain/workflow-steps.ts');
   stepDeps = {
@@ -61,13 +62,13 @@ async function startedTask(
   );
   if (Object.keys(raw).length)
     await patchTask(stack.tableName, task.taskId, { spec: { ...task.spec, ...raw } });
-  await store.transition(await store.mustGet(task.taskId), {
+  await store.transition(await mustGet(store, task.taskId), {
     from: 'QUEUED',
     to: 'STARTING',
     activeCap: 100,
   });
   await steps.startAttempt(stepDeps, task.taskId);
-  const started = await store.mustGet(task.taskId);
+  const started = await mustGet(store, task.taskId);
   expect(started.statusReason).toBe('attempt 1: waiting for GPU capacity and the container to start');
   return started;
 }
@@ -126,7 +127,7 @@ describe('runner', () => {
     const { result, output } = await run(config(task));
     expect(result.exitCode).toBe(0);
     expect(output).toContain('Epoch 1/2 loss=0.5\n名前: 訓練 ✓\n');
-    const t = await store.mustGet(task.taskId);
+    const t = await mustGet(store, task.taskId);
     expect(t.status).toBe('RUNNING');
     expect(t.progress).toBe(50);
     expect(t.metrics).toEqual({ loss: 0.5 });
@@ -170,7 +171,7 @@ describe('runner', () => {
     const rising = seen.filter((p) => p > 0);
     expect(rising.length).toBeGreaterThan(2);
     for (let i = 1; i < rising.length; i++) expect(rising[i]).toBeGreaterThanOrEqual(rising[i - 1] ?? 0);
-    expect((await store.mustGet(task.taskId)).progress).toBe(100);
+    expect((await mustGet(store, task.taskId)).progress).toBe(100);
   });
 
   it('stops a workload that prints nothing for stallSeconds', async () => {
@@ -215,11 +216,11 @@ describe('runner', () => {
       },
     });
     expect(decision.action).toBe('retry');
-    const after = await store.mustGet(task.taskId);
+    const after = await mustGet(store, task.taskId);
     expect(after.retryCount).toBe(0);
     expect(after.attempts[0]?.outcome).toBe('infrastructure');
     await steps.startAttempt(stepDeps, task.taskId);
-    const second = await run(config(await store.mustGet(task.taskId)));
+    const second = await run(config(await mustGet(store, task.taskId)));
     expect(second.result.exitCode).toBe(0);
     expect(second.output).toContain(`resuming from checkpoint: epoch ${savedAt} done`);
     expect(second.output).toMatch(new RegExp(`^Epoch ${savedAt + 1}/60 `, 'm'));

@@ -5,6 +5,7 @@
  */
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import type { TaskRecord, TaskSpec } from '../../lambdas/domain/model.ts';
+import { mustGet } from '../../lambdas/domain/task-repository.ts';
 import { startEndpoint } from '../../lib/local/endpoint.ts';
 import { freePort } from '../../lib/local/net.ts';
 import { LocalStepFunctions } from '../../lib/local/stepfunctions.ts';
@@ -86,7 +87,7 @@ class FakeEcs {
 let stack: TestStack;
 let sfn: LocalStepFunctions;
 const ecs = new FakeEcs();
-let store: import('../../lambdas/domain/store.ts').TaskStore;
+let store: import('../../lambdas/clients/dynamodb-tasks.ts').DynamoTaskRepository;
 let service: import('../../lambdas/domain/tasks.ts').TaskService;
 let runDispatch: () => Promise<unknown>;
 
@@ -117,12 +118,12 @@ beforeAll(async () => {
     { lambdas: { [stack.names.arns[stepId ?? ''] ?? '']: step }, runTaskSync: (p) => ecs.runTaskSync(p) },
     { waitOverrideMs: 5 },
   );
-  const { TaskStore } = await import('../../lambdas/domain/store.ts');
+  const { DynamoTaskRepository } = await import('../../lambdas/clients/dynamodb-tasks.ts');
   const { TaskService } = await import('../../lambdas/domain/tasks.ts');
   const { dispatch } = await import('../../lambdas/domain/dispatch.ts');
   const { dynamodb } = await import('../../lambdas/clients/dynamodb.ts');
   const { silentLogger } = await import('../../lambdas/domain/logger.ts');
-  store = new TaskStore(dynamodb, stack.tableName);
+  store = new DynamoTaskRepository(dynamodb, stack.tableName);
   const executions = {
     start: async (taskId: string) =>
       sfn.startExecution({
@@ -161,10 +162,10 @@ async function run(s: TaskSpec, script: Behaviour[]): Promise<TaskRecord> {
   const { task } = await service.submit(s, 'tester');
   ecs.script.set(task.taskId, script);
   await runDispatch();
-  const arn = (await store.mustGet(task.taskId)).executionArn ?? '';
+  const arn = (await mustGet(store, task.taskId)).executionArn ?? '';
   await sfn.settled(arn);
   expect(sfn.describe(arn)).toMatchObject({ status: 'SUCCEEDED' });
-  return store.mustGet(task.taskId);
+  return mustGet(store, task.taskId);
 }
 
 async function expectStatsMatchRecords() {
@@ -232,9 +233,9 @@ describe('the task workflow (synthesized definition)', () => {
     await patchTask(stack.tableName, task.taskId, { spec: { ...task.spec, timeoutSeconds: 1 } });
     ecs.script.set(task.taskId, ['hang']);
     await runDispatch();
-    const arn = (await store.mustGet(task.taskId)).executionArn ?? '';
+    const arn = (await mustGet(store, task.taskId)).executionArn ?? '';
     await sfn.settled(arn);
-    const t = await store.mustGet(task.taskId);
+    const t = await mustGet(store, task.taskId);
     expect(t.status).toBe('FAILED');
     expect(t.statusReason).toMatch(/timed out after 1 s/);
     expect(t.attempts).toHaveLength(1);
@@ -255,7 +256,7 @@ describe('the task workflow (synthesized definition)', () => {
     await sfn.settled(r.executionArn);
     expect(sfn.describe(r.executionArn).status).toBe('SUCCEEDED');
     expect(ecs.calls.get(task.taskId)).toBeUndefined();
-    expect((await store.mustGet(task.taskId)).status).toBe('CANCELLED');
+    expect((await mustGet(store, task.taskId)).status).toBe('CANCELLED');
     await runDispatch();
     expect(ecs.calls.get(task.taskId)).toBeUndefined();
     await expectStatsMatchRecords();
@@ -265,7 +266,7 @@ describe('the task workflow (synthesized definition)', () => {
     const { task } = await service.submit(spec(), 'tester');
     ecs.script.set(task.taskId, ['succeed']);
     await Promise.all([runDispatch(), runDispatch(), runDispatch()]);
-    const arn = (await store.mustGet(task.taskId)).executionArn ?? '';
+    const arn = (await mustGet(store, task.taskId)).executionArn ?? '';
     await sfn.settled(arn);
     expect(ecs.calls.get(task.taskId)).toBe(1);
     const step = (await import('../../lambdas/handlers/workflow-step.ts')).handler as (
@@ -282,7 +283,7 @@ describe('the task workflow (synthesized definition)', () => {
       createdAt: new Date(Date.now() - 120_000).toISOString(),
     });
     await runDispatch();
-    const t = await store.mustGet(task.taskId);
+    const t = await mustGet(store, task.taskId);
     expect(t.status).toBe('FAILED');
     expect(t.statusReason).toMatch(/maxQueueWaitSeconds \(60 s\)/);
     expect(ecs.calls.get(task.taskId)).toBeUndefined();

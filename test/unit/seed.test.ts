@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { seedTrainBody, seedTrajectoryLine } from '../../lambdas/api/schemas.ts';
-import { STATUSES } from '../../lambdas/domain/model.ts';
 import {
   fromSeedStatus,
+  seedTrainBody,
   seedTrainToSpec,
-  seedTrajectoryToSpec,
   toSeedStatus,
-} from '../../lambdas/domain/seed.ts';
+} from '../../lambdas/api/seed-train.ts';
+import { seedTrajectoryLine, seedTrajectoryToSpec } from '../../lambdas/api/seed-trajectory.ts';
+import { STATUSES } from '../../lambdas/domain/model.ts';
 
 describe('seed 000/001 compatibility', () => {
   it('maps every status to a seed word and back to statuses that include it', () => {

@@ -1,8 +1,9 @@
 /** Entry point of the runner container: configuration from the environment only. */
 import { S3Client } from '@aws-sdk/client-s3';
 import { dynamodb } from '../../../lambdas/clients/dynamodb.ts';
+import { DynamoTaskRepository } from '../../../lambdas/clients/dynamodb-tasks.ts';
+import { RUNNER_ENV } from '../../../lambdas/contracts/runner-env.ts';
 import { EXIT_RUNNER_ERROR } from '../../../lambdas/domain/classify.ts';
-import { TaskStore } from '../../../lambdas/domain/store.ts';
 import { type RunnerConfig, runTask } from './runner.ts';
 
 function need(name: string): string {
@@ -24,7 +25,7 @@ async function ecsMetadata(): Promise<{ ecsTaskArn?: string; logStream?: string 
     const r = await fetch(`${uri}/task`, { signal: AbortSignal.timeout(2000) });
     const m = (await r.json()) as { TaskARN?: string; LogStream?: string };
     const id = m.TaskARN?.split('/').pop();
-    const prefix = process.env.TRAINSTACK_LOG_STREAM_PREFIX;
+    const prefix = process.env[RUNNER_ENV.logStreamPrefix];
     return {
       ...(m.TaskARN ? { ecsTaskArn: m.TaskARN } : {}),
       ...(m.LogStream ? { logStream: m.LogStream } : prefix && id ? { logStream: `${prefix}/${id}` } : {}),
@@ -40,21 +41,21 @@ process.on('SIGINT', () => stop.abort());
 
 const meta = await ecsMetadata();
 const config: RunnerConfig = {
-  taskId: need('TRAINSTACK_TASK_ID'),
-  attempt: Number(need('TRAINSTACK_ATTEMPT')),
-  bucket: need('TRAINSTACK_BUCKET'),
-  outputDir: process.env.TRAINSTACK_OUTPUT_DIR ?? '/work/output',
-  checkpointDir: process.env.TRAINSTACK_CHECKPOINT_DIR ?? '/work/checkpoints',
-  ...(process.env.TRAINSTACK_DEFAULT_COMMAND
-    ? { defaultCommand: process.env.TRAINSTACK_DEFAULT_COMMAND }
+  taskId: need(RUNNER_ENV.taskId),
+  attempt: Number(need(RUNNER_ENV.attempt)),
+  bucket: need(RUNNER_ENV.bucket),
+  outputDir: process.env[RUNNER_ENV.outputDir] ?? '/work/output',
+  checkpointDir: process.env[RUNNER_ENV.checkpointDir] ?? '/work/checkpoints',
+  ...(process.env[RUNNER_ENV.defaultCommand]
+    ? { defaultCommand: process.env[RUNNER_ENV.defaultCommand] }
     : {}),
-  progressIntervalMs: Number(process.env.TRAINSTACK_PROGRESS_INTERVAL_MS ?? 1000),
-  checkpointIntervalMs: Number(process.env.TRAINSTACK_CHECKPOINT_INTERVAL_MS ?? 15_000),
-  stopGraceSeconds: Number(process.env.TRAINSTACK_STOP_GRACE_SECONDS ?? 20),
+  progressIntervalMs: Number(process.env[RUNNER_ENV.progressIntervalMs] ?? 1000),
+  checkpointIntervalMs: Number(process.env[RUNNER_ENV.checkpointIntervalMs] ?? 15_000),
+  stopGraceSeconds: Number(process.env[RUNNER_ENV.stopGraceSeconds] ?? 20),
   gpu: process.env.CUDA_VISIBLE_DEVICES !== '',
   ...meta,
 };
-const store = new TaskStore(dynamodb, need('TRAINSTACK_TABLE'));
+const store = new DynamoTaskRepository(dynamodb, need(RUNNER_ENV.table));
 const s3 = new S3Client({ forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL) });
 
 try {

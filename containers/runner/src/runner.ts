@@ -10,9 +10,10 @@ import { existsSync, mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { S3Client } from '@aws-sdk/client-s3';
+import { WORKLOAD_ENV } from '../../../lambdas/contracts/runner-env.ts';
 import { EXIT_STOPPED } from '../../../lambdas/domain/classify.ts';
 import type { TaskRecord } from '../../../lambdas/domain/model.ts';
-import type { TaskStore } from '../../../lambdas/domain/store.ts';
+import { mustGet, type TaskRepository } from '../../../lambdas/domain/task-repository.ts';
 import { describeEnding, type Ending, exitCodeFor } from './exit.ts';
 import { parseLine } from './parse.ts';
 import { DirSync, uploadFile } from './s3sync.ts';
@@ -37,7 +38,7 @@ export interface RunnerConfig {
 }
 
 export interface RunnerDeps {
-  store: TaskStore;
+  store: TaskRepository;
   s3: S3Client;
   out: NodeJS.WritableStream;
   err: NodeJS.WritableStream;
@@ -54,20 +55,20 @@ export interface RunResult {
 /** Environment the workload sees: its spec's env, its params, and where to put outputs and checkpoints. */
 export function workloadEnv(task: TaskRecord, c: RunnerConfig, base: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...base, ...(task.spec.env ?? {}) };
-  env.TRAINSTACK_TASK_ID = task.taskId;
-  env.TRAINSTACK_ATTEMPT = String(c.attempt);
-  env.TRAINSTACK_OUTPUT_DIR = c.outputDir;
-  env.TRAINSTACK_CHECKPOINT_DIR = c.checkpointDir;
-  env.TRAINSTACK_PARAMS = JSON.stringify(task.spec.params ?? {});
+  env[WORKLOAD_ENV.taskId] = task.taskId;
+  env[WORKLOAD_ENV.attempt] = String(c.attempt);
+  env[WORKLOAD_ENV.outputDir] = c.outputDir;
+  env[WORKLOAD_ENV.checkpointDir] = c.checkpointDir;
+  env[WORKLOAD_ENV.params] = JSON.stringify(task.spec.params ?? {});
   env.PYTHONUNBUFFERED = '1';
   if (task.spec.type === 'training') {
     const p = task.spec.params;
-    env.TRAINSTACK_EPOCHS = String(p.epochs);
-    env.TRAINSTACK_BATCH_SIZE = String(p.batchSize);
-    env.TRAINSTACK_LEARNING_RATE = String(p.learningRate);
-    if (p.checkpointEvery) env.TRAINSTACK_CHECKPOINT_EVERY = String(p.checkpointEvery);
-    if (p.dataset) env.TRAINSTACK_DATASET = p.dataset;
-    if (p.model) env.TRAINSTACK_MODEL = p.model;
+    env[WORKLOAD_ENV.epochs] = String(p.epochs);
+    env[WORKLOAD_ENV.batchSize] = String(p.batchSize);
+    env[WORKLOAD_ENV.learningRate] = String(p.learningRate);
+    if (p.checkpointEvery) env[WORKLOAD_ENV.checkpointEvery] = String(p.checkpointEvery);
+    if (p.dataset) env[WORKLOAD_ENV.dataset] = p.dataset;
+    if (p.model) env[WORKLOAD_ENV.model] = p.model;
   }
   return env;
 }
@@ -85,7 +86,7 @@ export async function runTask(
   stopSignal: AbortSignal,
 ): Promise<RunResult> {
   const { store, s3, log } = deps;
-  const task = await store.mustGet(c.taskId);
+  const task = await mustGet(store, c.taskId);
   const attemptIndex = c.attempt - 1;
   const attempt = task.attempts[attemptIndex];
   if (

@@ -1,10 +1,7 @@
 /**
- * TaskStore: the task records and their stats in one DynamoDB table.
- *
- * Items: `TASK#<id>` (the record, indexed by status, type and creation time, and while QUEUED by
- * priority), `STATS` (counters), `DAY#<yyyy-mm-dd>` (daily counters) and `IDEMP#<owner>#<key>`.
- * Every status change is one TransactWriteItems whose condition is the expected current status, so
- * the record and its counters move together and a duplicated step cannot count twice.
+ * The task repository over one DynamoDB table (key schema in `task-table.ts`). Every status change is
+ * one TransactWriteItems whose condition is the expected status and attempt count, so the record and
+ * its counters move together and a duplicated step cannot count twice.
  */
 import {
   type DynamoDBDocumentClient,
@@ -16,79 +13,51 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import pRetry, { AbortError } from 'p-retry';
-import { conflict, notFound } from './errors.ts';
-import type { Attempt, TaskRecord } from './model.ts';
-import { type Status, type TaskType, TERMINAL } from './status.ts';
-import { canTransition, statsDelta, submitDelta } from './transitions.ts';
-
-export const INDEX = {
-  byStatus: 'byStatus',
-  byType: 'byType',
-  byCreated: 'byCreated',
-  queue: 'queue',
-} as const;
-const STATS_PK = 'STATS';
-const taskPk = (id: string) => `TASK#${id}`;
-const dayPk = (iso: string) => `DAY#${iso.slice(0, 10)}`;
-const createdKey = (t: Pick<TaskRecord, 'createdAt' | 'taskId'>) => `${t.createdAt}#${t.taskId}`;
-/** Sort key of the priority queue index: higher priority first, then first come. */
-export const queueSk = (t: Pick<TaskRecord, 'priority' | 'createdAt' | 'taskId'>) =>
-  `${String(10 - t.priority).padStart(2, '0')}#${createdKey(t)}`;
+import { decodeCursor, encodeCursor } from '../domain/cursor.ts';
+import { conflict } from '../domain/errors.ts';
+import type { Attempt, TaskRecord } from '../domain/model.ts';
+import {
+  CapacityFull,
+  type DailyCounts,
+  type ListFilter,
+  mustGet,
+  type Page,
+  type ProgressPatch,
+  type Stats,
+  type TaskRepository,
+  type TransitionRequest,
+  type TransitionResult,
+} from '../domain/task-repository.ts';
+import { dailyRow, lastDays, planTransition, statsFromCounters, submitDelta } from '../domain/transitions.ts';
+import {
+  createdKey,
+  dayPk,
+  INDEXES,
+  idempotencyPk,
+  LIST_PK,
+  QUEUE_PK,
+  queueSk,
+  STATS_PK,
+  taskPk,
+} from './task-table.ts';
 
 type Doc = Pick<DynamoDBDocumentClient, 'send'>;
-
-export interface TransitionRequest {
-  from: Status;
-  to: Status;
-  reason?: string;
-  /** extra attributes to set on the record */
-  set?: Partial<TaskRecord>;
-  /** append this attempt to `attempts` */
-  appendAttempt?: Attempt;
-  /** replace the last attempt (index = attempts.length - 1) */
-  endAttempt?: { index: number; attempt: Attempt };
-  /** the transition also takes a concurrency slot and must leave `active` <= cap */
-  activeCap?: number;
-  now?: string;
-}
-
-export interface TransitionResult {
-  applied: boolean;
-  task: TaskRecord;
-}
-
-export interface Stats {
-  total: number;
-  byStatus: Record<string, number>;
-  byType: Record<string, number>;
-  byTypeStatus: Record<string, Record<string, number>>;
-  active: number;
-  /** GPUs held by dispatched tasks */
-  activeGpus: number;
-  runSecondsSum: number;
-  runCount: number;
-  waitSecondsSum: number;
-  waitCount: number;
-}
-
-export interface Page<T> {
-  items: T[];
-  cursor?: string;
-}
+type TxItems = NonNullable<TransactWriteCommandInput['TransactItems']>;
 
 const isConditionFailure = (e: unknown) =>
   e instanceof Error &&
   (e.name === 'TransactionCanceledException' || e.name === 'ConditionalCheckFailedException');
 const isTransactionConflict = (e: unknown) =>
-  e instanceof Error &&
-  e.name === 'TransactionCanceledException' &&
-  /TransactionConflict/.test((e as Error & { message: string }).message);
+  e instanceof Error && e.name === 'TransactionCanceledException' && /TransactionConflict/.test(e.message);
 
-export class TaskStore {
-  constructor(
-    private readonly doc: Doc,
-    readonly tableName: string,
-  ) {}
+export class DynamoTaskRepository implements TaskRepository {
+  private readonly doc: Doc;
+  readonly tableName: string;
+
+  constructor(doc: Doc, tableName: string) {
+    this.doc = doc;
+    this.tableName = tableName;
+  }
 
   /** Run a transaction, retrying (with backoff) only when DynamoDB says another transaction raced it. */
   private async transact(input: TransactWriteCommandInput): Promise<void> {
@@ -109,15 +78,14 @@ export class TaskStore {
     const item = {
       pk: taskPk(task.taskId),
       ...task,
-      listPk: 'TASK',
+      listPk: LIST_PK,
       createdKey: createdKey(task),
-      queuePk: 'Q',
+      queuePk: QUEUE_PK,
       queueSk: queueSk(task),
     };
-    const counters = submitDelta(task.type);
-    const tx: NonNullable<TransactWriteCommandInput['TransactItems']> = [
+    const tx: TxItems = [
       { Put: { TableName: this.tableName, Item: item, ConditionExpression: 'attribute_not_exists(pk)' } },
-      this.addCounters(STATS_PK, counters),
+      this.addCounters(STATS_PK, submitDelta(task.type)),
       this.addCounters(dayPk(task.createdAt), { submitted: 1 }),
     ];
     if (task.idempotencyKey) {
@@ -125,7 +93,7 @@ export class TaskStore {
         Put: {
           TableName: this.tableName,
           Item: {
-            pk: `IDEMP#${task.owner}#${task.idempotencyKey}`,
+            pk: idempotencyPk(task.owner, task.idempotencyKey),
             taskId: task.taskId,
             createdAt: task.createdAt,
           },
@@ -149,7 +117,7 @@ export class TaskStore {
     const out = await this.doc.send(
       new GetCommand({
         TableName: this.tableName,
-        Key: { pk: `IDEMP#${owner}#${key}` },
+        Key: { pk: idempotencyPk(owner, key) },
         ConsistentRead: true,
       }),
     );
@@ -162,12 +130,6 @@ export class TaskStore {
       new GetCommand({ TableName: this.tableName, Key: { pk: taskPk(taskId) }, ConsistentRead: true }),
     );
     return out.Item as TaskRecord | undefined;
-  }
-
-  async mustGet(taskId: string): Promise<TaskRecord> {
-    const t = await this.get(taskId);
-    if (!t) throw notFound(`task ${taskId}`);
-    return t;
   }
 
   private addCounters(pk: string, add: Record<string, number>, condition?: { expr: string; values: object }) {
@@ -190,35 +152,21 @@ export class TaskStore {
     };
   }
 
-  /**
-   * Move a task from `from` to `to` with its counters in one transaction. If the task is no longer in
-   * `from` the transaction writes nothing: when it is already in `to` (a repeated step) the result says
-   * `applied: false`; otherwise the change is refused with a 409.
-   */
   async transition(task: TaskRecord, req: TransitionRequest): Promise<TransitionResult> {
-    if (!canTransition(req.from, req.to))
-      throw conflict(`task ${task.taskId} cannot go from ${req.from} to ${req.to}`);
-    const now = req.now ?? new Date().toISOString();
-    const delta = statsDelta(task.type, req.from, req.to);
-    const next: TaskRecord = { ...task, ...req.set, status: req.to, updatedAt: now } as TaskRecord;
-    if (req.reason !== undefined) next.statusReason = req.reason;
-    else delete next.statusReason;
-    const attempts = [...task.attempts];
-    if (req.endAttempt) attempts[req.endAttempt.index] = req.endAttempt.attempt;
-    if (req.appendAttempt) attempts.push(req.appendAttempt);
-    next.attempts = attempts;
-
+    const plan = planTransition(task, req);
+    const { next } = plan;
     const names: Record<string, string> = {
       '#status': 'status',
       '#attempts': 'attempts',
       '#updatedAt': 'updatedAt',
+      '#reason': 'statusReason',
     };
     const values: Record<string, unknown> = {
       ':from': req.from,
       ':to': req.to,
-      ':attempts': attempts,
+      ':attempts': next.attempts,
       ':n': task.attempts.length,
-      ':updatedAt': now,
+      ':updatedAt': plan.now,
     };
     const sets = ['#status = :to', '#attempts = :attempts', '#updatedAt = :updatedAt'];
     const removes: string[] = [];
@@ -230,18 +178,21 @@ export class TaskStore {
       sets.push(`#s${i} = :s${i}`);
       i++;
     }
-    names['#reason'] = 'statusReason';
-    if (req.reason !== undefined) {
-      values[':reason'] = req.reason;
+    if (next.statusReason !== undefined) {
+      values[':reason'] = next.statusReason;
       sets.push('#reason = :reason');
     } else removes.push('#reason');
     if (req.from === 'QUEUED') removes.push('queuePk', 'queueSk');
     if (req.to === 'QUEUED') {
-      values[':qpk'] = 'Q';
+      values[':qpk'] = QUEUE_PK;
       values[':qsk'] = queueSk(next);
       sets.push('queuePk = :qpk', 'queueSk = :qsk');
     }
-    const tx: NonNullable<TransactWriteCommandInput['TransactItems']> = [
+    const capCondition =
+      plan.cap !== undefined
+        ? { expr: 'attribute_not_exists(active) OR active < :cap', values: { ':cap': plan.cap } }
+        : undefined;
+    const tx: TxItems = [
       {
         Update: {
           TableName: this.tableName,
@@ -253,41 +204,22 @@ export class TaskStore {
           ExpressionAttributeValues: values,
         },
       },
+      this.addCounters(STATS_PK, plan.counters, capCondition),
     ];
-    const counters: Record<string, number> = { ...delta.add };
-    if (delta.active) {
-      counters.active = delta.active;
-      const gpus = task.spec.gpus ?? 0;
-      if (gpus) counters.activeGpus = delta.active * gpus;
-    }
-    if (TERMINAL.has(req.to) && next.durationSeconds !== undefined) {
-      counters.runSecondsSum = next.durationSeconds;
-      counters.runCount = 1;
-    }
-    if (req.from === 'QUEUED' && req.to === 'STARTING') {
-      counters.waitSecondsSum = Math.max(0, (Date.parse(now) - Date.parse(task.createdAt)) / 1000);
-      counters.waitCount = 1;
-    }
-    const capCondition =
-      req.activeCap !== undefined && delta.active > 0
-        ? { expr: 'attribute_not_exists(active) OR active < :cap', values: { ':cap': req.activeCap } }
-        : undefined;
-    tx.push(this.addCounters(STATS_PK, counters, capCondition));
-    if (delta.daily) tx.push(this.addCounters(dayPk(now), { [delta.daily]: 1 }));
+    if (plan.daily) tx.push(this.addCounters(dayPk(plan.now), { [plan.daily]: 1 }));
 
     try {
       await this.transact({ TransactItems: tx });
       return { applied: true, task: next };
     } catch (e) {
       if (!isConditionFailure(e)) throw e;
-      const current = await this.mustGet(task.taskId);
+      const current = await mustGet(this, task.taskId);
       if (current.status === req.to) return { applied: false, task: current };
       if (capCondition && current.status === req.from) throw new CapacityFull();
       throw conflict(`task ${task.taskId} is ${current.status}, not ${req.from}`);
     }
   }
 
-  /** A new attempt while the status stays STARTING (the first attempt after dispatch). */
   async recordAttemptStart(
     task: TaskRecord,
     attempt: Attempt,
@@ -322,7 +254,6 @@ export class TaskStore {
     return { ...task, ...set, attempts };
   }
 
-  /** Remember the workflow execution that runs the task (so cancel can stop it). */
   async setExecutionArn(taskId: string, executionArn: string): Promise<void> {
     await this.doc.send(
       new UpdateCommand({
@@ -335,12 +266,7 @@ export class TaskStore {
     );
   }
 
-  /** Progress, metrics and resource usage: no status change, so no counters; only while the attempt runs. */
-  async updateProgress(
-    taskId: string,
-    attempt: number,
-    patch: { progress?: number; metrics?: Record<string, number>; resourceUsage?: object },
-  ): Promise<boolean> {
+  async updateProgress(taskId: string, attempt: number, patch: ProgressPatch): Promise<boolean> {
     const names: Record<string, string> = { '#status': 'status', '#attempts': 'attempts' };
     const values: Record<string, unknown> = { ':running': 'RUNNING', ':starting': 'STARTING', ':n': attempt };
     const sets: string[] = [];
@@ -369,42 +295,24 @@ export class TaskStore {
     }
   }
 
-  async list(filter: {
-    status?: Status;
-    type?: TaskType;
-    limit: number;
-    cursor?: string;
-  }): Promise<Page<TaskRecord>> {
+  async list(filter: ListFilter): Promise<Page<TaskRecord>> {
+    const byIndex = (index: (typeof INDEXES)[keyof typeof INDEXES], value: string): QueryCommandInput => ({
+      TableName: this.tableName,
+      IndexName: index.indexName,
+      KeyConditionExpression: '#k = :k',
+      ExpressionAttributeNames: { '#k': index.partitionKey },
+      ExpressionAttributeValues: { ':k': value },
+    });
     let input: QueryCommandInput;
     if (filter.status) {
-      input = {
-        TableName: this.tableName,
-        IndexName: INDEX.byStatus,
-        KeyConditionExpression: '#status = :status',
-        ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: { ':status': filter.status },
-      };
+      input = byIndex(INDEXES.byStatus, filter.status);
       if (filter.type) {
         input.FilterExpression = '#type = :type';
         input.ExpressionAttributeNames = { ...input.ExpressionAttributeNames, '#type': 'type' };
         input.ExpressionAttributeValues = { ...input.ExpressionAttributeValues, ':type': filter.type };
       }
-    } else if (filter.type) {
-      input = {
-        TableName: this.tableName,
-        IndexName: INDEX.byType,
-        KeyConditionExpression: '#type = :type',
-        ExpressionAttributeNames: { '#type': 'type' },
-        ExpressionAttributeValues: { ':type': filter.type },
-      };
-    } else {
-      input = {
-        TableName: this.tableName,
-        IndexName: INDEX.byCreated,
-        KeyConditionExpression: 'listPk = :l',
-        ExpressionAttributeValues: { ':l': 'TASK' },
-      };
-    }
+    } else if (filter.type) input = byIndex(INDEXES.byType, filter.type);
+    else input = byIndex(INDEXES.byCreated, LIST_PK);
     input.ScanIndexForward = false;
     return this.queryPage(input, filter.limit, filter.cursor);
   }
@@ -427,14 +335,13 @@ export class TaskStore {
     return { items, ...(start ? { cursor: encodeCursor(start) } : {}) };
   }
 
-  /** The highest-priority queued tasks, first come first within a priority (index is eventually consistent). */
   async nextQueued(limit: number): Promise<TaskRecord[]> {
     const out = await this.doc.send(
       new QueryCommand({
         TableName: this.tableName,
-        IndexName: INDEX.queue,
+        IndexName: INDEXES.queue.indexName,
         KeyConditionExpression: 'queuePk = :q',
-        ExpressionAttributeValues: { ':q': 'Q' },
+        ExpressionAttributeValues: { ':q': QUEUE_PK },
         ScanIndexForward: true,
         Limit: limit,
       }),
@@ -442,18 +349,13 @@ export class TaskStore {
     return (out.Items ?? []) as TaskRecord[];
   }
 
-  /** How many queued tasks are ahead of this one. */
-  /**
-   * How many queued tasks are ahead of this one, counted up to `cap` (a status read must stay cheap
-   * for clients that poll: beyond the cap the answer is "at least cap").
-   */
   async queuePosition(task: TaskRecord, cap = 1000): Promise<{ ahead: number; atLeast: boolean }> {
     const out = await this.doc.send(
       new QueryCommand({
         TableName: this.tableName,
-        IndexName: INDEX.queue,
+        IndexName: INDEXES.queue.indexName,
         KeyConditionExpression: 'queuePk = :q AND queueSk < :sk',
-        ExpressionAttributeValues: { ':q': 'Q', ':sk': queueSk(task) },
+        ExpressionAttributeValues: { ':q': QUEUE_PK, ':sk': queueSk(task) },
         Select: 'COUNT',
         Limit: cap,
       }),
@@ -465,68 +367,15 @@ export class TaskStore {
     const out = await this.doc.send(
       new GetCommand({ TableName: this.tableName, Key: { pk: STATS_PK }, ConsistentRead: true }),
     );
-    const item = (out.Item ?? {}) as Record<string, unknown>;
-    const num = (k: string) => (typeof item[k] === 'number' ? (item[k] as number) : 0);
-    const s: Stats = {
-      total: num('total'),
-      byStatus: {},
-      byType: {},
-      byTypeStatus: {},
-      active: num('active'),
-      activeGpus: num('activeGpus'),
-      runSecondsSum: num('runSecondsSum'),
-      runCount: num('runCount'),
-      waitSecondsSum: num('waitSecondsSum'),
-      waitCount: num('waitCount'),
-    };
-    for (const [k, v] of Object.entries(item)) {
-      if (typeof v !== 'number') continue;
-      if (k.startsWith('status_')) s.byStatus[k.slice(7)] = v;
-      else if (k.startsWith('typeStatus_')) {
-        const [type, status] = k.slice(11).split('_') as [string, string];
-        const forType = s.byTypeStatus[type] ?? {};
-        forType[status] = v;
-        s.byTypeStatus[type] = forType;
-      } else if (k.startsWith('type_')) s.byType[k.slice(5)] = v;
-    }
-    return s;
+    return statsFromCounters(out.Item ?? {});
   }
 
-  async daily(days: number, now = new Date()): Promise<Record<string, number | string>[]> {
-    const out: Record<string, number | string>[] = [];
-    for (let i = days - 1; i >= 0; i--) {
-      const d = new Date(now.getTime() - i * 86_400_000).toISOString().slice(0, 10);
-      const r = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: { pk: `DAY#${d}` } }));
-      const item = (r.Item ?? {}) as Record<string, number>;
-      out.push({
-        date: d,
-        submitted: item.submitted ?? 0,
-        succeeded: item.succeeded ?? 0,
-        failed: item.failed ?? 0,
-        cancelled: item.cancelled ?? 0,
-      });
+  async daily(days: number, now = new Date()): Promise<DailyCounts[]> {
+    const out: DailyCounts[] = [];
+    for (const date of lastDays(days, now)) {
+      const r = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: { pk: dayPk(date) } }));
+      out.push(dailyRow(date, r.Item));
     }
     return out;
   }
-}
-
-export class CapacityFull extends Error {
-  constructor() {
-    super('concurrency cap reached');
-    this.name = 'CapacityFull';
-  }
-}
-
-export function encodeCursor(key: Record<string, unknown>): string {
-  return Buffer.from(JSON.stringify(key), 'utf8').toString('base64url');
-}
-
-export function decodeCursor(cursor: string): Record<string, unknown> {
-  try {
-    const v: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (v && typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>;
-  } catch {
-    // fall through
-  }
-  throw Object.assign(new Error('invalid cursor'), { name: 'InvalidCursor' });
 }

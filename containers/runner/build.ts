@@ -1,0 +1,42 @@
+/**
+ * The runner bundle recipe, in one place: one self-contained ESM file for Node 22. The local cloud and
+ * the benchmarks import `bundleRunner`; both Dockerfiles run this file
+ * (`node --experimental-strip-types containers/runner/build.ts /out/runner.mjs`), so the image the CDK
+ * asset builds carries the same bundle. Plain type annotations only, so Node runs it without a compiler.
+ */
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const RUNNER_ENTRY = path.join(here, 'src', 'main.ts');
+
+/** ESM bundles need a `require` for the few CommonJS dependencies that call it (the Lambda bundles too). */
+export const ESM_REQUIRE_SHIM =
+  "import{createRequire as __cr}from'module';const require=__cr(import.meta.url);";
+
+/** Bundle the runner (or another entry) to `outfile`, which it returns. */
+export async function bundleRunner(outfile: string, entry: string = RUNNER_ENTRY): Promise<string> {
+  await build({
+    entryPoints: [entry],
+    bundle: true,
+    platform: 'node',
+    target: 'node22',
+    format: 'esm',
+    minify: true,
+    outfile,
+    logLevel: 'silent',
+    banner: { js: ESM_REQUIRE_SHIM },
+  });
+  return outfile;
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const out = process.argv[2];
+  if (!out) {
+    process.stderr.write('usage: node containers/runner/build.ts <outfile>\n');
+    process.exit(2);
+  }
+  await bundleRunner(path.resolve(out));
+  process.stdout.write(`runner bundled: ${out}\n`);
+}

@@ -1,0 +1,163 @@
+/** The `/v1` surface: tasks (submit, batch, list, show, cancel, retry, logs, artifacts, trajectory) and stats. */
+import type { z } from 'zod';
+import { badRequest, DomainError, notFound } from '../domain/errors.ts';
+import { publicView, submitSchema, type TaskRecord, TERMINAL } from '../domain/model.ts';
+import { mustGet } from '../domain/task-repository.ts';
+import { callerOf, fromZod, header, json, jsonBody, rawBody } from './http.ts';
+import { idParam, parseQuery, type Route, type RouteHandler } from './router.ts';
+import { dailyQuery, listQuery, logsQuery } from './schemas.ts';
+import { isSeedTrajectoryLine, seedTrajectoryLine, seedTrajectoryToSpec } from './seed-trajectory.ts';
+
+const view = (t: TaskRecord) => publicView(t);
+
+const submit: RouteHandler = async (event, _p, deps) => {
+  const spec = submitSchema.parse(jsonBody(event));
+  const key = header(event, 'idempotency-key');
+  if (key !== undefined && !/^[\w.:-]{1,128}$/.test(key)) {
+    throw badRequest('the Idempotency-Key header is not valid', [
+      { path: 'Idempotency-Key', message: '1-128 of [A-Za-z0-9_.:-]' },
+    ]);
+  }
+  const { task, created } = await deps.service.submit(spec, callerOf(event), key);
+  return json(created ? 202 : 200, view(task), { location: `/v1/tasks/${task.taskId}` });
+};
+
+/** The lines of a batch: a JSON array, or JSONL / NDJSON (a line that is not JSON is kept, to be refused). */
+function batchLines(event: Parameters<RouteHandler>[0]): unknown[] {
+  const type = header(event, 'content-type') ?? '';
+  if (/ndjson|jsonl/i.test(type)) {
+    return rawBody(event)
+      .split('\n')
+      .filter((l) => l.trim())
+      .map((l) => {
+        try {
+          return JSON.parse(l);
+        } catch {
+          return { __invalid: l.slice(0, 100) };
+        }
+      });
+  }
+  const body = jsonBody(event);
+  if (!Array.isArray(body))
+    throw badRequest('expected a JSON array of tasks', [{ path: '(body)', message: 'not an array' }]);
+  return body;
+}
+
+const submitBatch: RouteHandler = async (event, _p, deps) => {
+  const lines = batchLines(event);
+  if (lines.length === 0) throw badRequest('no tasks in the batch', [{ path: '(body)', message: 'empty' }]);
+  if (lines.length > 1000) throw new DomainError(413, 'PayloadTooLarge', 'at most 1000 tasks per batch');
+  const owner = callerOf(event);
+  const accepted: { line: number; taskId: string; name?: string }[] = [];
+  const rejected: {
+    line: number;
+    error: { code: string; message: string; details: { path: string; message: string }[] };
+  }[] = [];
+  for (const [i, line] of lines.entries()) {
+    const n = i + 1;
+    const isSeed = isSeedTrajectoryLine(line);
+    const parsed = isSeed ? seedTrajectoryLine.safeParse(line) : submitSchema.safeParse(line);
+    if (!parsed.success) {
+      rejected.push({
+        line: n,
+        error: { code: 'ValidationError', message: 'not a valid task', details: fromZod(parsed.error) },
+      });
+      continue;
+    }
+    const spec = isSeed
+      ? seedTrajectoryToSpec(parsed.data as z.output<typeof seedTrajectoryLine>)
+      : (parsed.data as z.output<typeof submitSchema>);
+    try {
+      const { task } = await deps.service.submit(spec, owner);
+      accepted.push({ line: n, taskId: task.taskId, ...(task.name ? { name: task.name } : {}) });
+    } catch (e) {
+      if (!(e instanceof DomainError)) throw e;
+      rejected.push({ line: n, error: { code: e.code, message: e.message, details: e.details } });
+    }
+  }
+  return json(accepted.length ? 202 : 400, { accepted, rejected });
+};
+
+const cancel: RouteHandler = async (event, p, deps) =>
+  json(200, view(await deps.service.cancel(idParam(p), callerOf(event))));
+
+export const v1Routes: Route[] = [
+  { method: 'POST', path: '/v1/tasks', handler: submit },
+  { method: 'POST', path: '/v1/tasks/batch', handler: submitBatch },
+  {
+    method: 'GET',
+    path: '/v1/tasks',
+    handler: async (event, _p, deps) => {
+      const page = await deps.service.list(parseQuery(listQuery, event));
+      return json(200, { tasks: page.items.map(view), ...(page.cursor ? { cursor: page.cursor } : {}) });
+    },
+  },
+  {
+    method: 'GET',
+    path: '/v1/tasks/{id}',
+    handler: async (_e, p, deps) => json(200, view(await deps.service.get(idParam(p)))),
+  },
+  { method: 'DELETE', path: '/v1/tasks/{id}', handler: cancel },
+  { method: 'POST', path: '/v1/tasks/{id}/cancel', handler: cancel },
+  {
+    method: 'POST',
+    path: '/v1/tasks/{id}/retry',
+    handler: async (event, p, deps) => json(202, view(await deps.service.retry(idParam(p), callerOf(event)))),
+  },
+  {
+    method: 'GET',
+    path: '/v1/tasks/{id}/logs',
+    handler: async (event, p, deps) => {
+      const q = parseQuery(logsQuery, event);
+      const task = await mustGet(deps.store, idParam(p));
+      const attempt = q.attempt ?? task.attempts.length;
+      const a = task.attempts[attempt - 1];
+      if (!a?.logStream) {
+        return json(200, { taskId: task.taskId, attempt, lines: [], done: TERMINAL.has(task.status) });
+      }
+      const out = await deps.logs.read(a.logStream, {
+        limit: q.limit,
+        ...(q.cursor ? { cursor: q.cursor } : {}),
+      });
+      return json(200, {
+        taskId: task.taskId,
+        attempt,
+        lines: out.lines,
+        ...(out.cursor ? { cursor: out.cursor } : {}),
+        done: TERMINAL.has(task.status) || Boolean(a.endedAt),
+      });
+    },
+  },
+  {
+    method: 'GET',
+    path: '/v1/tasks/{id}/artifacts',
+    handler: async (_e, p, deps) => {
+      const task = await mustGet(deps.store, idParam(p));
+      const artifacts = await deps.artifacts.list(`tasks/${task.taskId}/`);
+      return json(200, { taskId: task.taskId, artifacts });
+    },
+  },
+  {
+    method: 'GET',
+    path: '/v1/tasks/{id}/trajectory',
+    handler: async (_e, p, deps) => {
+      const task = await mustGet(deps.store, idParam(p));
+      const text = await deps.artifacts.getText(`trajectories/${task.taskId}.json`);
+      if (text === undefined) throw notFound(`trajectory of task ${task.taskId}`);
+      return { statusCode: 200, headers: { 'content-type': 'application/json; charset=utf-8' }, body: text };
+    },
+  },
+  {
+    method: 'GET',
+    path: '/v1/stats',
+    handler: async (_e, _p, deps) => json(200, await deps.service.stats()),
+  },
+  {
+    method: 'GET',
+    path: '/v1/stats/daily',
+    handler: async (event, _p, deps) => {
+      const q = parseQuery(dailyQuery, event);
+      return json(200, { days: await deps.store.daily(q.days) });
+    },
+  },
+];

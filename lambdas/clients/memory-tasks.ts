@@ -1,0 +1,156 @@
+/**
+ * The task repository in memory: the same contract as the DynamoDB one (conditional status changes,
+ * counters in the same step, the cap, queue order), for fast tests, benchmarks and the GPU check,
+ * where no DynamoDB runs. Records are copied in and out, so callers cannot change stored state by
+ * holding on to an object.
+ */
+import { decodeCursor, encodeCursor } from '../domain/cursor.ts';
+import { conflict } from '../domain/errors.ts';
+import type { Attempt, TaskRecord } from '../domain/model.ts';
+import {
+  CapacityFull,
+  type DailyCounts,
+  type ListFilter,
+  type Page,
+  type ProgressPatch,
+  type Stats,
+  type TaskRepository,
+  type TransitionRequest,
+  type TransitionResult,
+} from '../domain/task-repository.ts';
+import { dailyRow, lastDays, planTransition, statsFromCounters, submitDelta } from '../domain/transitions.ts';
+import { createdKey, queueSk } from './task-table.ts';
+
+const copy = <T>(v: T): T => structuredClone(v);
+
+export class MemoryTaskRepository implements TaskRepository {
+  private readonly tasks = new Map<string, TaskRecord>();
+  private readonly idempotency = new Map<string, string>();
+  private readonly counters: Record<string, number> = {};
+  private readonly days = new Map<string, Record<string, number>>();
+  /** every write, for tests and benchmarks that count them */
+  readonly writes = { transitions: 0, progress: 0 };
+
+  private add(into: Record<string, number>, delta: Record<string, number>) {
+    for (const [k, v] of Object.entries(delta)) into[k] = (into[k] ?? 0) + v;
+  }
+
+  private addDaily(date: string, counter: string) {
+    const day = this.days.get(date.slice(0, 10)) ?? {};
+    this.add(day, { [counter]: 1 });
+    this.days.set(date.slice(0, 10), day);
+  }
+
+  async create(task: TaskRecord): Promise<{ task: TaskRecord; created: boolean }> {
+    if (task.idempotencyKey) {
+      const existing = await this.findByIdempotencyKey(task.owner, task.idempotencyKey);
+      if (existing) return { task: existing, created: false };
+      this.idempotency.set(`${task.owner}#${task.idempotencyKey}`, task.taskId);
+    }
+    if (this.tasks.has(task.taskId)) throw conflict(`task ${task.taskId} exists`);
+    this.tasks.set(task.taskId, copy(task));
+    this.add(this.counters, submitDelta(task.type));
+    this.addDaily(task.createdAt, 'submitted');
+    return { task: copy(task), created: true };
+  }
+
+  async findByIdempotencyKey(owner: string, key: string): Promise<TaskRecord | undefined> {
+    const id = this.idempotency.get(`${owner}#${key}`);
+    return id ? this.get(id) : undefined;
+  }
+
+  async get(taskId: string): Promise<TaskRecord | undefined> {
+    const t = this.tasks.get(taskId);
+    return t ? copy(t) : undefined;
+  }
+
+  async transition(task: TaskRecord, req: TransitionRequest): Promise<TransitionResult> {
+    const plan = planTransition(task, req);
+    const current = this.tasks.get(task.taskId);
+    if (!current) throw conflict(`task ${task.taskId} does not exist`);
+    if (current.status !== req.from || current.attempts.length !== task.attempts.length) {
+      if (current.status === req.to) return { applied: false, task: copy(current) };
+      throw conflict(`task ${task.taskId} is ${current.status}, not ${req.from}`);
+    }
+    if (plan.cap !== undefined && (this.counters.active ?? 0) >= plan.cap) throw new CapacityFull();
+    this.tasks.set(task.taskId, copy(plan.next));
+    this.add(this.counters, plan.counters);
+    if (plan.daily) this.addDaily(plan.now, plan.daily);
+    this.writes.transitions++;
+    return { applied: true, task: copy(plan.next) };
+  }
+
+  async recordAttemptStart(
+    task: TaskRecord,
+    attempt: Attempt,
+    set: Partial<TaskRecord>,
+  ): Promise<TaskRecord> {
+    const current = this.tasks.get(task.taskId);
+    if (current?.status !== 'STARTING' || current.attempts.length !== task.attempts.length)
+      throw conflict(`task ${task.taskId} changed while its attempt started`);
+    const next: TaskRecord = { ...current, attempts: [...current.attempts, attempt] };
+    if (set.statusReason) next.statusReason = set.statusReason;
+    if (set.startedAt) next.startedAt = set.startedAt;
+    this.tasks.set(task.taskId, copy(next));
+    return { ...task, ...set, attempts: copy(next.attempts) };
+  }
+
+  async setExecutionArn(taskId: string, executionArn: string): Promise<void> {
+    const current = this.tasks.get(taskId);
+    if (!current) throw conflict(`task ${taskId} does not exist`);
+    current.executionArn = executionArn;
+  }
+
+  async updateProgress(taskId: string, attempt: number, patch: ProgressPatch): Promise<boolean> {
+    const current = this.tasks.get(taskId);
+    const live = current?.status === 'RUNNING' || current?.status === 'STARTING';
+    if (!current || !live || current.attempts.length !== attempt) return false;
+    for (const [k, v] of Object.entries(patch)) if (v !== undefined) Object.assign(current, { [k]: copy(v) });
+    this.writes.progress++;
+    return true;
+  }
+
+  async list(filter: ListFilter): Promise<Page<TaskRecord>> {
+    const after = filter.cursor ? String(decodeCursor(filter.cursor).createdKey) : undefined;
+    const matching = [...this.tasks.values()]
+      .filter(
+        (t) => (!filter.status || t.status === filter.status) && (!filter.type || t.type === filter.type),
+      )
+      .map((t) => ({ t, key: createdKey(t) }))
+      .sort((a, b) => (a.key < b.key ? 1 : a.key > b.key ? -1 : 0))
+      .filter(({ key }) => after === undefined || key < after);
+    const page = matching.slice(0, filter.limit);
+    const last = page.at(-1);
+    return {
+      items: page.map(({ t }) => copy(t)),
+      ...(matching.length > page.length && last ? { cursor: encodeCursor({ createdKey: last.key }) } : {}),
+    };
+  }
+
+  private queued(): { t: TaskRecord; sk: string }[] {
+    return [...this.tasks.values()]
+      .filter((t) => t.status === 'QUEUED')
+      .map((t) => ({ t, sk: queueSk(t) }))
+      .sort((a, b) => (a.sk < b.sk ? -1 : a.sk > b.sk ? 1 : 0));
+  }
+
+  async nextQueued(limit: number): Promise<TaskRecord[]> {
+    return this.queued()
+      .slice(0, limit)
+      .map(({ t }) => copy(t));
+  }
+
+  async queuePosition(task: TaskRecord, cap = 1000): Promise<{ ahead: number; atLeast: boolean }> {
+    const mine = queueSk(task);
+    const ahead = this.queued().filter(({ sk }) => sk < mine).length;
+    return { ahead: Math.min(ahead, cap), atLeast: ahead >= cap };
+  }
+
+  async stats(): Promise<Stats> {
+    return statsFromCounters(this.counters);
+  }
+
+  async daily(days: number, now = new Date()): Promise<DailyCounts[]> {
+    return lastDays(days, now).map((date) => dailyRow(date, this.days.get(date)));
+  }
+}

@@ -1,0 +1,32 @@
+/**
+ * The task table's key schema: the partition key, the item keys and the four indexes. One small module
+ * with no SDK imports, read by the DynamoDB repository and by the Storage construct that creates the
+ * table, so the two cannot disagree.
+ *
+ * Items: `TASK#<id>` (the record), `STATS` (counters), `DAY#<yyyy-mm-dd>` (daily counters) and
+ * `IDEMP#<owner>#<key>` (idempotency keys).
+ */
+export const PARTITION_KEY = 'pk';
+
+/** Global secondary indexes: name, partition key and sort key attributes (all strings, all projected). */
+export const INDEXES = {
+  /** tasks by status, newest first */
+  byStatus: { indexName: 'byStatus', partitionKey: 'status', sortKey: 'createdKey' },
+  /** tasks by type, newest first */
+  byType: { indexName: 'byType', partitionKey: 'type', sortKey: 'createdKey' },
+  /** every task, newest first (listPk is the constant `TASK`) */
+  byCreated: { indexName: 'byCreated', partitionKey: 'listPk', sortKey: 'createdKey' },
+  /** sparse: only QUEUED tasks carry queuePk, sorted by priority then age */
+  queue: { indexName: 'queue', partitionKey: 'queuePk', sortKey: 'queueSk' },
+} as const;
+
+export const STATS_PK = 'STATS';
+export const LIST_PK = 'TASK';
+export const QUEUE_PK = 'Q';
+export const taskPk = (id: string) => `TASK#${id}`;
+export const dayPk = (isoDate: string) => `DAY#${isoDate.slice(0, 10)}`;
+export const idempotencyPk = (owner: string, key: string) => `IDEMP#${owner}#${key}`;
+export const createdKey = (t: { createdAt: string; taskId: string }) => `${t.createdAt}#${t.taskId}`;
+/** Sort key of the queue index: higher priority first (10 - priority, zero-padded), then first come. */
+export const queueSk = (t: { priority: number; createdAt: string; taskId: string }) =>
+  `${String(10 - t.priority).padStart(2, '0')}#${createdKey(t)}`;

@@ -1,0 +1,40 @@
+/**
+ * The runner's environment variables: set by the task definition (CDK), by the workflow's container
+ * overrides per run, by the image, and passed on to the workload. One list, imported by the stack, the
+ * ECS client, the local cloud and the runner.
+ */
+export const RUNNER_ENV = {
+  // the task definition (lib/gpu-cluster.ts)
+  table: 'TRAINSTACK_TABLE',
+  bucket: 'TRAINSTACK_BUCKET',
+  logGroup: 'TRAINSTACK_LOG_GROUP',
+  logStreamPrefix: 'TRAINSTACK_LOG_STREAM_PREFIX',
+  // the workflow's container overrides, per run: pointers only (overrides are capped at 8 KB)
+  taskId: 'TRAINSTACK_TASK_ID',
+  attempt: 'TRAINSTACK_ATTEMPT',
+  // the image (Dockerfiles), or the local cloud
+  outputDir: 'TRAINSTACK_OUTPUT_DIR',
+  checkpointDir: 'TRAINSTACK_CHECKPOINT_DIR',
+  defaultCommand: 'TRAINSTACK_DEFAULT_COMMAND',
+  // tuning, rarely set
+  progressIntervalMs: 'TRAINSTACK_PROGRESS_INTERVAL_MS',
+  checkpointIntervalMs: 'TRAINSTACK_CHECKPOINT_INTERVAL_MS',
+  stopGraceSeconds: 'TRAINSTACK_STOP_GRACE_SECONDS',
+} as const;
+
+/** What the runner gives the workload beyond its own env: where to write, and the task's parameters. */
+export const WORKLOAD_ENV = {
+  taskId: RUNNER_ENV.taskId,
+  attempt: RUNNER_ENV.attempt,
+  outputDir: RUNNER_ENV.outputDir,
+  checkpointDir: RUNNER_ENV.checkpointDir,
+  /** every parameter, as JSON */
+  params: 'TRAINSTACK_PARAMS',
+  // training parameters one by one (containers/trainer/train.py reads these)
+  epochs: 'TRAINSTACK_EPOCHS',
+  batchSize: 'TRAINSTACK_BATCH_SIZE',
+  learningRate: 'TRAINSTACK_LEARNING_RATE',
+  checkpointEvery: 'TRAINSTACK_CHECKPOINT_EVERY',
+  dataset: 'TRAINSTACK_DATASET',
+  model: 'TRAINSTACK_MODEL',
+} as const;

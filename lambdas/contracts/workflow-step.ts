@@ -1,0 +1,70 @@
+/**
+ * The contract between the state machine (`lib/workflow.ts`) and the workflow-step function: the
+ * payload each Task state sends, where the state machine keeps each result, and the result fields its
+ * Choice, Wait and RunTask states read. Plain values and types (no zod): the CDK construct, the handler
+ * and the local cloud import it, and a test checks the synthesized definition against it.
+ */
+
+export const STEP = { start: 'start', failed: 'failed', succeeded: 'succeeded' } as const;
+export type StepAction = (typeof STEP)[keyof typeof STEP];
+
+/** What Step Functions reports when a state fails (the `Catch` result). */
+export interface StepError {
+  Error?: string;
+  Cause?: unknown;
+}
+
+export type StepEvent =
+  | { action: typeof STEP.start; taskId: string }
+  | { action: typeof STEP.failed; taskId: string; error?: StepError }
+  | { action: typeof STEP.succeeded; taskId: string };
+
+/** The `start` step's answer, kept at `$.ctx`: whether to run, and the attempt's size and timeout. */
+export interface AttemptContext {
+  proceed: boolean;
+  taskId: string;
+  attempt?: number;
+  timeoutSeconds?: number;
+  gpus?: number;
+  cpu?: number;
+  memoryMiB?: number;
+  reason?: string;
+}
+
+/** The `failed` and `succeeded` steps' answer, kept at `$.decision`: another attempt after a wait, or done. */
+export interface Decision {
+  action: 'retry' | 'done';
+  waitSeconds: number;
+  status: string;
+  reason?: string;
+}
+
+/** Where the execution's state keeps each value. */
+export const PATH = {
+  taskId: '$.taskId',
+  ctx: '$.ctx',
+  decision: '$.decision',
+  error: '$.error',
+} as const;
+
+const CONTEXT_FIELDS = {
+  proceed: 1,
+  taskId: 1,
+  attempt: 1,
+  timeoutSeconds: 1,
+  gpus: 1,
+  cpu: 1,
+  memoryMiB: 1,
+  reason: 1,
+} satisfies Record<keyof AttemptContext, 1>;
+const DECISION_FIELDS = { action: 1, waitSeconds: 1, status: 1, reason: 1 } satisfies Record<
+  keyof Decision,
+  1
+>;
+export const CONTEXT_KEYS = Object.keys(CONTEXT_FIELDS) as (keyof AttemptContext)[];
+export const DECISION_KEYS = Object.keys(DECISION_FIELDS) as (keyof Decision)[];
+
+/** `$.ctx.<field>`, typed by the result the state machine reads. */
+export const ctxPath = (field: keyof AttemptContext) => `${PATH.ctx}.${field}`;
+/** `$.decision.<field>` */
+export const decisionPath = (field: keyof Decision) => `${PATH.decision}.${field}`;

@@ -1,0 +1,118 @@
+/**
+ * The task repository port: where task records and their stats live. The domain depends on this
+ * interface only; `lambdas/clients/dynamodb-tasks.ts` implements it over one DynamoDB table and
+ * `lambdas/clients/memory-tasks.ts` in memory (fast tests, benchmarks, the GPU check).
+ *
+ * Contract every implementation keeps:
+ * - a status change and its counters move together, conditioned on the expected status and on the
+ *   number of attempts read, so a repeated or raced step never counts twice;
+ * - a change that takes a concurrency slot is refused (`CapacityFull`) when `active` would pass the cap;
+ * - `nextQueued` is highest priority first, first come within a priority.
+ */
+import { notFound } from './errors.ts';
+import type { Attempt, TaskRecord } from './model.ts';
+import type { Status, TaskType } from './status.ts';
+
+export interface TransitionRequest {
+  from: Status;
+  to: Status;
+  reason?: string;
+  /** extra attributes to set on the record */
+  set?: Partial<TaskRecord>;
+  /** append this attempt to `attempts` */
+  appendAttempt?: Attempt;
+  /** replace the last attempt (index = attempts.length - 1) */
+  endAttempt?: { index: number; attempt: Attempt };
+  /** the transition also takes a concurrency slot and must leave `active` <= cap */
+  activeCap?: number;
+  now?: string;
+}
+
+export interface TransitionResult {
+  /** false when the task was already in `to` (a repeated step): nothing was written */
+  applied: boolean;
+  task: TaskRecord;
+}
+
+export interface Stats {
+  total: number;
+  byStatus: Record<string, number>;
+  byType: Record<string, number>;
+  byTypeStatus: Record<string, Record<string, number>>;
+  active: number;
+  /** GPUs held by dispatched tasks */
+  activeGpus: number;
+  runSecondsSum: number;
+  runCount: number;
+  waitSecondsSum: number;
+  waitCount: number;
+}
+
+export interface DailyCounts {
+  date: string;
+  submitted: number;
+  succeeded: number;
+  failed: number;
+  cancelled: number;
+}
+
+export interface Page<T> {
+  items: T[];
+  /** opaque; pass it back to get the next page */
+  cursor?: string;
+}
+
+export interface ListFilter {
+  status?: Status;
+  type?: TaskType;
+  limit: number;
+  cursor?: string;
+}
+
+export interface ProgressPatch {
+  progress?: number;
+  metrics?: Record<string, number>;
+  resourceUsage?: object;
+}
+
+export interface TaskRepository {
+  /** Store a new QUEUED task and count it; with an idempotency key already used, answer that task. */
+  create(task: TaskRecord): Promise<{ task: TaskRecord; created: boolean }>;
+  findByIdempotencyKey(owner: string, key: string): Promise<TaskRecord | undefined>;
+  get(taskId: string): Promise<TaskRecord | undefined>;
+  /**
+   * Move a task from `from` to `to` with its counters. If the task is no longer in `from` nothing is
+   * written: when it is already in `to` the result says `applied: false`; otherwise a 409 is thrown.
+   */
+  transition(task: TaskRecord, req: TransitionRequest): Promise<TransitionResult>;
+  /** A new attempt while the status stays STARTING (the first attempt after dispatch). */
+  recordAttemptStart(task: TaskRecord, attempt: Attempt, set: Partial<TaskRecord>): Promise<TaskRecord>;
+  /** Remember the workflow execution that runs the task (so cancel can stop it). */
+  setExecutionArn(taskId: string, executionArn: string): Promise<void>;
+  /** Progress, metrics and usage of the running attempt; false (and no write) once that attempt ended. */
+  updateProgress(taskId: string, attempt: number, patch: ProgressPatch): Promise<boolean>;
+  /** Newest first. */
+  list(filter: ListFilter): Promise<Page<TaskRecord>>;
+  /** The highest-priority queued tasks, first come first within a priority (may lag behind writes). */
+  nextQueued(limit: number): Promise<TaskRecord[]>;
+  /** Queued tasks ahead of this one, counted up to `cap` (beyond it the answer is "at least cap"). */
+  queuePosition(task: TaskRecord, cap?: number): Promise<{ ahead: number; atLeast: boolean }>;
+  stats(): Promise<Stats>;
+  /** One row per day, oldest first, ending today. */
+  daily(days: number, now?: Date): Promise<DailyCounts[]>;
+}
+
+/** The task, or a 404 naming it. */
+export async function mustGet(repo: Pick<TaskRepository, 'get'>, taskId: string): Promise<TaskRecord> {
+  const t = await repo.get(taskId);
+  if (!t) throw notFound(`task ${taskId}`);
+  return t;
+}
+
+/** A transition that would take a slot beyond the concurrency cap. */
+export class CapacityFull extends Error {
+  constructor() {
+    super('concurrency cap reached');
+    this.name = 'CapacityFull';
+  }
+}

@@ -1,0 +1,405 @@
+/**
+ * The task service, the dispatcher and the workflow steps over the in-memory repository: every rule of
+ * the life cycle, with no emulator (the same contract the DynamoDB repository keeps).
+ */
+import { beforeEach, describe, expect, it } from 'vitest';
+import { MemoryTaskRepository } from '../../lambdas/clients/memory-tasks.ts';
+import { MAX_INFRA_RETRIES } from '../../lambdas/domain/classify.ts';
+import { dispatch } from '../../lambdas/domain/dispatch.ts';
+import { silentLogger } from '../../lambdas/domain/logger.ts';
+import type { Status, TaskRecord, TaskSpec } from '../../lambdas/domain/model.ts';
+import { mustGet } from '../../lambdas/domain/task-repository.ts';
+import { TaskService } from '../../lambdas/domain/tasks.ts';
+import {
+  attemptFailed,
+  attemptSucceeded,
+  type StepDeps,
+  startAttempt,
+} from '../../lambdas/domain/workflow-steps.ts';
+
+class Recorder {
+  wakes: string[] = [];
+  started: string[] = [];
+  stoppedExecutions: string[] = [];
+  stoppedContainers: { taskId: string; arn: string | undefined }[] = [];
+  waker = { wake: async (r: { taskId?: string; why: string }) => void this.wakes.push(r.why) };
+  executions = {
+    start: async (taskId: string) => {
+      this.started.push(taskId);
+      return `arn:aws:states:us-east-1:0:execution:sm:${taskId}`;
+    },
+    stop: async (arn: string) => void this.stoppedExecutions.push(arn),
+  };
+  containers = {
+    stopForTask: async (taskId: string, _reason: string, arn?: string) => {
+      this.stoppedContainers.push({ taskId, arn });
+      return 1;
+    },
+  };
+}
+
+/** A clock the test moves by hand. */
+class Clock {
+  t = Date.parse('2026-11-24T10:00:00.000Z');
+  now = () => new Date(this.t);
+  tick(ms = 1000) {
+    this.t += ms;
+  }
+}
+
+let repo: MemoryTaskRepository;
+let rec: Recorder;
+let clock: Clock;
+let service: TaskService;
+let steps: StepDeps;
+const CAP = 2;
+
+const spec = (extra: Partial<TaskSpec> = {}): TaskSpec =>
+  ({
+    type: 'container',
+    image: 'busybox',
+    command: ['true'],
+    priority: 5,
+    timeoutSeconds: 3600,
+    maxRetries: 2,
+    gpus: 0,
+    ...extra,
+  }) as TaskSpec;
+
+const taskFailed = (exitCode: number, StopCode = 'EssentialContainerExited', StoppedReason = 'exited') => ({
+  Error: 'States.TaskFailed',
+  Cause: JSON.stringify({ StopCode, StoppedReason, Containers: [{ ExitCode: exitCode }] }),
+});
+
+async function submit(extra: Partial<TaskSpec> = {}): Promise<TaskRecord> {
+  clock.tick(); // distinct creation times, so first-come order is visible
+  return (await service.submit(spec(extra), 'alice')).task;
+}
+
+const runDispatch = () =>
+  dispatch(
+    { store: repo, executions: rec.executions, clock, logger: silentLogger },
+    { maxConcurrentTasks: CAP },
+  );
+
+/** Dispatch the task and start its first attempt, as the workflow would. */
+async function started(extra: Partial<TaskSpec> = {}): Promise<TaskRecord> {
+  const t = await submit(extra);
+  await runDispatch();
+  await startAttempt(steps, t.taskId);
+  return mustGet(repo, t.taskId);
+}
+
+async function expectStatsMatchRecords() {
+  const stats = await repo.stats();
+  const all = (await repo.list({ limit: 1000 })).items;
+  const count = (s: Status) => all.filter((t) => t.status === s).length;
+  expect(stats.total).toBe(all.length);
+  for (const s of ['QUEUED', 'STARTING', 'RUNNING', 'RETRYING', 'SUCCEEDED', 'FAILED', 'CANCELLED'] as const)
+    expect(stats.byStatus[s] ?? 0, s).toBe(count(s));
+  expect(stats.active).toBe(count('STARTING') + count('RUNNING') + count('RETRYING'));
+  const gpus = all
+    .filter((t) => ['STARTING', 'RUNNING', 'RETRYING'].includes(t.status))
+    .reduce((n, t) => n + (t.spec.gpus ?? 0), 0);
+  expect(stats.activeGpus).toBe(gpus);
+}
+
+beforeEach(() => {
+  repo = new MemoryTaskRepository();
+  rec = new Recorder();
+  clock = new Clock();
+  service = new TaskService(
+    repo,
+    rec.waker,
+    rec.executions,
+    { maxQueueDepth: 5, maxConcurrentTasks: CAP, maxGpusPerTask: 4 },
+    clock,
+  );
+  steps = {
+    store: repo,
+    waker: rec.waker,
+    containers: rec.containers,
+    clock,
+    logger: silentLogger,
+    bucketName: 'bucket',
+    random: () => 0.5,
+    gpuHourlyUsd: 2,
+  };
+});
+
+describe('submit', () => {
+  it('queues the task, counts it and wakes the dispatcher', async () => {
+    const t = await submit({ name: 'first' });
+    expect(t).toMatchObject({ status: 'QUEUED', owner: 'alice', name: 'first', attempts: [] });
+    expect(rec.wakes).toEqual(['submitted']);
+    expect((await repo.stats()).byStatus.QUEUED).toBe(1);
+  });
+
+  it('answers the first task again for a repeated idempotency key, without a second record', async () => {
+    const a = await service.submit(spec(), 'alice', 'key-1');
+    const b = await service.submit(spec({ name: 'other' }), 'alice', 'key-1');
+    expect(b).toEqual({ task: a.task, created: false });
+    expect((await repo.stats()).total).toBe(1);
+    const c = await service.submit(spec(), 'bob', 'key-1');
+    expect(c.created).toBe(true);
+  });
+
+  it('refuses with 429 and Retry-After when the queue is full', async () => {
+    for (let i = 0; i < 5; i++) await submit();
+    await expect(submit()).rejects.toMatchObject({ status: 429, headers: { 'Retry-After': '30' } });
+  });
+
+  it('refuses more GPUs than an instance holds, naming the field', async () => {
+    await expect(submit({ gpus: 5 })).rejects.toMatchObject({
+      status: 400,
+      details: [{ path: 'gpus' }],
+    });
+  });
+});
+
+describe('dispatch', () => {
+  it('starts the highest priority first, first come within a priority, up to the cap', async () => {
+    const low = await submit({ priority: 1 });
+    const early = await submit({ priority: 5 });
+    const late = await submit({ priority: 5 });
+    const high = await submit({ priority: 9 });
+    const r = await runDispatch();
+    expect(r.started).toEqual([high.taskId, early.taskId]);
+    expect(rec.started).toEqual([high.taskId, early.taskId]);
+    expect((await mustGet(repo, high.taskId)).executionArn).toMatch(/execution:sm:/);
+    expect((await mustGet(repo, late.taskId)).status).toBe('QUEUED');
+    expect((await mustGet(repo, low.taskId)).status).toBe('QUEUED');
+    expect((await repo.stats()).active).toBe(CAP);
+    await expectStatsMatchRecords();
+  });
+
+  it('starts nothing more while the cap is held, and the next in line once a slot frees', async () => {
+    const [a, , c] = [await submit(), await submit(), await submit()];
+    await runDispatch();
+    expect((await runDispatch()).started).toEqual([]);
+    await startAttempt(steps, a.taskId);
+    await attemptSucceeded(steps, { taskId: a.taskId });
+    expect((await runDispatch()).started).toEqual([c.taskId]);
+  });
+
+  it('a second pass never starts a task twice', async () => {
+    await submit();
+    await runDispatch();
+    await runDispatch();
+    expect(rec.started).toHaveLength(1);
+  });
+
+  it('fails a task that waited longer than maxQueueWaitSeconds instead of starting it', async () => {
+    const t = await submit({ maxQueueWaitSeconds: 60 });
+    clock.tick(61_000);
+    const r = await runDispatch();
+    expect(r.expired).toEqual([t.taskId]);
+    const after = await mustGet(repo, t.taskId);
+    expect(after.status).toBe('FAILED');
+    expect(after.statusReason).toMatch(/maxQueueWaitSeconds \(60 s\)/);
+    await expectStatsMatchRecords();
+  });
+
+  it('reports the queue position and what the task waits for', async () => {
+    await submit();
+    await submit();
+    await runDispatch();
+    await submit({ priority: 9 });
+    const mine = await submit();
+    const seen = await service.get(mine.taskId);
+    expect(seen.statusReason).toBe('queued: 1 task(s) ahead; 2 of 2 slots in use, waiting for a free slot');
+  });
+});
+
+describe('cancel', () => {
+  it.each(['QUEUED', 'STARTING', 'RUNNING', 'RETRYING'] as const)(
+    'cancels a %s task and records who',
+    async (status) => {
+      const t = status === 'QUEUED' ? await submit() : await started();
+      if (status === 'RUNNING') {
+        await repo.transition(await mustGet(repo, t.taskId), { from: 'STARTING', to: 'RUNNING' });
+      }
+      if (status === 'RETRYING') await attemptFailed(steps, { taskId: t.taskId, error: taskFailed(1) });
+      expect((await mustGet(repo, t.taskId)).status).toBe(status);
+      const done = await service.cancel(t.taskId, 'bob');
+      expect(done).toMatchObject({ status: 'CANCELLED', statusReason: 'cancelled by bob' });
+      if (status === 'QUEUED') expect(rec.stoppedExecutions).toEqual([]);
+      else {
+        expect(rec.stoppedExecutions).toEqual([`arn:aws:states:us-east-1:0:execution:sm:${t.taskId}`]);
+        expect(rec.wakes).toContain('slot freed by cancel');
+      }
+      if (status === 'STARTING' || status === 'RUNNING')
+        expect(done.attempts.at(-1)).toMatchObject({ outcome: 'cancelled', reason: 'cancelled by bob' });
+      await expectStatsMatchRecords();
+    },
+  );
+
+  it('a cancelled queued task is never started', async () => {
+    const t = await submit();
+    await service.cancel(t.taskId, 'alice');
+    expect((await runDispatch()).started).toEqual([]);
+    expect((await startAttempt(steps, t.taskId)).proceed).toBe(false);
+  });
+
+  it.each(['SUCCEEDED', 'FAILED', 'CANCELLED'] as const)('answers 409 for a %s task', async (status) => {
+    const t = await started({ maxRetries: 0 });
+    if (status === 'SUCCEEDED') await attemptSucceeded(steps, { taskId: t.taskId });
+    if (status === 'FAILED') await attemptFailed(steps, { taskId: t.taskId, error: taskFailed(1) });
+    if (status === 'CANCELLED') await service.cancel(t.taskId, 'alice');
+    await expect(service.cancel(t.taskId, 'alice')).rejects.toMatchObject({ status: 409 });
+  });
+
+  it('answers 404 for a task that does not exist', async () => {
+    await expect(service.cancel('01JNOSUCHTASK0000000000000', 'alice')).rejects.toMatchObject({
+      status: 404,
+    });
+  });
+});
+
+describe('retry', () => {
+  it.each(['FAILED', 'CANCELLED'] as const)('requeues a %s task with its retries reset', async (status) => {
+    const t = await started({ maxRetries: 0 });
+    if (status === 'FAILED') await attemptFailed(steps, { taskId: t.taskId, error: taskFailed(3) });
+    else await service.cancel(t.taskId, 'alice');
+    const q = await service.retry(t.taskId, 'alice');
+    expect(q).toMatchObject({
+      status: 'QUEUED',
+      retryCount: 0,
+      progress: 0,
+      statusReason: 'requeued by alice',
+    });
+    expect(rec.wakes.at(-1)).toBe('retried');
+    expect((await repo.nextQueued(10)).map((x) => x.taskId)).toContain(t.taskId);
+    expect((await repo.daily(1, clock.now()))[0]).toMatchObject({ submitted: 1 });
+    await expectStatsMatchRecords();
+  });
+
+  it.each(['QUEUED', 'STARTING', 'SUCCEEDED'] as const)('answers 409 for a %s task', async (status) => {
+    const t = status === 'QUEUED' ? await submit() : await started();
+    if (status === 'SUCCEEDED') await attemptSucceeded(steps, { taskId: t.taskId });
+    await expect(service.retry(t.taskId, 'alice')).rejects.toMatchObject({ status: 409 });
+  });
+});
+
+describe('workflow steps', () => {
+  it('startAttempt records attempt 1 and is a no-op when repeated', async () => {
+    const t = await submit();
+    await runDispatch();
+    const ctx = await startAttempt(steps, t.taskId);
+    expect(ctx).toMatchObject({ proceed: true, taskId: t.taskId, attempt: 1, timeoutSeconds: 3600, gpus: 0 });
+    expect(await startAttempt(steps, t.taskId)).toEqual(ctx);
+    expect((await mustGet(repo, t.taskId)).attempts).toHaveLength(1);
+  });
+
+  it('a workload failure is retried up to maxRetries with backoff, then FAILED with every attempt', async () => {
+    const t = await started({ maxRetries: 2 });
+    const waits: number[] = [];
+    for (let i = 0; i < 2; i++) {
+      const d = await attemptFailed(steps, { taskId: t.taskId, error: taskFailed(7) });
+      expect(d).toMatchObject({ action: 'retry', status: 'RETRYING' });
+      waits.push(d.waitSeconds);
+      expect((await startAttempt(steps, t.taskId)).attempt).toBe(i + 2);
+    }
+    const last = await attemptFailed(steps, { taskId: t.taskId, error: taskFailed(7) });
+    expect(last).toMatchObject({ action: 'done', status: 'FAILED' });
+    const after = await mustGet(repo, t.taskId);
+    expect(after.attempts.map((a) => a.exitCode)).toEqual([7, 7, 7]);
+    expect(after.statusReason).toMatch(/failed after 3 attempt\(s\): exit code 7/);
+    expect(after.retryCount).toBe(2);
+    expect(waits.every((w) => w >= 0)).toBe(true);
+    expect(rec.wakes).toContain('slot freed');
+    await expectStatsMatchRecords();
+  });
+
+  it('an infrastructure failure is retried without using up maxRetries', async () => {
+    const t = await started({ maxRetries: 0 });
+    const d = await attemptFailed(steps, {
+      taskId: t.taskId,
+      error: taskFailed(143, 'SpotInterruption', 'Host EC2 (instance i-0) terminated.'),
+    });
+    expect(d.action).toBe('retry');
+    const after = await mustGet(repo, t.taskId);
+    expect(after.retryCount).toBe(0);
+    expect(after.attempts[0]?.outcome).toBe('infrastructure');
+  });
+
+  it(`gives up after ${MAX_INFRA_RETRIES} infrastructure failures`, async () => {
+    const t = await started({ maxRetries: 0 });
+    let d = await attemptFailed(steps, {
+      taskId: t.taskId,
+      error: taskFailed(143, 'SpotInterruption', 'lost'),
+    });
+    for (let i = 1; i < MAX_INFRA_RETRIES && d.action === 'retry'; i++) {
+      await startAttempt(steps, t.taskId);
+      d = await attemptFailed(steps, {
+        taskId: t.taskId,
+        error: taskFailed(143, 'SpotInterruption', 'lost'),
+      });
+    }
+    await startAttempt(steps, t.taskId);
+    d = await attemptFailed(steps, { taskId: t.taskId, error: taskFailed(143, 'SpotInterruption', 'lost') });
+    expect(d).toMatchObject({ action: 'done', status: 'FAILED' });
+    expect(d.reason).toMatch(/gave up after 20 infrastructure failures/);
+  });
+
+  it('a timeout stops the container by the ARN the runner recorded and fails the task', async () => {
+    const t = await started();
+    const withArn = await mustGet(repo, t.taskId);
+    const first = withArn.attempts[0] ?? { attempt: 1, startedAt: '' };
+    // what the runner does when it starts: RUNNING, with its ECS task recorded on the attempt
+    await repo.transition(withArn, {
+      from: 'STARTING',
+      to: 'RUNNING',
+      endAttempt: { index: 0, attempt: { ...first, ecsTaskArn: 'arn:ecs:task/1' } },
+    });
+    const d = await attemptFailed(steps, { taskId: t.taskId, error: { Error: 'States.Timeout' } });
+    expect(d).toMatchObject({ action: 'done', status: 'FAILED' });
+    expect(rec.stoppedContainers).toEqual([{ taskId: t.taskId, arn: 'arn:ecs:task/1' }]);
+    expect((await mustGet(repo, t.taskId)).statusReason).toMatch(/timed out/);
+  });
+
+  it('success records the result, the duration and the cost, and frees the slot', async () => {
+    const t = await started({ gpus: 2 });
+    clock.tick(3_600_000);
+    const d = await attemptSucceeded(steps, { taskId: t.taskId });
+    expect(d).toEqual({ action: 'done', waitSeconds: 0, status: 'SUCCEEDED' });
+    const after = await mustGet(repo, t.taskId);
+    expect(after).toMatchObject({
+      status: 'SUCCEEDED',
+      progress: 100,
+      resultLocation: `s3://bucket/tasks/${t.taskId}/`,
+      durationSeconds: 3600,
+      estimatedCostUsd: 4,
+    });
+    expect(after.attempts[0]).toMatchObject({ outcome: 'succeeded', exitCode: 0 });
+    expect((await repo.stats()).activeGpus).toBe(0);
+    // a repeated step changes nothing
+    expect(await attemptSucceeded(steps, { taskId: t.taskId })).toMatchObject({ status: 'SUCCEEDED' });
+    expect((await repo.stats()).byStatus.SUCCEEDED).toBe(1);
+    await expectStatsMatchRecords();
+  });
+
+  it('progress is written only while the attempt it names runs', async () => {
+    const t = await started();
+    expect(await repo.updateProgress(t.taskId, 1, { progress: 40 })).toBe(true);
+    expect(await repo.updateProgress(t.taskId, 2, { progress: 50 })).toBe(false);
+    await attemptSucceeded(steps, { taskId: t.taskId });
+    expect(await repo.updateProgress(t.taskId, 1, { progress: 60 })).toBe(false);
+  });
+});
+
+describe('lists', () => {
+  it('pages newest first with an opaque cursor, and refuses a cursor it did not give', async () => {
+    const ids = [];
+    for (let i = 0; i < 5; i++) ids.push((await submit()).taskId);
+    const first = await service.list({ limit: 3 });
+    expect(first.items.map((t) => t.taskId)).toEqual(ids.slice(2).reverse());
+    const second = await service.list({ limit: 3, ...(first.cursor ? { cursor: first.cursor } : {}) });
+    expect(second.items.map((t) => t.taskId)).toEqual(ids.slice(0, 2).reverse());
+    expect(second.cursor).toBeUndefined();
+    await expect(service.list({ limit: 3, cursor: 'nope' })).rejects.toMatchObject({
+      status: 400,
+      details: [{ path: 'cursor' }],
+    });
+  });
+});
