@@ -40,8 +40,6 @@ const opts = program.opts<{
   quiet?: boolean;
   verbose?: boolean;
 }>();
-// the handlers' Powertools loggers: warnings and errors unless asked for more
-process.env.POWERTOOLS_LOG_LEVEL ??= opts.verbose ? 'INFO' : 'WARN';
 const log = opts.quiet
   ? () => {}
   : (msg: string, extra?: object) =>
@@ -60,6 +58,8 @@ try {
     ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
     ...(opts.maxConcurrent ? { context: { maxConcurrentTasks: Number(opts.maxConcurrent) } } : {}),
     gpuPolicy: opts.gpuPolicy,
+    // the functions' Powertools loggers: warnings and errors unless asked for more
+    functionLogLevel: opts.verbose ? 'INFO' : 'WARN',
     dockerImage: opts.docker ? opts.dockerImage : false,
     log,
   });

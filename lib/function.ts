@@ -1,8 +1,12 @@
-/** The house Lambda function: Node 22 on arm64, ESM, minified, fully bundled, logs kept for a set time. */
+/**
+ * The house Lambda function: Node.js 24 on arm64 (bundled for Node 22 and later), ESM, minified, fully
+ * bundled, X-Ray tracing, JSON logs kept for a set time. Each records its source entry as resource
+ * metadata, which is how the local cloud finds the code a function in the template runs.
+ */
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
-import { Architecture, LoggingFormat, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import { Architecture, type CfnFunction, LoggingFormat, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, type NodejsFunctionProps, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
@@ -12,10 +16,13 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 export const LAMBDAS_DIR = path.resolve(here, '..', 'lambdas');
 export const REPO_ROOT = path.resolve(here, '..');
 
+/** Resource metadata key holding the function's source entry, relative to the repository root. */
+export const ENTRY_METADATA = 'trainstack:entry';
+
 export interface HouseFunctionProps extends Omit<NodejsFunctionProps, 'entry' | 'runtime'> {
   /** handler file under lambdas/handlers, without extension */
-  handlerFile: string;
-  logRetention: RetentionDays;
+  readonly handlerFile: string;
+  readonly logRetention: RetentionDays;
 }
 
 /** Esbuild options shared by the stack and the bundle benchmark. */
@@ -36,8 +43,9 @@ export class HouseFunction extends NodejsFunction {
       retention: logRetention,
       removalPolicy: RemovalPolicy.DESTROY,
     });
+    const entry = path.join(LAMBDAS_DIR, 'handlers', `${handlerFile}.ts`);
     super(scope, id, {
-      entry: path.join(LAMBDAS_DIR, 'handlers', `${handlerFile}.ts`),
+      entry,
       handler: 'handler',
       runtime: Runtime.NODEJS_24_X,
       architecture: Architecture.ARM_64,
@@ -56,5 +64,9 @@ export class HouseFunction extends NodejsFunction {
       },
       ...rest,
     });
+    (this.node.defaultChild as CfnFunction).addMetadata(
+      ENTRY_METADATA,
+      path.relative(REPO_ROOT, entry).split(path.sep).join('/'),
+    );
   }
 }

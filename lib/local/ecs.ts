@@ -11,6 +11,7 @@ import { createInterface } from 'node:readline';
 import { ulid } from 'ulidx';
 import { AwsError, type JsonService } from './json-service.ts';
 import type { LogStore } from './logs.ts';
+import { type LocalNames, resolve, resourcesOfType, type Template } from './template.ts';
 
 export interface ContainerSpec {
   /** container name in the task definition */
@@ -361,4 +362,33 @@ export class LocalEcs {
       },
     };
   }
+}
+
+/** The container of each ECS task definition in the template, by family, resolved to local names. */
+export function taskDefinitionsOf(
+  t: Template,
+  n: LocalNames,
+  graceOverride?: number,
+): Record<string, ContainerSpec> {
+  const out: Record<string, ContainerSpec> = {};
+  for (const [id, p] of resourcesOfType(t, 'AWS::ECS::TaskDefinition')) {
+    const family = String(p.Family ?? id);
+    const [c] = resolve(p.ContainerDefinitions, n) as {
+      Name: string;
+      Environment?: { Name: string; Value: string }[];
+      LogConfiguration?: { Options?: Record<string, string> };
+      ResourceRequirements?: { Type: string; Value: string }[];
+      StopTimeout?: number;
+    }[];
+    if (!c) continue;
+    out[family] = {
+      name: c.Name,
+      environment: Object.fromEntries((c.Environment ?? []).map((e) => [e.Name, String(e.Value)])),
+      logGroup: c.LogConfiguration?.Options?.['awslogs-group'] ?? `/ecs/${family}`,
+      streamPrefix: c.LogConfiguration?.Options?.['awslogs-stream-prefix'] ?? 'ecs',
+      gpuCount: Number(c.ResourceRequirements?.find((r) => r.Type === 'GPU')?.Value ?? 0),
+      stopTimeoutSeconds: graceOverride ?? c.StopTimeout ?? 30,
+    };
+  }
+  return out;
 }

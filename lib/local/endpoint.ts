@@ -112,3 +112,9 @@ export function listen(server: Server, port: number): Promise<Server> {
     server.listen(port, '127.0.0.1', () => resolve(server));
   });
 }
+
+/** Close a server and every connection it holds (keep-alive clients would hold it open). */
+export function closeServer(s: Server): Promise<void> {
+  s.closeAllConnections();
+  return new Promise((r) => s.close(() => r()));
+}

@@ -8,9 +8,14 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { buildApp, STACK_NAME } from '../app.ts';
-import { REPO_ROOT } from '../function.ts';
+import { ENTRY_METADATA, REPO_ROOT } from '../function.ts';
 
-export type Template = { Resources: Record<string, { Type: string; Properties?: Record<string, unknown> }> };
+export type Template = {
+  Resources: Record<
+    string,
+    { Type: string; Properties?: Record<string, unknown>; Metadata?: Record<string, unknown> }
+  >;
+};
 
 export function cdkContext(): Record<string, unknown> {
   const cdkJson = JSON.parse(readFileSync(path.join(REPO_ROOT, 'cdk.json'), 'utf8')) as {
@@ -168,24 +173,75 @@ export function stateMachineDefinition(
   return { logicalId, definition: JSON.parse(text) as Record<string, unknown> };
 }
 
+/** A Lambda function of the stack, as the local cloud runs it. */
+export interface LocalFunction {
+  logicalId: string;
+  name: string;
+  arn: string;
+  /** source entry, from the function's `trainstack:entry` metadata, relative to the repository root */
+  entry: string;
+  /** the exported handler, from `Handler` (`index.handler` -> `handler`) */
+  exportName: string;
+  /** its own environment variables, resolved to local names */
+  environment: Record<string, string>;
+}
+
 /**
- * The environment of the stack's own functions (those with a trainstack Powertools service name),
- * resolved to local names: every function's variables, and which handler file each function runs.
+ * The stack's own functions (those with a source entry in their metadata; CDK's custom-resource
+ * functions have none and do not run locally), each with its own environment.
  */
-export function functionEnvironment(
-  t: Template,
-  n: LocalNames,
-): { env: Record<string, string>; handlers: Record<string, string> } {
-  const env: Record<string, string> = {};
-  const handlers: Record<string, string> = {};
-  for (const [id, p] of resourcesOfType(t, 'AWS::Lambda::Function')) {
-    const vars = (resolve((p.Environment as { Variables?: object } | undefined)?.Variables ?? {}, n) ??
-      {}) as Record<string, string>;
-    const service = vars.POWERTOOLS_SERVICE_NAME;
-    if (!service?.startsWith('trainstack-')) continue;
-    for (const [k, v] of Object.entries(vars))
-      if (k !== 'POWERTOOLS_SERVICE_NAME' && k !== 'NODE_OPTIONS') env[k] = String(v);
-    handlers[id] = service.slice('trainstack-'.length);
+export function functionsOf(t: Template, n: LocalNames): LocalFunction[] {
+  const out: LocalFunction[] = [];
+  for (const [id, r] of Object.entries(t.Resources)) {
+    if (r.Type !== 'AWS::Lambda::Function') continue;
+    const entry = r.Metadata?.[ENTRY_METADATA];
+    if (typeof entry !== 'string') continue;
+    const p = r.Properties ?? {};
+    const vars = resolve((p.Environment as { Variables?: object } | undefined)?.Variables ?? {}, n) as Record<
+      string,
+      unknown
+    >;
+    out.push({
+      logicalId: id,
+      name: n.names[id] ?? id,
+      arn: n.arns[id] ?? id,
+      entry,
+      exportName:
+        String(p.Handler ?? 'index.handler')
+          .split('.')
+          .pop() ?? 'handler',
+      environment: Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, String(v)])),
+    });
   }
-  return { env, handlers };
+  return out;
+}
+
+/** The logical id a `Ref` or `Fn::GetAtt` points at. */
+export function refOf(value: unknown): string | undefined {
+  if (!value || typeof value !== 'object') return undefined;
+  const o = value as Record<string, unknown>;
+  if (typeof o.Ref === 'string') return o.Ref;
+  const att = o['Fn::GetAtt'];
+  return Array.isArray(att) && typeof att[0] === 'string' ? att[0] : undefined;
+}
+
+/** What the template wires to each function: the queues that feed it, the API that calls it, schedules. */
+export function wiring(t: Template) {
+  const eventSources = resourcesOfType(t, 'AWS::Lambda::EventSourceMapping').map(([, p]) => ({
+    functionId: refOf(p.FunctionName) ?? '',
+    queueId: refOf(p.EventSourceArn) ?? '',
+    batchSize: typeof p.BatchSize === 'number' ? p.BatchSize : 10,
+  }));
+  const apiFunctions = new Set(
+    resourcesOfType(t, 'AWS::ApiGatewayV2::Integration')
+      .map(([, p]) => refOf(p.IntegrationUri))
+      .filter((id): id is string => Boolean(id)),
+  );
+  const schedules = resourcesOfType(t, 'AWS::Events::Rule').flatMap(([, p]) =>
+    ((p.Targets as { Arn?: unknown }[] | undefined) ?? []).map((target) => ({
+      functionId: refOf(target.Arn) ?? '',
+      expression: String(p.ScheduleExpression ?? ''),
+    })),
+  );
+  return { eventSources, apiFunctions: [...apiFunctions], schedules };
 }

@@ -25,6 +25,7 @@ const options = {
   waitOverrideMs: 200,
   tickMs: 1000,
   stopGraceSeconds: 3,
+  functionLogLevel: 'ERROR' as const,
 };
 let cloud: LocalCloud;
 let api: <T = Record<string, unknown>>(
@@ -34,9 +35,8 @@ let api: <T = Record<string, unknown>>(
 ) => Promise<{ status: number; body: T }>;
 
 async function boot() {
-  process.env.POWERTOOLS_LOG_LEVEL = 'ERROR';
   cloud = await startLocalCloud(options);
-  // the handlers' SDK clients live as long as this process: a restart keeps the endpoint's port
+  // a restart keeps the endpoint's port, as a user's tools would expect
   options.awsPort = Number(new URL(cloud.endpoint).port);
   api = (method, p, body) => http(cloud.apiUrl, method, p, body);
 }
@@ -170,8 +170,8 @@ describe('the local cloud', () => {
   it('fails a task past its timeout with reason timeout, and its process is gone', async () => {
     // timeoutSeconds is at least 60 through the API: write a short one to the record for the test
     const { DynamoTaskRepository } = await import('../../lambdas/clients/dynamodb-tasks.ts');
-    const { dynamodb } = await import('../../lambdas/clients/dynamodb.ts');
-    const store = new DynamoTaskRepository(dynamodb, cloud.tableName);
+    const { documentClient } = await import('../../lambdas/clients/dynamodb.ts');
+    const store = new DynamoTaskRepository(documentClient(cloud.clientConfig), cloud.tableName);
     const { newTaskRecord } = await import('../../lambdas/domain/tasks.ts');
     const spec = {
       type: 'container',

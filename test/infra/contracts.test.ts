@@ -86,9 +86,10 @@ describe('the runner environment contract', () => {
     const runTasks = Object.entries(states).filter(([, s]) => s.Resource?.includes(':ecs:runTask'));
     expect(runTasks.length).toBe(4); // CPU, 1, 2 and 4 GPUs
     for (const [name, s] of runTasks) {
-      const env = (
-        s.Parameters?.Overrides as { ContainerOverrides: { Environment: { Name: string }[] }[] }
-      ).ContainerOverrides.flatMap((c) => c.Environment.map((e) => e.Name));
+      const overrides = s.Parameters?.Overrides as
+        | { ContainerOverrides: { Environment: { Name: string }[] }[] }
+        | undefined;
+      const env = overrides?.ContainerOverrides.flatMap((c) => c.Environment.map((e) => e.Name));
       expect(env, name).toEqual([RUNNER_ENV.taskId, RUNNER_ENV.attempt]);
     }
   });

@@ -14,7 +14,7 @@ import type { DynamoTaskRepository } from '../../lambdas/clients/dynamodb-tasks.
 import type { TaskRecord, TaskSpec } from '../../lambdas/domain/model.ts';
 import { mustGet } from '../../lambdas/domain/task-repository.ts';
 import { REPO_ROOT } from '../../lib/function.ts';
-import { pythonWithTorch } from '../../lib/local/cloud.ts';
+import { pythonWithTorch } from '../../lib/local/host-probes.ts';
 import { patchTask, type TestStack, testStack } from '../support/stack.ts';
 
 let stack: TestStack;

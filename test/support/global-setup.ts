@@ -4,7 +4,7 @@
  * `npm start`), the tests use that endpoint; otherwise they start DynamoDB Local and fauxqs.
  */
 import type { TestProject } from 'vitest/node';
-import { startEmulators } from './emulators.ts';
+import { startEmulators } from '../../lib/local/emulators.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -1,11 +1,13 @@
 /**
  * A test's own copy of the stack's data resources on the shared emulators: the synthesized template's
- * tables, queues and buckets under a unique prefix, and the functions' environment set from it.
+ * tables, queues and buckets under a unique prefix. Integration tests import the handlers in their own
+ * process, so that process plays every function: it gets their variables (which agree: a clash throws)
+ * and the endpoint, as the Lambda host gives each function its own.
  */
 import { randomBytes } from 'node:crypto';
 import { createResources } from '../../lib/local/resources.ts';
 import {
-  functionEnvironment,
+  functionsOf,
   type LocalNames,
   localNames,
   resourcesOfType,
@@ -40,7 +42,7 @@ export async function testStack(endpoint: string, context?: Record<string, unkno
     AWS_SECRET_ACCESS_KEY: 'local',
     POWERTOOLS_LOG_LEVEL: 'ERROR',
   });
-  Object.assign(process.env, functionEnvironment(t, names).env);
+  Object.assign(process.env, sharedEnvironment(t, names));
   await createResources(t, names, endpoint);
   const queues = resourcesOfType(t, 'AWS::SQS::Queue');
   const main = queues.find(([, p]) => p.RedrivePolicy)?.[0] ?? '';
@@ -73,4 +75,17 @@ export async function patchTask(
       ExpressionAttributeValues: Object.fromEntries(names.map((n, i) => [`:v${i}`, attributes[n]])),
     }),
   );
+}
+
+/** Every function's variables in one map, refusing two functions that give one variable two values. */
+function sharedEnvironment(t: Template, names: LocalNames): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const fn of functionsOf(t, names)) {
+    for (const [k, v] of Object.entries(fn.environment)) {
+      if (k === 'POWERTOOLS_SERVICE_NAME') continue;
+      if (k in env && env[k] !== v) throw new Error(`functions disagree on ${k}: ${env[k]} and ${v}`);
+      env[k] = v;
+    }
+  }
+  return env;
 }

@@ -1,0 +1,75 @@
+/**
+ * The import rules that keep the layers apart: the domain depends on no AWS package and on no adapter;
+ * clients (the adapters) never reach into the API; contracts stand alone; the local cloud never writes
+ * the process environment (each function gets its own).
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../../lib/function.ts';
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(path.join(REPO_ROOT, dir), { recursive: true, encoding: 'utf8' })
+    .filter((f) => /\.(ts|mjs)$/.test(f))
+    .map((f) => path.join(dir, f));
+}
+
+/** Every module a file imports (static, dynamic and type-only), relative ones resolved to repo paths. */
+function importsOf(file: string, text: string): string[] {
+  const specs = [...text.matchAll(/(?:from\s+|import\s*\(\s*|import\s+)['"]([^'"]+)['"]/g)].map(
+    (m) => m[1] ?? '',
+  );
+  return specs.map((s) => (s.startsWith('.') ? path.join(path.dirname(file), s) : s));
+}
+
+function violations(dir: string, forbidden: (spec: string) => boolean): string[] {
+  return filesUnder(dir).flatMap((file) =>
+    importsOf(file, readFileSync(path.join(REPO_ROOT, file), 'utf8'))
+      .filter(forbidden)
+      .map((spec) => `${file} imports ${spec}`),
+  );
+}
+
+const AWS = (s: string) =>
+  /^@aws-sdk\/|^@smithy\/|^@aws-crypto\/|^@aws-lambda-powertools\/|^aws-cdk-lib|^aws-lambda$/.test(s);
+
+describe('import rules', () => {
+  it('the checker sees static, dynamic and type-only imports and resolves relative paths', () => {
+    const text = `import { a } from '@aws-sdk/client-s3';\nimport type { B } from '../api/routes.ts';\nconst c = await import('../clients/x.ts');\nimport './side.ts';`;
+    expect(importsOf('lambdas/clients/y.ts', text)).toEqual([
+      '@aws-sdk/client-s3',
+      'lambdas/api/routes.ts',
+      'lambdas/clients/x.ts',
+      'lambdas/clients/side.ts',
+    ]);
+  });
+
+  it('lambdas/domain imports no AWS package and no adapter, API or handler', () => {
+    expect(
+      violations('lambdas/domain', (s) => AWS(s) || /^lambdas\/(clients|api|handlers)\//.test(s)),
+    ).toEqual([]);
+  });
+
+  it('lambdas/clients never imports from the API or the handlers', () => {
+    expect(violations('lambdas/clients', (s) => /^lambdas\/(api|handlers)\//.test(s))).toEqual([]);
+  });
+
+  it('lambdas/contracts imports nothing', () => {
+    expect(violations('lambdas/contracts', () => true)).toEqual([]);
+  });
+
+  it('the API imports no SDK client (it reaches AWS through ports)', () => {
+    expect(violations('lambdas/api', (s) => /^@aws-sdk\//.test(s) || /^lambdas\/clients\//.test(s))).toEqual(
+      [],
+    );
+  });
+
+  it('the local cloud never writes the process environment', () => {
+    const writes = filesUnder('lib/local').filter((f) =>
+      /process\.env(\.\w+|\[[^\]]+\])\s*(=[^=]|\?\?=)|Object\.assign\(\s*process\.env/.test(
+        readFileSync(path.join(REPO_ROOT, f), 'utf8'),
+      ),
+    );
+    expect(writes).toEqual([]);
+  });
+});
