@@ -16,12 +16,15 @@ import { Construct } from 'constructs';
 import { ROUTES } from '../lambdas/api/routes.ts';
 
 export interface ApiProps {
-  handler: IFunction;
-  logRetention: RetentionDays;
-  throttleRate: number;
-  throttleBurst: number;
+  /** the function behind every route (it routes by path itself) */
+  readonly handler: IFunction;
+  readonly logRetention: RetentionDays;
+  /** steady requests per second of the default stage */
+  readonly throttleRate: number;
+  /** burst of the default stage */
+  readonly throttleBurst: number;
   /** IAM principals (role ARNs) given the invoke policy. @default none */
-  adminRoleArns?: string[];
+  readonly adminRoleArns?: string[];
 }
 
 export class Api extends Construct {

@@ -1,33 +1,33 @@
-/** Stack settings from CDK context (`cdk.json` or `-c key=value`), with the defaults of SPEC §1. */
+/** Stack settings from CDK context (`cdk.json` or `-c key=value`), with their defaults (listed in the README). */
 import type { Node } from 'constructs';
 
 export interface TrainstackConfig {
   /** GPU instance types for the auto scaling group. @default ['g5.xlarge'] */
-  instanceTypes: string[];
+  readonly instanceTypes: string[];
   /** GPUs one instance holds (sets the default concurrency cap). @default 1 */
-  gpusPerInstance: number;
+  readonly gpusPerInstance: number;
   /** @default 0 */
-  minInstances: number;
+  readonly minInstances: number;
   /** @default 4 */
-  maxInstances: number;
+  readonly maxInstances: number;
   /** Spot instances instead of on-demand. @default false */
-  spot: boolean;
+  readonly spot: boolean;
   /** Tasks running at once; 0 means as many as the cluster's GPUs. @default 0 */
-  maxConcurrentTasks: number;
+  readonly maxConcurrentTasks: number;
   /** Queued tasks beyond which submit answers 429. @default 10000 */
-  maxQueueDepth: number;
+  readonly maxQueueDepth: number;
   /** @default 30 */
-  logRetentionDays: number;
+  readonly logRetentionDays: number;
   /** Days before task outputs move to infrequent access; checkpoints expire after the same. @default 90 */
-  artifactRetentionDays: number;
+  readonly artifactRetentionDays: number;
   /** IAM principal ARNs allowed to call the API. @default [] (the account's principals with IAM permission) */
-  adminPrincipals: string[];
+  readonly adminPrincipals: string[];
   /** @default 50 */
-  apiThrottleRate: number;
+  readonly apiThrottleRate: number;
   /** @default 100 */
-  apiThrottleBurst: number;
+  readonly apiThrottleBurst: number;
   /** Hourly price of one GPU, for cost estimates. @default 1.006 (g5.xlarge on-demand, us-east-1) */
-  gpuHourlyUsd: number;
+  readonly gpuHourlyUsd: number;
 }
 
 export const DEFAULTS: TrainstackConfig = {

@@ -39,26 +39,26 @@ export const RUNNER_CONTAINER = 'runner';
 
 /** A task definition of the runner for a number of GPUs (0: CPU only). */
 export interface RunnerTask {
-  gpus: number;
-  taskDefinition: Ec2TaskDefinition;
-  container: ContainerDefinition;
+  readonly gpus: number;
+  readonly taskDefinition: Ec2TaskDefinition;
+  readonly container: ContainerDefinition;
 }
 export const LOG_STREAM_PREFIX = 'task';
 
 export interface GpuClusterProps {
-  table: ITable;
-  bucket: IBucket;
-  logRetention: RetentionDays;
+  readonly table: ITable;
+  readonly bucket: IBucket;
+  readonly logRetention: RetentionDays;
   /** @default ['g5.xlarge'] */
-  instanceTypes?: string[];
+  readonly instanceTypes?: string[];
   /** @default 0 */
-  minInstances?: number;
+  readonly minInstances?: number;
   /** @default 4 */
-  maxInstances?: number;
+  readonly maxInstances?: number;
   /** @default false */
-  spot?: boolean;
+  readonly spot?: boolean;
   /** GPUs one instance holds: task definitions exist for 0, 1, 2, 4 and 8 GPUs up to this. @default 1 */
-  gpusPerInstance?: number;
+  readonly gpusPerInstance?: number;
 }
 
 export class GpuCluster extends Construct {
@@ -167,7 +167,8 @@ export class GpuCluster extends Construct {
     });
     // one image and one task role for every GPU size: the sizes differ only in what they reserve
     const image = ContainerImage.fromAsset(path.join(REPO_ROOT), {
-      file: 'containers/trainer/Dockerfile',
+      file: 'containers/Dockerfile',
+      target: 'trainer',
       exclude: ['node_modules', 'cdk.out', '.local', '.git', '.device', 'test', 'bench', 'docs'],
     });
     this.taskRole = new Role(this, 'TaskRole', {

@@ -20,16 +20,16 @@ import { Construct } from 'constructs';
 export const METRIC_NAMESPACE = 'Trainstack';
 
 export interface ObservabilityProps {
-  api: HttpApi;
-  queue: Queue;
-  deadLetterQueue: Queue;
-  stateMachine: StateMachine;
+  readonly api: HttpApi;
+  readonly queue: Queue;
+  readonly deadLetterQueue: Queue;
+  readonly stateMachine: StateMachine;
   /** log group of the workflow-step function, which logs "task finished" with the status */
-  stepLogGroup: ILogGroup;
+  readonly stepLogGroup: ILogGroup;
   /** log group of the dispatcher, which logs the age of the task at the head of the queue */
-  dispatcherLogGroup: ILogGroup;
+  readonly dispatcherLogGroup: ILogGroup;
   /** Seconds a task may wait at the head of the queue before the alarm fires. @default 3600 */
-  oldestQueuedAlarmSeconds?: number;
+  readonly oldestQueuedAlarmSeconds?: number;
 }
 
 export class Observability extends Construct {

@@ -9,11 +9,11 @@ import { Construct } from 'constructs';
 import { HouseFunction } from './function.ts';
 
 export interface QueueDispatchProps {
-  logRetention: RetentionDays;
+  readonly logRetention: RetentionDays;
   /** Tasks running at once. */
-  maxConcurrentTasks: number;
+  readonly maxConcurrentTasks: number;
   /** How often the dispatcher looks at the queue with no wake-up. @default 1 minute */
-  tick?: Duration;
+  readonly tick?: Duration;
 }
 
 export class QueueDispatch extends Construct {

@@ -13,9 +13,9 @@ import { INDEXES, PARTITION_KEY } from '../lambdas/clients/task-table.ts';
 
 export interface StorageProps {
   /** Days before task outputs move to infrequent access and checkpoints expire. @default 90 */
-  artifactRetentionDays?: number;
+  readonly artifactRetentionDays?: number;
   /** @default RemovalPolicy.RETAIN */
-  removalPolicy?: RemovalPolicy;
+  readonly removalPolicy?: RemovalPolicy;
 }
 
 export class Storage extends Construct {

@@ -13,7 +13,7 @@ import { Storage } from './storage.ts';
 import { Workflow } from './workflow.ts';
 
 export interface TrainstackStackProps extends StackProps {
-  config: TrainstackConfig;
+  readonly config: TrainstackConfig;
 }
 
 function retention(days: number): RetentionDays {

@@ -50,12 +50,12 @@ export const STATE = {
 } as const;
 
 export interface WorkflowProps {
-  stepFunction: IFunction;
-  cluster: Cluster;
+  readonly stepFunction: IFunction;
+  readonly cluster: Cluster;
   /** the runner's task definitions by GPU count, smallest first */
-  runners: RunnerTask[];
-  capacityProvider: AsgCapacityProvider;
-  logRetention: RetentionDays;
+  readonly runners: RunnerTask[];
+  readonly capacityProvider: AsgCapacityProvider;
+  readonly logRetention: RetentionDays;
 }
 
 export class Workflow extends Construct {

@@ -1,7 +1,7 @@
 /**
  * The runner bundle recipe, in one place: one self-contained ESM file for Node 22. The local cloud and
- * the benchmarks import `bundleRunner`; both Dockerfiles run this file
- * (`node --experimental-strip-types containers/runner/build.ts /out/runner.mjs`), so the image the CDK
+ * the benchmarks import `bundleRunner`; the image build runs this file (`containers/Dockerfile`:
+ * `node --experimental-strip-types containers/runner/build.ts /out/runner.mjs`), so the image the CDK
  * asset builds carries the same bundle. Plain type annotations only, so Node runs it without a compiler.
  */
 import * as path from 'node:path';
@@ -32,11 +32,13 @@ export async function bundleRunner(outfile: string, entry: string = RUNNER_ENTRY
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const out = process.argv[2];
+  const [out, entry] = process.argv.slice(2);
   if (!out) {
-    process.stderr.write('usage: node containers/runner/build.ts <outfile>\n');
+    process.stderr.write(
+      'usage: node --experimental-strip-types containers/runner/build.ts <outfile> [entry]\n',
+    );
     process.exit(2);
   }
-  await bundleRunner(path.resolve(out));
-  process.stdout.write(`runner bundled: ${out}\n`);
+  await bundleRunner(path.resolve(out), entry ? path.resolve(entry) : RUNNER_ENTRY);
+  process.stdout.write(`bundled: ${out}\n`);
 }

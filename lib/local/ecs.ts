@@ -1,6 +1,6 @@
 /**
- * Local ECS: RunTask runs the task definition's container as a local process (the runner) with the
- * environment the container gets in AWS; its output goes to the awslogs stream the task definition
+ * Local ECS: RunTask runs the task definition's container as a local process (the runner), or in
+ * Docker when an engine answers and the image is built, with the environment the container gets in AWS; its output goes to the awslogs stream the task definition
  * names. StopTask sends SIGTERM, then SIGKILL after the grace period. A failed task is reported the
  * way Step Functions reports a `.sync` RunTask failure, so the workflow's classification runs as in AWS.
  */
@@ -47,7 +47,7 @@ export interface LocalEcsOptions {
 export interface DockerOptions {
   /** the docker client binary. @default docker */
   bin?: string;
-  /** the task image, built from containers/trainer/Dockerfile */
+  /** the task image, built from containers/Dockerfile (target trainer) */
   image: string;
 }
 

@@ -1,7 +1,7 @@
 /**
  * Local Step Functions: executions of the synthesized definition, run by aws-local-stepfunctions.
- * Task states map onto local integrations by their Resource: Lambda functions (the handlers, in
- * process) and ECS RunTask `.sync` (the local ECS). StartExecution by name is idempotent, as in AWS;
+ * Task states map onto local integrations by their Resource: Lambda functions (the local Lambda
+ * host's workers) and ECS RunTask `.sync` (the local ECS). StartExecution by name is idempotent, as in AWS;
  * StopExecution aborts the execution and stops the ECS task it started.
  */
 import { StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';

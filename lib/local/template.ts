@@ -42,8 +42,13 @@ export function synthTemplate(context: Record<string, unknown> = {}): Template {
 
 export const ACCOUNT = '000000000000';
 
+/** Types whose `Ref` is the ARN (for the rest it is the name, or a queue's URL). */
+const REF_IS_ARN = new Set(['AWS::StepFunctions::StateMachine', 'AWS::ECS::TaskDefinition']);
+
 export interface LocalNames {
   region: string;
+  /** logical id -> resource type */
+  types: Record<string, string>;
   /** logical id -> physical name (table, queue, bucket, cluster, function, log group, state machine) */
   names: Record<string, string>;
   /** logical id -> ARN */
@@ -62,7 +67,9 @@ export function localNames(
   const names: Record<string, string> = {};
   const arns: Record<string, string> = {};
   const queueUrls: Record<string, string> = {};
+  const types: Record<string, string> = {};
   for (const [id, r] of Object.entries(template.Resources)) {
+    types[id] = r.Type;
     const base = `${prefix}-${id}`;
     switch (r.Type) {
       case 'AWS::DynamoDB::Table':
@@ -105,7 +112,7 @@ export function localNames(
         break;
     }
   }
-  return { region, names, arns, queueUrls };
+  return { region, types, names, arns, queueUrls };
 }
 
 /** Resolve an intrinsic (Ref, Fn::GetAtt, Fn::Join, Fn::Select, Fn::Split, pseudo parameters) to a local value. */
@@ -120,9 +127,9 @@ export function resolve(value: unknown, n: LocalNames): unknown {
     if (ref === 'AWS::Partition') return 'aws';
     if (ref === 'AWS::URLSuffix') return 'amazonaws.com';
     if (ref === 'AWS::StackName') return 'Trainstack';
+    // what Ref returns depends on the resource type, as in CloudFormation
     if (n.queueUrls[ref]) return n.queueUrls[ref];
-    if (ref.includes('StateMachine') && n.arns[ref]) return n.arns[ref];
-    if (ref.includes('TaskDefinition') || ref.includes('RunnerTask')) return n.arns[ref] ?? n.names[ref];
+    if (REF_IS_ARN.has(n.types[ref] ?? '')) return n.arns[ref] ?? n.names[ref];
     return n.names[ref] ?? ref;
   }
   if ('Fn::GetAtt' in o) {

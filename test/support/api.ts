@@ -1,4 +1,4 @@
-/** Calling the API handler in process with API Gateway v2 events, as the local API server does. */
+/** Calling the API handler in this process with API Gateway v2 (payload 2.0) events, shaped as the local API server shapes them. */
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import type { ApiHandler } from '../../lib/local/api-server.ts';
 

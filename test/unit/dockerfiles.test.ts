@@ -1,16 +1,61 @@
-/** Lints the container images (no Docker engine here to build them): pinned bases, non-root, exec-form entry points, sources that exist. */
+/**
+ * Lints the container images (no Docker engine here to build them): pinned bases, non-root, exec-form
+ * entry points, sources that exist, and the targets the stack and the README name.
+ */
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { DockerfileParser } from 'dockerfile-ast';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../lib/function.ts';
 
-const files = ['containers/runner/Dockerfile', 'containers/trainer/Dockerfile'];
+const FILE = 'containers/Dockerfile';
+const df = DockerfileParser.parse(readFileSync(path.join(REPO_ROOT, FILE), 'utf8'));
+const instructions = df.getInstructions();
+const named = (k: string) => instructions.filter((i) => i.getKeyword() === k);
 
-describe.each(files)('%s', (file) => {
-  const df = DockerfileParser.parse(readFileSync(path.join(REPO_ROOT, file), 'utf8'));
-  const instructions = df.getInstructions();
-  const named = (k: string) => instructions.filter((i) => i.getKeyword() === k);
+/** The instructions of one stage (from its FROM to the next). */
+function stage(name: string) {
+  const froms = df.getFROMs();
+  const i = froms.findIndex((f) => f.getBuildStage() === name);
+  if (i < 0) throw new Error(`${FILE} has no stage ${name}`);
+  const start = froms[i]?.getRange().start.line ?? 0;
+  const end = froms[i + 1]?.getRange().start.line ?? Number.POSITIVE_INFINITY;
+  return instructions.filter((x) => x.getRange().start.line >= start && x.getRange().start.line < end);
+}
+
+describe.each(['runner', 'trainer'])('the %s image', (target) => {
+  const own = (k: string) => stage(target).filter((i) => i.getKeyword() === k);
+
+  it('runs as a user other than root', () => {
+    const users = own('USER');
+    expect(users.length).toBeGreaterThan(0);
+    expect(users.at(-1)?.getArgumentsContent()).not.toMatch(/^(root|0)$/);
+  });
+
+  it('uses an exec-form ENTRYPOINT that starts the runner', () => {
+    const [entry] = own('ENTRYPOINT');
+    expect(entry?.getArgumentsContent()).toMatch(/^\[\s*"node",\s*"\/opt\/trainstack\/runner\.mjs"\s*\]$/);
+  });
+
+  it('carries the bundle the build stage made with the shared recipe', () => {
+    expect(own('COPY').map((c) => c.getTextContent())).toContain(
+      'COPY --from=build /out/runner.mjs /opt/trainstack/runner.mjs',
+    );
+  });
+});
+
+describe(FILE, () => {
+  it('bundles the runner with containers/runner/build.ts', () => {
+    expect(stage('build').map((i) => i.getArgumentsContent())).toContain(
+      'node --experimental-strip-types containers/runner/build.ts /out/runner.mjs',
+    );
+  });
+
+  it('is the trainer target the stack builds', () => {
+    const source = readFileSync(path.join(REPO_ROOT, 'lib', 'gpu-cluster.ts'), 'utf8');
+    expect(source).toContain(`file: '${FILE}'`);
+    expect(source).toContain("target: 'trainer'");
+  });
 
   it('pins every base image to a version (no latest, no bare name)', () => {
     for (const from of df.getFROMs()) {
@@ -19,17 +64,6 @@ describe.each(files)('%s', (file) => {
       expect(tag, from.getTextContent()).toBeTruthy();
       expect(tag).not.toBe('latest');
     }
-  });
-
-  it('runs as a user other than root', () => {
-    const users = named('USER');
-    expect(users.length).toBeGreaterThan(0);
-    expect(users.at(-1)?.getArgumentsContent()).not.toMatch(/^(root|0)$/);
-  });
-
-  it('uses an exec-form ENTRYPOINT that starts the runner', () => {
-    const [entry] = named('ENTRYPOINT');
-    expect(entry?.getArgumentsContent()).toMatch(/^\[\s*"node",\s*"\/opt\/trainstack\/runner\.mjs"\s*\]$/);
   });
 
   it('copies only files that exist in the repository, and never ADDs URLs', () => {
