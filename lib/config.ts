@@ -28,7 +28,19 @@ export interface TrainstackConfig {
   readonly apiThrottleBurst: number;
   /** Hourly price of one GPU, for cost estimates. @default 1.006 (g5.xlarge on-demand, us-east-1) */
   readonly gpuHourlyUsd: number;
+  /**
+   * Where the stack deploys: `aws`, or `localstack` (LocalStack Community: no GPU cluster, image, ECS
+   * or HTTP API, which it cannot create; tasks then fail with a reason that says so). @default aws
+   */
+  readonly target: 'aws' | 'localstack';
+  /**
+   * A task image already pushed (e.g. to your ECR), used instead of building `containers/Dockerfile`
+   * at deploy time, so deploying needs no Docker. @default '' (build the image asset)
+   */
+  readonly taskImage: string;
 }
+
+export const TARGETS = ['aws', 'localstack'] as const;
 
 export const DEFAULTS: TrainstackConfig = {
   instanceTypes: ['g5.xlarge'],
@@ -44,6 +56,8 @@ export const DEFAULTS: TrainstackConfig = {
   apiThrottleRate: 50,
   apiThrottleBurst: 100,
   gpuHourlyUsd: 1.006,
+  target: 'aws',
+  taskImage: '',
 };
 
 function coerce(value: unknown, like: unknown, key: string): unknown {
@@ -67,7 +81,7 @@ function coerce(value: unknown, like: unknown, key: string): unknown {
         .filter(Boolean);
     throw new Error(`context ${key} must be a list, got ${String(value)}`);
   }
-  return value;
+  return String(value);
 }
 
 export function readConfig(node: Node): TrainstackConfig {
@@ -80,6 +94,8 @@ export function readConfig(node: Node): TrainstackConfig {
   if (c.minInstances < 0 || c.maxInstances < c.minInstances)
     throw new Error('context: need 0 <= minInstances <= maxInstances');
   if (!c.instanceTypes.length) throw new Error('context instanceTypes is empty');
+  if (!TARGETS.includes(c.target))
+    throw new Error(`context target must be ${TARGETS.join(' or ')}, got ${String(c.target)}`);
   return c;
 }
 

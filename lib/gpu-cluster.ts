@@ -45,6 +45,11 @@ export interface RunnerTask {
 }
 export const LOG_STREAM_PREFIX = 'task';
 
+/** The task sizes (GPUs) a cluster of instances with this many GPUs offers: CPU only, then 1, 2, 4, 8. */
+export function taskSizes(gpusPerInstance: number): number[] {
+  return [0, ...[1, 2, 4, 8].filter((n) => n <= Math.max(1, gpusPerInstance))];
+}
+
 export interface GpuClusterProps {
   readonly table: ITable;
   readonly bucket: IBucket;
@@ -59,6 +64,8 @@ export interface GpuClusterProps {
   readonly spot?: boolean;
   /** GPUs one instance holds: task definitions exist for 0, 1, 2, 4 and 8 GPUs up to this. @default 1 */
   readonly gpusPerInstance?: number;
+  /** A task image already in a registry, instead of building containers/Dockerfile. @default build the asset */
+  readonly taskImage?: string;
 }
 
 export class GpuCluster extends Construct {
@@ -166,18 +173,20 @@ export class GpuCluster extends Construct {
       removalPolicy: RemovalPolicy.DESTROY,
     });
     // one image and one task role for every GPU size: the sizes differ only in what they reserve
-    const image = ContainerImage.fromAsset(path.join(REPO_ROOT), {
-      file: 'containers/Dockerfile',
-      target: 'trainer',
-      exclude: ['node_modules', 'cdk.out', '.local', '.git', '.device', 'test', 'bench', 'docs'],
-    });
+    // the trainer image: built from the repository at deploy time (needs Docker), or one already pushed
+    const image = props.taskImage
+      ? ContainerImage.fromRegistry(props.taskImage)
+      : ContainerImage.fromAsset(path.join(REPO_ROOT), {
+          file: 'containers/Dockerfile',
+          target: 'trainer',
+          exclude: ['node_modules', 'cdk.out', '.local', '.git', '.device', 'test', 'bench', 'docs'],
+        });
     this.taskRole = new Role(this, 'TaskRole', {
       assumedBy: new ServicePrincipal('ecs-tasks.amazonaws.com'),
     });
     props.table.grantReadWriteData(this.taskRole);
     props.bucket.grantReadWrite(this.taskRole);
-    const sizes = [0, ...[1, 2, 4, 8].filter((n) => n <= Math.max(1, props.gpusPerInstance ?? 1))];
-    this.runners = sizes.map((gpus) => {
+    this.runners = taskSizes(props.gpusPerInstance ?? 1).map((gpus) => {
       const taskDefinition = new Ec2TaskDefinition(this, gpus ? `Runner${gpus}Gpu` : 'RunnerCpu', {
         networkMode: NetworkMode.BRIDGE,
         taskRole: this.taskRole,

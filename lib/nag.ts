@@ -5,21 +5,25 @@
  */
 import { type CfnResource, Token, Validations } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
+import type { GpuCluster } from './gpu-cluster.ts';
 import type { TrainstackStack } from './trainstack-stack.ts';
+
+const S3_READ = ['s3:GetBucket*', 's3:GetObject*', 's3:List*'];
+const S3_WRITE = ['s3:Abort*', 's3:DeleteObject*'];
 
 const ack = (scope: IConstruct, id: string, reason: string) =>
   Validations.of(scope).acknowledge({ id: `AwsSolutions-${id}`, reason });
 
 export function acknowledgeNagFindings(stack: TrainstackStack): void {
-  // nag prints concrete values where the stack has them (an env region) and <AWS::X> where it does not
+  // nag prints concrete values where the stack has them (`cdk deploy` names an account and region)
+  // and <AWS::X> where it does not (an environment-agnostic synth): acknowledge whichever this stack has
   const region = Token.isUnresolved(stack.region) ? '<AWS::Region>' : stack.region;
   const partition = Token.isUnresolved(stack.partition) ? '<AWS::Partition>' : stack.partition;
-  const arnPrefix = (service: string) => `arn:${partition}:${service}:${region}:<AWS::AccountId>`;
+  const account = Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account;
+  const arnPrefix = (service: string) => `arn:${partition}:${service}:${region}:${account}`;
   const ref = (c: IConstruct) => `<${stack.getLogicalId(c.node.defaultChild as CfnResource)}.Arn>`;
   const tableIndexes = `IAM5[Resource::${ref(stack.storage.table)}/index/*]`;
   const bucketObjects = `IAM5[Resource::${ref(stack.storage.bucket)}/*]`;
-  const S3_READ = ['s3:GetBucket*', 's3:GetObject*', 's3:List*'];
-  const S3_WRITE = ['s3:Abort*', 's3:DeleteObject*'];
 
   for (const fn of [stack.apiFunction, stack.dispatch.dispatcher, stack.stepFunction]) {
     ack(fn, 'L1', 'Node.js 24 is the newest Lambda runtime for Node; the rule lags behind it.');
@@ -55,14 +59,49 @@ export function acknowledgeNagFindings(stack: TrainstackStack): void {
     `IAM5[Resource::${arnPrefix('states')}:execution:{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"${stack.getLogicalId(stack.workflow.stateMachine.node.defaultChild as CfnResource)}"}]}]}:*]`,
     'StopExecution on executions of the task state machine only (execution names are task ids).',
   );
+  if (stack.gpu) acknowledgeGpuCluster(stack, stack.gpu, { arnPrefix, tableIndexes, bucketObjects });
+
+  const sm = stack.workflow;
+  ack(
+    sm,
+    'IAM5[Resource::*]',
+    'Logs delivery and X-Ray actions take no resource; ECS .sync needs the events rule it creates.',
+  );
+  ack(
+    sm,
+    `IAM5[Resource::${ref(stack.stepFunction)}:*]`,
+    'Invoke any version of the one workflow-step function.',
+  );
+
+  if (stack.api) {
+    ack(
+      stack.api,
+      'APIG4',
+      'GET /health is public on purpose (load balancer and uptime checks); every other route uses IAM.',
+    );
+    ack(
+      stack.api.invokePolicy,
+      `IAM5[Resource::${arnPrefix('execute-api')}:<${stack.getLogicalId(stack.api.httpApi.node.defaultChild as CfnResource)}>/*/*/*]`,
+      'The invoke policy grants every route of this one API to its holders.',
+    );
+  }
+}
+
+/** The GPU cluster's findings (it is left out on the LocalStack target). */
+function acknowledgeGpuCluster(
+  stack: TrainstackStack,
+  gpu: GpuCluster,
+  f: { arnPrefix: (service: string) => string; tableIndexes: string; bucketObjects: string },
+): void {
+  const { arnPrefix, tableIndexes, bucketObjects } = f;
   ack(
     stack.stepFunction,
-    `IAM5[Resource::${arnPrefix('ecs')}:task/<${stack.getLogicalId(stack.gpu.cluster.node.defaultChild as CfnResource)}>/*]`,
+    `IAM5[Resource::${arnPrefix('ecs')}:task/<${stack.getLogicalId(gpu.cluster.node.defaultChild as CfnResource)}>/*]`,
     'StopTask on tasks of the GPU cluster only, to make sure a timed-out attempt is gone.',
   );
 
   // the runner task definitions share one task role; each has an execution role to pull the image
-  const task = stack.gpu;
+  const task = gpu;
   for (const a of [...S3_READ, ...S3_WRITE])
     ack(
       task,
@@ -82,7 +121,6 @@ export function acknowledgeNagFindings(stack: TrainstackStack): void {
     'ecr:GetAuthorizationToken takes no resource; the execution role pulls the image asset.',
   );
 
-  const gpu = stack.gpu;
   ack(
     gpu,
     'IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role]',
@@ -103,28 +141,5 @@ export function acknowledgeNagFindings(stack: TrainstackStack): void {
     gpu,
     'AS3',
     'Scaling is managed by the ECS capacity provider; its events are on the dashboard via ECS, not SNS.',
-  );
-
-  const sm = stack.workflow;
-  ack(
-    sm,
-    'IAM5[Resource::*]',
-    'Logs delivery and X-Ray actions take no resource; ECS .sync needs the events rule it creates.',
-  );
-  ack(
-    sm,
-    `IAM5[Resource::${ref(stack.stepFunction)}:*]`,
-    'Invoke any version of the one workflow-step function.',
-  );
-
-  ack(
-    stack.api,
-    'APIG4',
-    'GET /health is public on purpose (load balancer and uptime checks); every other route uses IAM.',
-  );
-  ack(
-    stack.api.invokePolicy,
-    `IAM5[Resource::${arnPrefix('execute-api')}:<${stack.getLogicalId(stack.api.httpApi.node.defaultChild as CfnResource)}>/*/*/*]`,
-    'The invoke policy grants every route of this one API to its holders.',
   );
 }

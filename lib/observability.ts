@@ -20,7 +20,8 @@ import { Construct } from 'constructs';
 export const METRIC_NAMESPACE = 'Trainstack';
 
 export interface ObservabilityProps {
-  readonly api: HttpApi;
+  /** The HTTP API, for its 5xx alarm and graphs. @default none (the LocalStack target has no HTTP API) */
+  readonly api?: HttpApi;
   readonly queue: Queue;
   readonly deadLetterQueue: Queue;
   readonly stateMachine: StateMachine;
@@ -74,7 +75,7 @@ export class Observability extends Construct {
     const dlqDepth = props.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
       period: Duration.minutes(5),
     });
-    const api5xx = props.api.metricServerError({ period: Duration.minutes(5), statistic: 'Sum' });
+    const api5xx = props.api?.metricServerError({ period: Duration.minutes(5), statistic: 'Sum' });
     const add = (name: string, metric: Metric, threshold: number, description: string) => {
       const alarm = new Alarm(this, name, {
         metric,
@@ -95,7 +96,7 @@ export class Observability extends Construct {
       props.oldestQueuedAlarmSeconds ?? 3600,
       'A task has waited in the queue too long',
     );
-    add('Api5xxAlarm', api5xx, 1, 'The API answered 5xx');
+    if (api5xx) add('Api5xxAlarm', api5xx, 1, 'The API answered 5xx');
 
     this.dashboard = new Dashboard(this, 'Dashboard');
     this.dashboard.addWidgets(
@@ -111,12 +112,16 @@ export class Observability extends Construct {
         ],
         width: 12,
       }),
-      new GraphWidget({
-        title: 'API',
-        left: [props.api.metricCount(), props.api.metricClientError(), api5xx],
-        right: [props.api.metricLatency()],
-        width: 12,
-      }),
+      ...(props.api && api5xx
+        ? [
+            new GraphWidget({
+              title: 'API',
+              left: [props.api.metricCount(), props.api.metricClientError(), api5xx],
+              right: [props.api.metricLatency()],
+              width: 12,
+            }),
+          ]
+        : []),
       new SingleValueWidget({
         title: 'Queues',
         metrics: [props.queue.metricApproximateNumberOfMessagesVisible(), dlqDepth],

@@ -1,12 +1,17 @@
-/** The trainstack stack: API, queue and dispatch, workflow, GPU cluster, storage, observability. */
-import { Duration, Stack, type StackProps } from 'aws-cdk-lib';
+/**
+ * The trainstack stack: API, queue and dispatch, workflow, GPU cluster, storage, observability.
+ * With CDK context `target=localstack` it leaves out what LocalStack Community cannot create (the GPU
+ * cluster with its VPC, image and ECS resources, and the HTTP API); the workflow then fails each task
+ * with a reason that says so, and the API function is reached by Lambda invoke.
+ */
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
-import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { Api } from './api.ts';
 import { concurrencyCap, type TrainstackConfig } from './config.ts';
 import { HouseFunction } from './function.ts';
-import { GpuCluster } from './gpu-cluster.ts';
+import { GpuCluster, taskSizes } from './gpu-cluster.ts';
 import { Observability } from './observability.ts';
 import { QueueDispatch } from './queue-dispatch.ts';
 import { Storage } from './storage.ts';
@@ -24,10 +29,14 @@ function retention(days: number): RetentionDays {
 
 export class TrainstackStack extends Stack {
   readonly storage: Storage;
-  readonly gpu: GpuCluster;
+  /** absent on the LocalStack target */
+  readonly gpu?: GpuCluster;
   readonly workflow: Workflow;
   readonly dispatch: QueueDispatch;
-  readonly api: Api;
+  /** absent on the LocalStack target */
+  readonly api?: Api;
+  /** where task containers write their logs (the GPU cluster's, or a log group of its own without one) */
+  readonly taskLogs: LogGroup;
   readonly apiFunction: HouseFunction;
   readonly stepFunction: HouseFunction;
   readonly observability: Observability;
@@ -40,16 +49,23 @@ export class TrainstackStack extends Stack {
 
     this.storage = new Storage(this, 'Storage', { artifactRetentionDays: c.artifactRetentionDays });
     const { table, bucket } = this.storage;
-    this.gpu = new GpuCluster(this, 'Gpu', {
-      table,
-      bucket,
-      logRetention,
-      instanceTypes: c.instanceTypes,
-      minInstances: c.minInstances,
-      maxInstances: c.maxInstances,
-      spot: c.spot,
-      gpusPerInstance: c.gpusPerInstance,
-    });
+    const onAws = c.target === 'aws';
+    if (onAws) {
+      this.gpu = new GpuCluster(this, 'Gpu', {
+        table,
+        bucket,
+        logRetention,
+        instanceTypes: c.instanceTypes,
+        minInstances: c.minInstances,
+        maxInstances: c.maxInstances,
+        spot: c.spot,
+        gpusPerInstance: c.gpusPerInstance,
+        ...(c.taskImage ? { taskImage: c.taskImage } : {}),
+      });
+    }
+    this.taskLogs =
+      this.gpu?.logGroup ??
+      new LogGroup(this, 'TaskLogs', { retention: logRetention, removalPolicy: RemovalPolicy.DESTROY });
     this.dispatch = new QueueDispatch(this, 'Dispatch', { logRetention, maxConcurrentTasks: cap });
 
     this.stepFunction = new HouseFunction(this, 'WorkflowStep', {
@@ -60,9 +76,15 @@ export class TrainstackStack extends Stack {
     });
     this.workflow = new Workflow(this, 'Workflow', {
       stepFunction: this.stepFunction,
-      cluster: this.gpu.cluster,
-      runners: this.gpu.runners,
-      capacityProvider: this.gpu.capacityProvider,
+      ...(this.gpu
+        ? {
+            compute: {
+              cluster: this.gpu.cluster,
+              runners: this.gpu.runners,
+              capacityProvider: this.gpu.capacityProvider,
+            },
+          }
+        : {}),
       logRetention,
     });
 
@@ -73,16 +95,18 @@ export class TrainstackStack extends Stack {
       environment: {
         MAX_QUEUE_DEPTH: String(c.maxQueueDepth),
         MAX_CONCURRENT_TASKS: String(cap),
-        MAX_GPUS_PER_TASK: String(Math.max(...this.gpu.runners.map((r) => r.gpus))),
+        MAX_GPUS_PER_TASK: String(Math.max(...taskSizes(c.gpusPerInstance))),
       },
     });
-    this.api = new Api(this, 'Api', {
-      handler: this.apiFunction,
-      logRetention,
-      throttleRate: c.apiThrottleRate,
-      throttleBurst: c.apiThrottleBurst,
-      adminRoleArns: c.adminPrincipals,
-    });
+    if (onAws) {
+      this.api = new Api(this, 'Api', {
+        handler: this.apiFunction,
+        logRetention,
+        throttleRate: c.apiThrottleRate,
+        throttleBurst: c.apiThrottleBurst,
+        adminRoleArns: c.adminPrincipals,
+      });
+    }
 
     // wiring: a grant and an environment variable, in one place
     const sm = this.workflow.stateMachine;
@@ -99,30 +123,51 @@ export class TrainstackStack extends Stack {
     sm.grantExecution(this.apiFunction, 'states:StopExecution');
     bucket.grantRead(this.apiFunction);
     this.apiFunction.addEnvironment('BUCKET_NAME', bucket.bucketName);
-    this.gpu.logGroup.grantRead(this.apiFunction);
-    this.apiFunction.addEnvironment('LOG_GROUP_NAME', this.gpu.logGroup.logGroupName);
+    this.taskLogs.grantRead(this.apiFunction);
+    this.apiFunction.addEnvironment('LOG_GROUP_NAME', this.taskLogs.logGroupName);
     this.stepFunction.addEnvironment('BUCKET_NAME', bucket.bucketName);
-    this.stepFunction.addEnvironment('CLUSTER_ARN', this.gpu.cluster.clusterArn);
-    this.stepFunction.addToRolePolicy(
-      new PolicyStatement({
-        actions: ['ecs:StopTask'],
-        resources: [
-          this.formatArn({
-            service: 'ecs',
-            resource: 'task',
-            resourceName: `${this.gpu.cluster.clusterName}/*`,
-          }),
-        ],
-      }),
-    );
+    if (this.gpu) {
+      this.stepFunction.addEnvironment('CLUSTER_ARN', this.gpu.cluster.clusterArn);
+      this.stepFunction.addToRolePolicy(
+        new PolicyStatement({
+          actions: ['ecs:StopTask'],
+          resources: [
+            this.formatArn({
+              service: 'ecs',
+              resource: 'task',
+              resourceName: `${this.gpu.cluster.clusterName}/*`,
+            }),
+          ],
+        }),
+      );
+    }
 
     this.observability = new Observability(this, 'Observability', {
-      api: this.api.httpApi,
+      ...(this.api ? { api: this.api.httpApi } : {}),
       queue: this.dispatch.queue,
       deadLetterQueue: this.dispatch.deadLetterQueue,
       stateMachine: sm,
       stepLogGroup: this.stepFunction.logGroup,
       dispatcherLogGroup: this.dispatch.dispatcher.logGroup,
     });
+
+    // what a user needs after a deploy and cannot guess (the API URL and invoke policy are the Api's)
+    const out = (id: string, value: string, description: string) =>
+      new CfnOutput(this, id, { value, description });
+    out('BucketName', bucket.bucketName, 'task outputs (tasks/<id>/), checkpoints and trajectories');
+    out('TableName', table.tableName, 'task records and stats');
+    out('TaskLogGroup', this.taskLogs.logGroupName, "task containers' logs");
+    out('StateMachineArn', sm.stateMachineArn, 'the task workflow');
+    out(
+      'DashboardUrl',
+      `https://${this.region}.console.aws.amazon.com/cloudwatch/home?region=${this.region}#dashboards:name=${this.observability.dashboard.dashboardName}`,
+      'the CloudWatch dashboard',
+    );
+    if (!this.api)
+      out(
+        'ApiFunctionName',
+        this.apiFunction.functionName,
+        'the API handler (no HTTP API on this target): invoke it with an API Gateway v2 event',
+      );
   }
 }

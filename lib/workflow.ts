@@ -13,9 +13,12 @@ import {
   Condition,
   DefinitionBody,
   Fail,
+  type IChainable,
   IntegrationPattern,
   JsonPath,
   LogLevel,
+  Pass,
+  Result,
   StateMachine,
   StateMachineType,
   Succeed,
@@ -32,7 +35,14 @@ import {
 } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { RUNNER_ENV } from '../lambdas/contracts/runner-env.ts';
-import { ctxPath, decisionPath, PATH, STEP, type StepAction } from '../lambdas/contracts/workflow-step.ts';
+import {
+  ctxPath,
+  decisionPath,
+  NO_COMPUTE_ERROR,
+  PATH,
+  STEP,
+  type StepAction,
+} from '../lambdas/contracts/workflow-step.ts';
 import type { RunnerTask } from './gpu-cluster.ts';
 
 export const STATE = {
@@ -47,14 +57,26 @@ export const STATE = {
   notStarted: 'NotStarted',
   done: 'Done',
   broken: 'BookkeepingFailed',
+  noCompute: 'NoCompute',
 } as const;
 
-export interface WorkflowProps {
-  readonly stepFunction: IFunction;
+/** What runs attempts: the GPU cluster's capacity provider and the runner's task definitions. */
+export interface WorkflowCompute {
   readonly cluster: Cluster;
   /** the runner's task definitions by GPU count, smallest first */
   readonly runners: RunnerTask[];
   readonly capacityProvider: AsgCapacityProvider;
+}
+
+/** Why a deployment without compute fails its tasks (what the user reads as the task's reason). */
+export const NO_COMPUTE_CAUSE =
+  'this deployment has no GPU cluster (CDK context target=localstack: LocalStack Community cannot run ECS); ' +
+  'tasks run end to end on the embedded local cloud (npm start) or on AWS';
+
+export interface WorkflowProps {
+  readonly stepFunction: IFunction;
+  /** Where attempts run. @default none: every attempt fails at once with NO_COMPUTE_CAUSE */
+  readonly compute?: WorkflowCompute;
   readonly logRetention: RetentionDays;
 }
 
@@ -76,7 +98,6 @@ export class Workflow extends Construct {
       });
 
     const startAttempt = step(STATE.startAttempt, STEP.start, {}, PATH.ctx);
-    const succeeded = step(STATE.succeeded, STEP.succeeded, {}, PATH.decision);
     const failed = step(STATE.failed, STEP.failed, { error: JsonPath.objectAt(PATH.error) }, PATH.decision);
     const done = new Succeed(this, STATE.done);
     const notStarted = new Succeed(this, STATE.notStarted, {
@@ -88,41 +109,27 @@ export class Workflow extends Construct {
     });
 
     // one RunTask per task size; a task runs on the smallest that holds its GPUs
-    const pick = new Choice(this, STATE.pickSize);
-    for (const r of props.runners) {
-      const runTask = new EcsRunTask(this, STATE.runTask(r.gpus), {
-        stateName: STATE.runTask(r.gpus),
-        integrationPattern: IntegrationPattern.RUN_JOB,
-        cluster: props.cluster,
-        taskDefinition: r.taskDefinition,
-        launchTarget: new EcsEc2LaunchTarget({
-          capacityProviderOptions: CapacityProviderOptions.custom([
-            { capacityProvider: props.capacityProvider.capacityProviderName, weight: 1 },
-          ]),
-        }),
-        containerOverrides: [
-          {
-            containerDefinition: r.container,
-            environment: [
-              // pointers only: the runner reads the spec from the task record (overrides are capped at 8 KB)
-              { name: RUNNER_ENV.taskId, value: JsonPath.stringAt(PATH.taskId) },
-              {
-                name: RUNNER_ENV.attempt,
-                value: JsonPath.format('{}', JsonPath.stringAt(ctxPath('attempt'))),
-              },
-            ],
-            memoryReservation: JsonPath.numberAt(ctxPath('memoryMiB')),
-          },
-        ],
-        taskTimeout: Timeout.at(ctxPath('timeoutSeconds')),
-        resultPath: JsonPath.DISCARD,
-      });
-      runTask.addCatch(failed, { errors: ['States.ALL'], resultPath: PATH.error });
-      runTask.next(succeeded);
-      pick.when(Condition.numberLessThanEquals(ctxPath('gpus'), r.gpus), runTask);
+    const compute = props.compute;
+    let run: IChainable;
+    if (compute) {
+      const succeeded = step(STATE.succeeded, STEP.succeeded, {}, PATH.decision);
+      succeeded.addCatch(failed, { errors: ['States.ALL'], resultPath: PATH.error });
+      succeeded.next(done);
+      const pick = new Choice(this, STATE.pickSize);
+      for (const r of compute.runners)
+        pick.when(
+          Condition.numberLessThanEquals(ctxPath('gpus'), r.gpus),
+          this.runTask(compute, r, failed, succeeded),
+        );
+      run = pick;
+    } else {
+      run = new Pass(this, STATE.noCompute, {
+        comment: 'no compute in this deployment: the attempt fails with the reason',
+        result: Result.fromObject({ Error: NO_COMPUTE_ERROR, Cause: NO_COMPUTE_CAUSE }),
+        resultPath: PATH.error,
+      }).next(failed);
     }
     startAttempt.addCatch(failed, { errors: ['States.ALL'], resultPath: PATH.error });
-    succeeded.addCatch(failed, { errors: ['States.ALL'], resultPath: PATH.error });
     failed.addCatch(broken, { errors: ['States.ALL'], resultPath: PATH.error });
 
     const backoff = new Wait(this, STATE.backoff, {
@@ -131,9 +138,8 @@ export class Workflow extends Construct {
     const definition = startAttempt.next(
       new Choice(this, STATE.proceed)
         .when(Condition.booleanEquals(ctxPath('proceed'), false), notStarted)
-        .otherwise(pick),
+        .otherwise(run),
     );
-    succeeded.next(done);
     failed.next(
       new Choice(this, STATE.again)
         .when(Condition.stringEquals(decisionPath('action'), 'retry'), backoff.next(startAttempt))
@@ -151,5 +157,38 @@ export class Workflow extends Construct {
       logs: { destination: this.logGroup, level: LogLevel.ALL, includeExecutionData: true },
       timeout: Duration.days(30),
     });
+  }
+  /** RunTask (.sync) of one task size, with the per-task timeout; its end goes to the step that records it. */
+  private runTask(compute: WorkflowCompute, r: RunnerTask, failed: LambdaInvoke, succeeded: LambdaInvoke) {
+    const runTask = new EcsRunTask(this, STATE.runTask(r.gpus), {
+      stateName: STATE.runTask(r.gpus),
+      integrationPattern: IntegrationPattern.RUN_JOB,
+      cluster: compute.cluster,
+      taskDefinition: r.taskDefinition,
+      launchTarget: new EcsEc2LaunchTarget({
+        capacityProviderOptions: CapacityProviderOptions.custom([
+          { capacityProvider: compute.capacityProvider.capacityProviderName, weight: 1 },
+        ]),
+      }),
+      containerOverrides: [
+        {
+          containerDefinition: r.container,
+          environment: [
+            // pointers only: the runner reads the spec from the task record (overrides are capped at 8 KB)
+            { name: RUNNER_ENV.taskId, value: JsonPath.stringAt(PATH.taskId) },
+            {
+              name: RUNNER_ENV.attempt,
+              value: JsonPath.format('{}', JsonPath.stringAt(ctxPath('attempt'))),
+            },
+          ],
+          memoryReservation: JsonPath.numberAt(ctxPath('memoryMiB')),
+        },
+      ],
+      taskTimeout: Timeout.at(ctxPath('timeoutSeconds')),
+      resultPath: JsonPath.DISCARD,
+    });
+    runTask.addCatch(failed, { errors: ['States.ALL'], resultPath: PATH.error });
+    runTask.next(succeeded);
+    return runTask;
   }
 }

@@ -9,7 +9,9 @@ import type { Containers } from '../domain/ports.ts';
 
 export const ecs = new ECSClient({});
 
-export function ecsContainers(cluster: string): Containers {
+/** The task's containers in the cluster; with no cluster (the LocalStack target) there is nothing to stop. */
+export function ecsContainers(cluster: string | undefined): Containers {
+  if (!cluster) return { stopForTask: async () => 0 };
   return {
     async stopForTask(taskId, reason, ecsTaskArn) {
       const stop = (task: string) =>

@@ -39,6 +39,12 @@ export interface Decision {
   reason?: string;
 }
 
+/**
+ * The error the state machine reports in place of RunTask when the deployment has no compute (the
+ * LocalStack target): the attempt cannot run anywhere, so the task fails at once with the cause.
+ */
+export const NO_COMPUTE_ERROR = 'Trainstack.NoCompute';
+
 /** Where the execution's state keeps each value. */
 export const PATH = {
   taskId: '$.taskId',

@@ -2,6 +2,7 @@
  * Failure classification: what an attempt's end means for the task.
  * Input is the error a `.sync` ECS RunTask state reports (Error and Cause as Step Functions gives them).
  */
+import { NO_COMPUTE_ERROR } from '../contracts/workflow-step.ts';
 
 /** Exit code the runner uses when it was stopped (SIGTERM: cancel, timeout, spot, scale-in), not failed. */
 export const EXIT_STOPPED = 143;
@@ -12,7 +13,8 @@ export const EXIT_RUNNER_ERROR = 70;
 /** Exit code of a process killed with SIGKILL, usually the kernel's OOM killer. */
 export const EXIT_KILLED = 137;
 
-export type Outcome = 'workload' | 'infrastructure' | 'timeout' | 'stopped' | 'stall';
+/** `unrunnable`: nothing in this deployment can run the task (it fails at once, with the reason). */
+export type Outcome = 'workload' | 'infrastructure' | 'timeout' | 'stopped' | 'stall' | 'unrunnable';
 
 export interface Classified {
   outcome: Outcome;
@@ -53,6 +55,12 @@ const INFRA_REASONS = [
 ];
 
 export function classifyFailure(error: string, cause: unknown, timeoutSeconds?: number): Classified {
+  if (error === NO_COMPUTE_ERROR) {
+    return {
+      outcome: 'unrunnable',
+      reason: typeof cause === 'string' && cause ? cause : 'no compute to run it',
+    };
+  }
   if (error === 'States.Timeout') {
     return {
       outcome: 'timeout',

@@ -131,6 +131,7 @@ export async function attemptFailed(
     return { action: 'retry' as const, waitSeconds, status: 'RETRYING', reason };
   };
 
+  if (c.outcome === 'unrunnable') return fail(c.reason);
   if (c.outcome === 'timeout') {
     // the state timed out; make sure the container is gone too
     await containers.stopForTask(task.taskId, c.reason, task.attempts.at(-1)?.ecsTaskArn);

@@ -8,13 +8,14 @@ import { sqsWaker } from '../clients/sqs.ts';
 import { type AttemptContext, type Decision, STEP, type StepEvent } from '../contracts/workflow-step.ts';
 import { systemClock } from '../domain/ports.ts';
 import { attemptFailed, attemptSucceeded, type StepDeps, startAttempt } from '../domain/workflow-steps.ts';
-import { env, envInt } from '../shared/env.ts';
+import { env, envInt, envOptional } from '../shared/env.ts';
 import { logger } from '../shared/logger.ts';
 
 const deps: StepDeps = {
   store: new DynamoTaskRepository(dynamodb, env('TABLE_NAME')),
   waker: sqsWaker(env('QUEUE_URL')),
-  containers: ecsContainers(env('CLUSTER_ARN')),
+  // a deployment without a GPU cluster (the LocalStack target) has no containers to stop
+  containers: ecsContainers(envOptional('CLUSTER_ARN')),
   clock: systemClock,
   logger,
   bucketName: env('BUCKET_NAME'),

@@ -5,6 +5,12 @@ export function env(name: string): string {
   return v;
 }
 
+/** A variable that a deployment may leave out (undefined when unset or empty). */
+export function envOptional(name: string): string | undefined {
+  const v = process.env[name];
+  return v === undefined || v === '' ? undefined : v;
+}
+
 export function envInt(name: string, fallback: number): number {
   const v = process.env[name];
   if (v === undefined || v === '') return fallback;

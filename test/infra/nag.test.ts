@@ -1,10 +1,16 @@
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { describe, expect, it } from 'vitest';
-import { testApp } from '../support/app.ts';
+import { CONCRETE_CONTEXT, CONCRETE_ENV, testApp } from '../support/app.ts';
 
 describe('cdk-nag AwsSolutions', () => {
   it('finds nothing that is not acknowledged with a reason', () => {
     const { app } = testApp({}, { nag: true });
+    expect(() => app.synth()).not.toThrow();
+  });
+
+  it('finds nothing unacknowledged for a concrete account and region, as cdk deploy synthesizes', () => {
+    const { app, stack } = testApp(CONCRETE_CONTEXT, { nag: true, env: CONCRETE_ENV });
+    expect(stack.account).toBe(CONCRETE_ENV.account);
     expect(() => app.synth()).not.toThrow();
   });
 

@@ -4,17 +4,27 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { buildApp } from '../../lib/app.ts';
+import { type BuildOptions, buildApp } from '../../lib/app.ts';
 import { cdkContext } from '../../lib/local/template.ts';
 import type { TrainstackStack } from '../../lib/trainstack-stack.ts';
 
-export function testApp(context: Record<string, unknown> = {}, opts: { nag?: boolean } = {}) {
+/** A concrete account and region, with the availability zones `cdk deploy` would look up. */
+export const CONCRETE_ENV = { account: '123456789012', region: 'us-east-1' };
+export const CONCRETE_CONTEXT = {
+  [`availability-zones:account=${CONCRETE_ENV.account}:region=${CONCRETE_ENV.region}`]: [
+    'us-east-1a',
+    'us-east-1b',
+    'us-east-1c',
+  ],
+};
+
+export function testApp(context: Record<string, unknown> = {}, opts: BuildOptions = {}) {
   const app = new App({
     outdir: mkdtempSync(path.join(tmpdir(), 'trainstack-test-')),
     context: { ...cdkContext(), ...context, 'aws:cdk:bundling-stacks': [] },
     builtinCloudFormationValidation: false,
   });
-  const stack: TrainstackStack = buildApp(app, { nag: opts.nag ?? false });
+  const stack: TrainstackStack = buildApp(app, { ...opts, nag: opts.nag ?? false });
   return { app, stack };
 }
 

@@ -20,7 +20,13 @@ describe('README.md', () => {
   it.each(Object.entries(DEFAULTS))('documents the context key %s with its default', (key, value) => {
     const row = readme.split('\n').find((l) => l.startsWith(`| \`${key}\``));
     expect(row, key).toBeDefined();
-    const shown = Array.isArray(value) ? (value.length ? value.join(',') : 'none') : String(value);
+    const shown = Array.isArray(value)
+      ? value.length
+        ? value.join(',')
+        : 'none'
+      : value === ''
+        ? 'none'
+        : String(value);
     expect(row).toContain(shown === 'none' ? 'none' : `\`${shown}\``);
   });
 

@@ -4,6 +4,7 @@
  */
 import { beforeEach, describe, expect, it } from 'vitest';
 import { MemoryTaskRepository } from '../../lambdas/clients/memory-tasks.ts';
+import { NO_COMPUTE_ERROR } from '../../lambdas/contracts/workflow-step.ts';
 import { MAX_INFRA_RETRIES } from '../../lambdas/domain/classify.ts';
 import { dispatch } from '../../lambdas/domain/dispatch.ts';
 import { silentLogger } from '../../lambdas/domain/logger.ts';
@@ -356,6 +357,23 @@ describe('workflow steps', () => {
     expect(d).toMatchObject({ action: 'done', status: 'FAILED' });
     expect(rec.stoppedContainers).toEqual([{ taskId: t.taskId, arn: 'arn:ecs:task/1' }]);
     expect((await mustGet(repo, t.taskId)).statusReason).toMatch(/timed out/);
+  });
+
+  it('a deployment with no compute fails the task at once with the reason, not retried', async () => {
+    const t = await started({ maxRetries: 3 });
+    const d = await attemptFailed(steps, {
+      taskId: t.taskId,
+      error: { Error: NO_COMPUTE_ERROR, Cause: 'this deployment has no GPU cluster' },
+    });
+    expect(d).toMatchObject({
+      action: 'done',
+      status: 'FAILED',
+      reason: 'this deployment has no GPU cluster',
+    });
+    const after = await mustGet(repo, t.taskId);
+    expect(after.attempts).toHaveLength(1);
+    expect(after.attempts[0]?.outcome).toBe('unrunnable');
+    expect(after.retryCount).toBe(0);
   });
 
   it('success records the result, the duration and the cost, and frees the slot', async () => {
