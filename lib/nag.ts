@@ -54,10 +54,16 @@ export function acknowledgeNagFindings(stack: TrainstackStack): void {
     bucketObjects,
     'Objects of the one artifacts bucket (task outputs and trajectories).',
   );
+  const executions = `IAM5[Resource::${arnPrefix('states')}:execution:{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"${stack.getLogicalId(stack.workflow.stateMachine.node.defaultChild as CfnResource)}"}]}]}:*]`;
   ack(
     stack.apiFunction,
-    `IAM5[Resource::${arnPrefix('states')}:execution:{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"${stack.getLogicalId(stack.workflow.stateMachine.node.defaultChild as CfnResource)}"}]}]}:*]`,
-    'StopExecution on executions of the task state machine only (execution names are task ids).',
+    executions,
+    'StopExecution on executions of the task state machine only (one execution per run of a task).',
+  );
+  ack(
+    stack.dispatch.dispatcher,
+    executions,
+    'DescribeExecution on executions of the task state machine only, to reconcile active tasks.',
   );
   if (stack.gpu) acknowledgeGpuCluster(stack, stack.gpu, { arnPrefix, tableIndexes, bucketObjects });
 

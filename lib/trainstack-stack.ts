@@ -120,6 +120,8 @@ export class TrainstackStack extends Stack {
       fn.addEnvironment('STATE_MACHINE_ARN', sm.stateMachineArn);
     }
     sm.grantStartExecution(this.dispatch.dispatcher);
+    // the reconciler looks at the executions of active tasks
+    sm.grantExecution(this.dispatch.dispatcher, 'states:DescribeExecution');
     sm.grantExecution(this.apiFunction, 'states:StopExecution');
     bucket.grantRead(this.apiFunction);
     this.apiFunction.addEnvironment('BUCKET_NAME', bucket.bucketName);

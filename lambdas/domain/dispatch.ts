@@ -1,10 +1,12 @@
 /**
  * The dispatcher: claims the highest-priority queued tasks up to the free concurrency slots and starts
- * one workflow execution per task, named by the task id (so a duplicate wake-up never starts one twice).
+ * one workflow execution per claim. Each claim is a new run of the task, and the execution is named
+ * by the task id and the run (`<taskId>-<run>`): a duplicate wake-up cannot claim twice, and a task
+ * that runs again (a manual retry) gets a name AWS has not seen.
  */
 import type { Logger } from './logger.ts';
 import type { TaskRecord } from './model.ts';
-import type { Clock, Executions } from './ports.ts';
+import { type Clock, ExecutionFinished, type Executions, type Waker } from './ports.ts';
 import { CapacityFull, type TaskRepository } from './task-repository.ts';
 
 export interface DispatchConfig {
@@ -17,10 +19,23 @@ export interface DispatchResult {
   freeSlots: number;
 }
 
-export async function dispatch(
-  deps: { store: TaskRepository; executions: Executions; clock: Clock; logger: Logger },
-  config: DispatchConfig,
-): Promise<DispatchResult> {
+/** The workflow execution name of the task's current run: `<taskId>-<run>` (at most 80 characters). */
+export const executionName = (t: Pick<TaskRecord, 'taskId' | 'runs'>) => `${t.taskId}-${t.runs ?? 1}`;
+
+export interface DispatchDeps {
+  store: TaskRepository;
+  executions: Executions;
+  clock: Clock;
+  logger: Logger;
+  /** wakes the dispatcher again when a slot frees outside the workflow @default none */
+  waker?: Waker;
+}
+
+async function wakeAfterFree(deps: DispatchDeps) {
+  await deps.waker?.wake({ why: 'slot freed by the dispatcher' });
+}
+
+export async function dispatch(deps: DispatchDeps, config: DispatchConfig): Promise<DispatchResult> {
   const { store, executions, clock, logger } = deps;
   const started: string[] = [];
   const expired: string[] = [];
@@ -35,7 +50,7 @@ export async function dispatch(
     let claimedAny = false;
     for (const candidate of candidates) {
       seen.add(candidate.taskId);
-      const task = await store.get(candidate.taskId);
+      let task = await store.get(candidate.taskId);
       if (task?.status !== 'QUEUED') continue;
       if (await expireIfWaitedTooLong(store, task, clock)) {
         expired.push(task.taskId);
@@ -43,25 +58,39 @@ export async function dispatch(
       }
       try {
         const now = clock.now().toISOString();
-        const { applied } = await store.transition(task, {
+        const { applied, task: claimed } = await store.transition(task, {
           from: 'QUEUED',
           to: 'STARTING',
           reason: 'dispatched: starting the workflow',
-          set: { dispatchedAt: now } as Partial<TaskRecord>,
+          set: { dispatchedAt: now, runs: (task.runs ?? 0) + 1 },
           activeCap: config.maxConcurrentTasks,
           now,
         });
         if (!applied) continue;
+        task = claimed;
       } catch (e) {
         if (e instanceof CapacityFull) return { started, expired, freeSlots: 0 };
         if (e instanceof Error && (e as { status?: number }).status === 409) continue;
         throw e;
       }
       claimedAny = true;
-      const executionArn = await executions.start(task.taskId);
-      await store.setExecutionArn(task.taskId, executionArn);
-      started.push(task.taskId);
-      logger.info('task dispatched', { taskId: task.taskId, priority: task.priority, executionArn });
+      const name = executionName(task);
+      try {
+        const executionArn = await executions.start(task.taskId, name);
+        await store.setExecutionArn(task.taskId, executionArn);
+        started.push(task.taskId);
+        logger.info('task dispatched', { taskId: task.taskId, priority: task.priority, executionArn });
+      } catch (e) {
+        if (!(e instanceof ExecutionFinished)) throw e;
+        // cannot happen with fresh run names; if it does, end the task rather than hold a slot forever
+        await store.transition(task, {
+          from: 'STARTING',
+          to: 'FAILED',
+          reason: `its workflow execution ${name} had already ended (${e.status}); retry it to run again`,
+          set: { finishedAt: clock.now().toISOString() },
+        });
+        await wakeAfterFree(deps);
+      }
     }
     if (!claimedAny && candidates.length < free + 5) return { started, expired, freeSlots: free };
   }

@@ -125,6 +125,9 @@ export interface TaskRecord {
   estimatedCostUsd?: number;
   idempotencyKey?: string;
   executionArn?: string;
+  /** Times the task was dispatched: each run is one workflow execution, named `<taskId>-<run>`. */
+  runs?: number;
+  dispatchedAt?: string;
   updatedAt?: string;
 }
 

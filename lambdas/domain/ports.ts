@@ -8,11 +8,30 @@ export interface Waker {
   wake(reason: { taskId?: string; why: string }): Promise<void>;
 }
 
-/** Starts and stops workflow executions (Step Functions in AWS). */
+/** What a workflow execution is doing; `MISSING` when there is none by that ARN. */
+export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED' | 'MISSING';
+
+/** Starts, stops and looks at workflow executions (Step Functions in AWS). */
 export interface Executions {
-  /** Idempotent by name: starting the same task twice starts one execution. */
-  start(taskId: string): Promise<string>;
+  /**
+   * Start the execution of one run of a task, by name. Idempotent while it runs: the same name again
+   * answers the running execution. A name whose execution already finished is refused
+   * (`ExecutionFinished`), since AWS never reuses a name.
+   */
+  start(taskId: string, name: string): Promise<string>;
   stop(executionArn: string, cause: string): Promise<void>;
+  status(executionArn: string): Promise<ExecutionStatus>;
+}
+
+/** The execution of this name finished earlier: a new run needs a new name. */
+export class ExecutionFinished extends Error {
+  constructor(
+    readonly executionArn: string,
+    readonly status: ExecutionStatus,
+  ) {
+    super(`execution ${executionArn} already ended (${status})`);
+    this.name = 'ExecutionFinished';
+  }
 }
 
 /** Stops the containers of a task (ECS in AWS); used when an attempt timed out. */

@@ -9,7 +9,8 @@ import type { DailyCounts, Stats, TransitionRequest } from './task-repository.ts
 
 export const ALLOWED: Record<Status, readonly Status[]> = {
   QUEUED: ['STARTING', 'CANCELLED', 'FAILED'],
-  STARTING: ['RUNNING', 'RETRYING', 'SUCCEEDED', 'FAILED', 'CANCELLED'],
+  // STARTING -> QUEUED: a claim whose workflow never started is undone by the reconciler
+  STARTING: ['RUNNING', 'RETRYING', 'SUCCEEDED', 'FAILED', 'CANCELLED', 'QUEUED'],
   RUNNING: ['SUCCEEDED', 'FAILED', 'RETRYING', 'CANCELLED'],
   RETRYING: ['STARTING', 'FAILED', 'CANCELLED'],
   SUCCEEDED: [],

@@ -16,6 +16,7 @@ import { bundleRunner } from '../../containers/runner/build.ts';
 import { documentClient } from '../../lambdas/clients/dynamodb.ts';
 import { DynamoTaskRepository } from '../../lambdas/clients/dynamodb-tasks.ts';
 import { RUNNER_ENV } from '../../lambdas/contracts/runner-env.ts';
+import { executionName } from '../../lambdas/domain/dispatch.ts';
 import { REPO_ROOT } from '../function.ts';
 import { STATE } from '../workflow.ts';
 import { type ApiHandler, startApiServer } from './api-server.ts';
@@ -278,7 +279,9 @@ export async function startLocalCloud(o: LocalCloudOptions = {}): Promise<LocalC
       await recoverInterrupted({
         repo: new DynamoTaskRepository(documentClient(cloud.clientConfig), cloud.tableName),
         step: (event) => lambdas.invoke(step, event),
-        restart: (taskId) => sfn.startExecution({ name: taskId, input: JSON.stringify({ taskId }) }),
+        // the executions died with the old process: the current run's name is free again here
+        restart: (task) =>
+          sfn.startExecution({ name: executionName(task), input: JSON.stringify({ taskId: task.taskId }) }),
         log,
       });
     }

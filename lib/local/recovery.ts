@@ -5,14 +5,15 @@
  * attempts continue with their next one.
  */
 import { type Decision, STEP } from '../../lambdas/contracts/workflow-step.ts';
+import type { TaskRecord } from '../../lambdas/domain/model.ts';
 import type { TaskRepository } from '../../lambdas/domain/task-repository.ts';
 
 export interface RecoveryDeps {
   readonly repo: Pick<TaskRepository, 'list'>;
   /** the workflow-step function */
   readonly step: (event: unknown) => Promise<unknown>;
-  /** start the task's workflow execution again */
-  readonly restart: (taskId: string) => void;
+  /** start the workflow execution of the task's current run again */
+  readonly restart: (task: TaskRecord) => void;
   readonly log: (msg: string, extra?: object) => void;
 }
 
@@ -34,7 +35,7 @@ export async function recoverInterrupted(d: RecoveryDeps): Promise<number> {
       for (const task of page.items) {
         recovered++;
         if (status === 'RETRYING') {
-          d.restart(task.taskId);
+          d.restart(task);
           continue;
         }
         const decision = (await d.step({
@@ -42,7 +43,7 @@ export async function recoverInterrupted(d: RecoveryDeps): Promise<number> {
           taskId: task.taskId,
           error: HOST_LOST,
         })) as Decision;
-        if (decision.action === 'retry') d.restart(task.taskId);
+        if (decision.action === 'retry') d.restart(task);
         d.log('recovered an interrupted task', {
           taskId: task.taskId,
           was: status,

@@ -210,6 +210,30 @@ describe('the local cloud', () => {
     expect((await api('POST', `/v1/tasks/${running}/cancel`)).status).toBe(409);
   });
 
+  it('runs a FAILED and a CANCELLED task again on retry, and five retries in a row never wedge the cap of 1', async () => {
+    const failing = await submit(sh('echo "run $TRAINSTACK_ATTEMPT"; exit 3', { maxRetries: 0 }));
+    expect((await finished(failing)).status).toBe('FAILED');
+    const cancelled = await submit(sh('sleep 30'));
+    await waitFor('the sleeper to run', async () => (await get(cancelled)).status === 'RUNNING');
+    expect((await api('POST', `/v1/tasks/${cancelled}/cancel`)).status).toBe(200);
+    await finished(cancelled);
+    for (let i = 0; i < 5; i++) {
+      expect((await api('POST', `/v1/tasks/${failing}/retry`)).status).toBe(202);
+      const again = await finished(failing);
+      expect(again.status).toBe('FAILED');
+      expect(again.attempts).toHaveLength(i + 2);
+    }
+    // the cancelled sleeper runs again too, to its own end
+    await api('POST', `/v1/tasks/${cancelled}/retry`);
+    await waitFor('the sleeper to run again', async () => (await get(cancelled)).status === 'RUNNING');
+    await api('POST', `/v1/tasks/${cancelled}/cancel`);
+    const back = await finished(cancelled);
+    expect(back.attempts).toHaveLength(2);
+    // and the single slot is free for a new task
+    const fresh = await submit(sh('echo fresh'));
+    expect((await finished(fresh)).status).toBe('SUCCEEDED');
+  });
+
   it('runs a later priority-9 task before earlier priority-1 tasks (cap 1)', async () => {
     const blocker = await submit(sh('sleep 1.5', { priority: 5 }));
     await waitFor('blocker running', async () => (await get(blocker)).status === 'RUNNING');

@@ -52,7 +52,7 @@ async function startedTask(
   const service = new TaskService(
     store,
     { wake: async () => {} },
-    { start: async () => '', stop: async () => {} },
+    { start: async () => '', stop: async () => {}, status: async () => 'MISSING' as const },
     { maxQueueDepth: 1000, maxConcurrentTasks: 100 },
     { now: () => new Date() },
   );

@@ -125,13 +125,14 @@ beforeAll(async () => {
   const { silentLogger } = await import('../../lambdas/domain/logger.ts');
   store = new DynamoTaskRepository(dynamodb, stack.tableName);
   const executions = {
-    start: async (taskId: string) =>
+    start: async (taskId: string, name: string) =>
       sfn.startExecution({
         stateMachineArn: sfn.stateMachineArn,
-        name: taskId,
+        name,
         input: JSON.stringify({ taskId }),
       }).executionArn,
     stop: async (arn: string) => void sfn.stopExecution({ executionArn: arn }),
+    status: async (arn: string) => sfn.describe(arn).status,
   };
   const clock = { now: () => new Date() };
   service = new TaskService(
@@ -296,7 +297,7 @@ describe('the task workflow (synthesized definition)', () => {
     const full = new TaskService(
       store,
       { wake: async () => {} },
-      { start: async () => '', stop: async () => {} },
+      { start: async () => '', stop: async () => {}, status: async () => 'MISSING' as const },
       { maxQueueDepth: queued + 1, maxConcurrentTasks: 1 },
       { now: () => new Date() },
     );

@@ -9,6 +9,8 @@ import { MAX_INFRA_RETRIES } from '../../lambdas/domain/classify.ts';
 import { dispatch } from '../../lambdas/domain/dispatch.ts';
 import { silentLogger } from '../../lambdas/domain/logger.ts';
 import type { Status, TaskRecord, TaskSpec } from '../../lambdas/domain/model.ts';
+import type { ExecutionStatus } from '../../lambdas/domain/ports.ts';
+import { reconcile } from '../../lambdas/domain/reconcile.ts';
 import { mustGet } from '../../lambdas/domain/task-repository.ts';
 import { TaskService } from '../../lambdas/domain/tasks.ts';
 import {
@@ -24,12 +26,17 @@ class Recorder {
   stoppedExecutions: string[] = [];
   stoppedContainers: { taskId: string; arn: string | undefined }[] = [];
   waker = { wake: async (r: { taskId?: string; why: string }) => void this.wakes.push(r.why) };
+  /** execution ARN -> status, as Step Functions would answer */
+  executionStatus = new Map<string, ExecutionStatus>();
   executions = {
-    start: async (taskId: string) => {
+    start: async (taskId: string, name: string) => {
       this.started.push(taskId);
-      return `arn:aws:states:us-east-1:0:execution:sm:${taskId}`;
+      const arn = `arn:aws:states:us-east-1:0:execution:sm:${name}`;
+      this.executionStatus.set(arn, 'RUNNING');
+      return arn;
     },
     stop: async (arn: string) => void this.stoppedExecutions.push(arn),
+    status: async (arn: string) => this.executionStatus.get(arn) ?? ('MISSING' as const),
   };
   containers = {
     stopForTask: async (taskId: string, _reason: string, arn?: string) => {
@@ -226,7 +233,7 @@ describe('cancel', () => {
       expect(done).toMatchObject({ status: 'CANCELLED', statusReason: 'cancelled by bob' });
       if (status === 'QUEUED') expect(rec.stoppedExecutions).toEqual([]);
       else {
-        expect(rec.stoppedExecutions).toEqual([`arn:aws:states:us-east-1:0:execution:sm:${t.taskId}`]);
+        expect(rec.stoppedExecutions).toEqual([`arn:aws:states:us-east-1:0:execution:sm:${t.taskId}-1`]);
         expect(rec.wakes).toContain('slot freed by cancel');
       }
       if (status === 'STARTING' || status === 'RUNNING')
@@ -419,5 +426,74 @@ describe('lists', () => {
       status: 400,
       details: [{ path: 'cursor' }],
     });
+  });
+});
+
+describe('runs and the reconciler', () => {
+  const reconcileNow = (startGraceSeconds = 300) =>
+    reconcile(
+      { store: repo, executions: rec.executions, waker: rec.waker, clock, logger: silentLogger },
+      { startGraceSeconds },
+    );
+
+  it('a retried task runs again under a new execution name, never the finished one', async () => {
+    const t = await started({ maxRetries: 0 });
+    await attemptFailed(steps, { taskId: t.taskId, error: taskFailed(1) });
+    rec.executionStatus.set(`arn:aws:states:us-east-1:0:execution:sm:${t.taskId}-1`, 'SUCCEEDED');
+    await service.retry(t.taskId, 'alice');
+    expect((await runDispatch()).started).toEqual([t.taskId]);
+    const again = await mustGet(repo, t.taskId);
+    expect(again).toMatchObject({ status: 'STARTING', runs: 2 });
+    expect(again.executionArn).toBe(`arn:aws:states:us-east-1:0:execution:sm:${t.taskId}-2`);
+    await startAttempt(steps, t.taskId);
+    expect((await mustGet(repo, t.taskId)).attempts.map((a) => a.attempt)).toEqual([1, 2]);
+  });
+
+  it('with a cap of 2, retrying finished tasks over and over never wedges the queue', async () => {
+    for (let i = 0; i < 5; i++) {
+      const t = await started({ maxRetries: 0 });
+      await attemptFailed(steps, { taskId: t.taskId, error: taskFailed(1) });
+      await service.retry(t.taskId, 'alice');
+      await runDispatch();
+      await startAttempt(steps, t.taskId);
+      await attemptSucceeded(steps, { taskId: t.taskId });
+    }
+    const fresh = await submit();
+    expect((await runDispatch()).started).toEqual([fresh.taskId]);
+  });
+
+  it('fails an active task whose execution ended without recording it, and frees its slot', async () => {
+    const t = await started();
+    rec.executionStatus.set(String((await mustGet(repo, t.taskId)).executionArn), 'ABORTED');
+    const r = await reconcileNow();
+    expect(r.failed).toEqual([t.taskId]);
+    const after = await mustGet(repo, t.taskId);
+    expect(after.status).toBe('FAILED');
+    expect(after.statusReason).toMatch(/ended ABORTED without recording the end of attempt 1/);
+    expect(after.attempts[0]).toMatchObject({ outcome: 'infrastructure' });
+    expect((await repo.stats()).active).toBe(0);
+    expect(rec.wakes.at(-1)).toBe('slots freed by the reconciler');
+    await expectStatsMatchRecords();
+  });
+
+  it('requeues a claim that never started its execution, once past the grace period', async () => {
+    const t = await submit();
+    await repo.transition(await mustGet(repo, t.taskId), {
+      from: 'QUEUED',
+      to: 'STARTING',
+      set: { dispatchedAt: clock.now().toISOString(), runs: 1 },
+      activeCap: CAP,
+    });
+    expect((await reconcileNow(60)).requeued).toEqual([]);
+    clock.tick(61_000);
+    expect((await reconcileNow(60)).requeued).toEqual([t.taskId]);
+    expect((await mustGet(repo, t.taskId)).status).toBe('QUEUED');
+    await expectStatsMatchRecords();
+  });
+
+  it('leaves tasks whose execution runs alone', async () => {
+    const t = await started();
+    expect(await reconcileNow()).toEqual({ checked: 1, requeued: [], failed: [] });
+    expect((await mustGet(repo, t.taskId)).status).toBe('STARTING');
   });
 });

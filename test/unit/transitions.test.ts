@@ -18,9 +18,9 @@ describe('task life cycle', () => {
     expect(canTransition('QUEUED', 'RUNNING')).toBe(false);
   });
 
-  it('requeues only failed or cancelled tasks', () => {
+  it('requeues failed or cancelled tasks, and a claim whose workflow never started', () => {
     const into = STATUSES.filter((s) => canTransition(s, 'QUEUED'));
-    expect(into.sort()).toEqual(['CANCELLED', 'FAILED']);
+    expect(into.sort()).toEqual(['CANCELLED', 'FAILED', 'STARTING']);
   });
 });
 
