@@ -71,11 +71,33 @@ const submitBatch: RouteHandler = async (event, _p, deps) => {
       const { task } = await deps.service.submit(spec, owner);
       accepted.push({ line: n, taskId: task.taskId, ...(task.name ? { name: task.name } : {}) });
     } catch (e) {
-      if (!(e instanceof DomainError)) throw e;
-      rejected.push({ line: n, error: { code: e.code, message: e.message, details: e.details } });
+      // one line's failure never fails the lines before it: each line says what became of it
+      rejected.push({
+        line: n,
+        error:
+          e instanceof DomainError
+            ? { code: e.code, message: e.message, details: e.details }
+            : {
+                code: 'ServiceUnavailable',
+                message: 'this line could not be stored; submit it again',
+                details: [],
+              },
+      });
     }
   }
-  return json(accepted.length ? 202 : 400, { accepted, rejected });
+  if (accepted.length) return json(202, { accepted, rejected });
+  // nothing accepted: an error as every 400 has, naming each line's wrong fields, beside the per-line results
+  const details = rejected.flatMap((r) =>
+    (r.error.details.length ? r.error.details : [{ path: '(line)', message: r.error.message }]).map((d) => ({
+      path: `lines[${r.line - 1}].${d.path}`,
+      message: d.message,
+    })),
+  );
+  return json(400, {
+    error: { code: 'ValidationError', message: 'no line of the batch was accepted', details },
+    accepted,
+    rejected,
+  });
 };
 
 const cancel: RouteHandler = async (event, p, deps) =>

@@ -14,7 +14,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import pRetry, { AbortError } from 'p-retry';
 import { decodeCursor, encodeCursor } from '../domain/cursor.ts';
-import { conflict } from '../domain/errors.ts';
+import { badRequest, conflict } from '../domain/errors.ts';
 import type { Attempt, TaskRecord } from '../domain/model.ts';
 import {
   CapacityFull,
@@ -35,6 +35,7 @@ import {
   INDEXES,
   idempotencyPk,
   LIST_PK,
+  PARTITION_KEY,
   QUEUE_PK,
   queueSk,
   STATS_PK,
@@ -304,6 +305,7 @@ export class DynamoTaskRepository implements TaskRepository {
       ExpressionAttributeValues: { ':k': value },
     });
     let input: QueryCommandInput;
+    const index = filter.status ? INDEXES.byStatus : filter.type ? INDEXES.byType : INDEXES.byCreated;
     if (filter.status) {
       input = byIndex(INDEXES.byStatus, filter.status);
       if (filter.type) {
@@ -314,17 +316,17 @@ export class DynamoTaskRepository implements TaskRepository {
     } else if (filter.type) input = byIndex(INDEXES.byType, filter.type);
     else input = byIndex(INDEXES.byCreated, LIST_PK);
     input.ScanIndexForward = false;
-    return this.queryPage(input, filter.limit, filter.cursor);
+    return this.queryPage(input, filter.limit, filter.cursor ? startKeyOf(filter.cursor, index) : undefined);
   }
 
   /** Query until `limit` items are found (filters can thin pages out), returning an opaque cursor. */
   private async queryPage(
     input: QueryCommandInput,
     limit: number,
-    cursor?: string,
+    startKey?: Record<string, unknown>,
   ): Promise<Page<TaskRecord>> {
     const items: TaskRecord[] = [];
-    let start = cursor ? decodeCursor(cursor) : undefined;
+    let start = startKey;
     do {
       const out = await this.doc.send(
         new QueryCommand({ ...input, Limit: limit - items.length, ExclusiveStartKey: start }),
@@ -378,4 +380,20 @@ export class DynamoTaskRepository implements TaskRepository {
     }
     return out;
   }
+}
+
+/**
+ * A list cursor is the index position a previous page ended at: the table key and the index's keys,
+ * all strings. Anything else (another index's cursor, a forged one) is a 400, not a DynamoDB error.
+ */
+function startKeyOf(cursor: string, index: (typeof INDEXES)[keyof typeof INDEXES]): Record<string, unknown> {
+  const key = decodeCursor(cursor);
+  const want = [PARTITION_KEY, index.partitionKey, index.sortKey].sort();
+  const keys = Object.keys(key).sort();
+  const fits =
+    keys.length === want.length &&
+    keys.every((k, i) => k === want[i] && typeof key[k] === 'string' && (key[k] as string).length <= 1024);
+  if (!fits)
+    throw badRequest('the cursor is not valid', [{ path: 'cursor', message: 'not a cursor of this list' }]);
+  return key;
 }

@@ -4,6 +4,7 @@
  * service, so each function bundles only the clients it uses.
  */
 import { CloudWatchLogsClient, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
+import { badRequest } from '../domain/errors.ts';
 import type { LogReader } from '../domain/ports.ts';
 
 export const logs = new CloudWatchLogsClient({});
@@ -29,6 +30,11 @@ export function cloudWatchLogReader(logGroupName: string): LogReader {
         return { lines, ...(out.nextForwardToken ? { cursor: out.nextForwardToken } : {}) };
       } catch (e) {
         if (e instanceof Error && e.name === 'ResourceNotFoundException') return { lines: [] };
+        // a token CloudWatch did not give (or one for another stream)
+        if (e instanceof Error && e.name === 'InvalidParameterException' && cursor)
+          throw badRequest('the cursor is not valid', [
+            { path: 'cursor', message: 'not a cursor of this log' },
+          ]);
         throw e;
       }
     },

@@ -5,7 +5,7 @@
  * holding on to an object.
  */
 import { decodeCursor, encodeCursor } from '../domain/cursor.ts';
-import { conflict } from '../domain/errors.ts';
+import { badRequest, conflict } from '../domain/errors.ts';
 import type { Attempt, TaskRecord } from '../domain/model.ts';
 import {
   CapacityFull,
@@ -111,7 +111,10 @@ export class MemoryTaskRepository implements TaskRepository {
   }
 
   async list(filter: ListFilter): Promise<Page<TaskRecord>> {
-    const after = filter.cursor ? String(decodeCursor(filter.cursor).createdKey) : undefined;
+    const position = filter.cursor ? decodeCursor(filter.cursor).createdKey : undefined;
+    if (filter.cursor && typeof position !== 'string')
+      throw badRequest('the cursor is not valid', [{ path: 'cursor', message: 'not a cursor of this list' }]);
+    const after = position as string | undefined;
     const matching = [...this.tasks.values()]
       .filter(
         (t) => (!filter.status || t.status === filter.status) && (!filter.type || t.type === filter.type),

@@ -2,7 +2,7 @@
  * The task service: what the API does, over the store and the ports. No AWS imports.
  */
 import { ulid } from 'ulidx';
-import { badRequest, conflict, tooManyRequests } from './errors.ts';
+import { badRequest, conflict, DomainError, tooManyRequests } from './errors.ts';
 import {
   ACTIVE,
   STATUSES,
@@ -13,6 +13,7 @@ import {
   withDefaults,
 } from './model.ts';
 import type { Clock, Executions, Waker } from './ports.ts';
+import { MAX_SPEC_BYTES, sizeOf, storableIssues } from './storable.ts';
 import { type ListFilter, mustGet, type Page, type Stats, type TaskRepository } from './task-repository.ts';
 import { durationOf } from './time.ts';
 
@@ -65,6 +66,17 @@ export class TaskService {
         {
           path: 'gpus',
           message: `at most ${maxGpus} (deploy with larger instance types and -c gpusPerInstance=N for more)`,
+        },
+      ]);
+    }
+    const unstorable = storableIssues(full);
+    if (unstorable.length) throw badRequest('the task has values a task record cannot hold', unstorable);
+    const { bytes, largest } = sizeOf(full as unknown as Record<string, unknown>);
+    if (bytes > MAX_SPEC_BYTES) {
+      throw new DomainError(413, 'PayloadTooLarge', `the task is ${bytes} bytes; at most ${MAX_SPEC_BYTES}`, [
+        {
+          path: largest ?? '(body)',
+          message: 'the largest field; keep large inputs in S3 and pass their location',
         },
       ]);
     }

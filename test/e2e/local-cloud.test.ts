@@ -162,6 +162,15 @@ describe('the local cloud', () => {
     const t = await finished(id);
     expect(t.status).toBe('FAILED');
     expect(t.attempts.map((a) => a.exitCode)).toEqual([7, 7, 7]);
+    // a log cursor CloudWatch would reject is a 400 on cursor, not a 500
+    for (const cursor of ['garbage', 'f/-1']) {
+      const bad = await api<{ error: { details: { path: string }[] } }>(
+        'GET',
+        `/v1/tasks/${id}/logs?cursor=${encodeURIComponent(cursor)}`,
+      );
+      expect(bad.status, cursor).toBe(400);
+      expect(bad.body.error.details[0]?.path).toBe('cursor');
+    }
     expect(t.statusReason).toMatch(/failed after 3 attempt\(s\): exit code 7/);
     const third = await api<{ lines: { message: string }[] }>('GET', `/v1/tasks/${id}/logs?attempt=3`);
     expect(third.body.lines.map((l) => l.message)).toContain('attempt 3');

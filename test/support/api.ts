@@ -15,7 +15,8 @@ export function caller(route: ApiHandler, user = 'arn:aws:iam::000000000000:user
     body?: unknown,
     headers: Record<string, string> = {},
   ): Promise<Reply<T>> => {
-    const url = new URL(pathAndQuery, 'http://x');
+    // prefixed, so a path like //x stays a path (as API Gateway passes it) rather than a host
+    const url = new URL(`http://x${pathAndQuery}`);
     const text = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
     const query = Object.fromEntries(url.searchParams);
     const r = (await route({
