@@ -96,6 +96,8 @@ export class TrainstackStack extends Stack {
         MAX_QUEUE_DEPTH: String(c.maxQueueDepth),
         MAX_CONCURRENT_TASKS: String(cap),
         MAX_GPUS_PER_TASK: String(Math.max(...taskSizes(c.gpusPerInstance))),
+        // who sees and acts on every owner's tasks
+        ADMIN_PRINCIPALS: c.adminPrincipals.join(','),
       },
     });
     if (onAws) {

@@ -4,6 +4,7 @@
  */
 import type { APIGatewayProxyEventV2WithIAMAuthorizer, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { ZodError } from 'zod';
+import { type Actor, actorFor } from '../domain/actor.ts';
 import { DomainError, type FieldIssue } from '../domain/errors.ts';
 
 export type ApiEvent = APIGatewayProxyEventV2WithIAMAuthorizer;
@@ -75,8 +76,16 @@ export function jsonBody(event: ApiEvent): unknown {
   }
 }
 
-/** The caller's identity as IAM authorization gives it (the local cloud fills the same fields). */
-export function callerOf(event: ApiEvent): string {
+/** The caller's IAM identity as the authorizer gives it (the local cloud fills the same fields). */
+export function callerOf(event: ApiEvent): string | undefined {
   const iam = event.requestContext?.authorizer?.iam;
-  return iam?.userArn ?? iam?.callerId ?? iam?.accountId ?? 'anonymous';
+  return iam?.userArn || undefined;
+}
+
+/** Who is asking; a request without an IAM identity is a 401 (every route but /health is signed). */
+export function actorOf(event: ApiEvent, admins: readonly string[]): Actor {
+  const arn = callerOf(event);
+  if (!arn)
+    throw new DomainError(401, 'Unauthorized', 'the request carries no IAM identity; sign it with SigV4');
+  return actorFor(arn, admins);
 }

@@ -8,7 +8,7 @@ import { badRequest, notFound } from '../domain/errors.ts';
 import type { ArtifactReader, HealthCheck, LogReader } from '../domain/ports.ts';
 import type { TaskRepository } from '../domain/task-repository.ts';
 import type { TaskService } from '../domain/tasks.ts';
-import { type ApiEvent, type ApiResult, fromZod, json } from './http.ts';
+import { type ApiEvent, type ApiResult, actorOf, fromZod, json } from './http.ts';
 import { taskId as taskIdSchema } from './schemas.ts';
 
 export interface ApiDeps {
@@ -18,6 +18,8 @@ export interface ApiDeps {
   artifacts: ArtifactReader;
   health: HealthCheck[];
   openapi: () => object;
+  /** principals that see and act on every owner's tasks (the stack's adminPrincipals) */
+  admins: readonly string[];
 }
 
 export type RouteHandler = (
@@ -68,6 +70,8 @@ export async function dispatchRoute(
     }
     return json(404, { error: { code: 'NotFound', message: `no route ${method} ${path}`, details: [] } });
   }
+  // authentication before anything else: an unsigned request learns nothing about its input
+  if (r.auth !== 'none') actorOf(event, deps.admins);
   const params = r.regex.exec(path)?.groups ?? {};
   return r.handler(event, params, deps);
 }

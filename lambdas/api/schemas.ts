@@ -8,6 +8,8 @@ export const listQuery = z
     type: z.enum(TASK_TYPES).optional(),
     limit: z.coerce.number().int().min(1).max(100).default(20),
     cursor: z.string().min(1).max(2048).optional(),
+    /** admins only: one owner's tasks */
+    owner: z.string().min(1).max(2048).optional(),
   })
   .strict();
 

@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import type { Status, TaskRecord, TaskSpec } from '../domain/model.ts';
-import { callerOf, json, jsonBody } from './http.ts';
+import { actorOf, json, jsonBody } from './http.ts';
 import { idParam, parseQuery, type Route } from './router.ts';
 
 export const SEED_STATUSES = ['pending', 'running', 'success', 'failed', 'cancelled'] as const;
@@ -102,7 +102,7 @@ export const seedTrainRoutes: Route[] = [
     path: '/train',
     handler: async (event, _p, deps) => {
       const body = seedTrainBody.parse(jsonBody(event));
-      const { task } = await deps.service.submit(seedTrainToSpec(body), callerOf(event));
+      const { task } = await deps.service.submit(seedTrainToSpec(body), actorOf(event, deps.admins).id);
       return json(200, {
         task_id: task.taskId,
         status: toSeedStatus(task.status),
@@ -113,7 +113,8 @@ export const seedTrainRoutes: Route[] = [
   {
     method: 'GET',
     path: '/train/{task_id}',
-    handler: async (_e, p, deps) => json(200, toSeedTask(await deps.service.get(idParam(p, 'task_id')))),
+    handler: async (event, p, deps) =>
+      json(200, toSeedTask(await deps.service.get(idParam(p, 'task_id'), actorOf(event, deps.admins)))),
   },
   {
     method: 'GET',
@@ -123,11 +124,10 @@ export const seedTrainRoutes: Route[] = [
       const statuses: (Status | undefined)[] = q.status ? fromSeedStatus(q.status) : [undefined];
       const tasks: TaskRecord[] = [];
       for (const status of statuses) {
-        const page = await deps.service.list({
-          ...(status ? { status } : {}),
-          type: 'training',
-          limit: q.limit,
-        });
+        const page = await deps.service.list(
+          { ...(status ? { status } : {}), type: 'training', limit: q.limit },
+          actorOf(event, deps.admins),
+        );
         tasks.push(...page.items);
       }
       tasks.sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0));
@@ -139,7 +139,7 @@ export const seedTrainRoutes: Route[] = [
     method: 'DELETE',
     path: '/train/{task_id}',
     handler: async (event, p, deps) => {
-      const task = await deps.service.cancel(idParam(p, 'task_id'), callerOf(event));
+      const task = await deps.service.cancel(idParam(p, 'task_id'), actorOf(event, deps.admins));
       return json(200, {
         task_id: task.taskId,
         status: toSeedStatus(task.status),
@@ -150,8 +150,8 @@ export const seedTrainRoutes: Route[] = [
   {
     method: 'GET',
     path: '/stats',
-    handler: async (_e, _p, deps) => {
-      const s = await deps.service.stats();
+    handler: async (event, _p, deps) => {
+      const s = await deps.service.stats(actorOf(event, deps.admins));
       const b = s.byStatus;
       const success = b.SUCCEEDED;
       const failed = b.FAILED;

@@ -2,8 +2,7 @@
 import type { z } from 'zod';
 import { badRequest, DomainError, notFound } from '../domain/errors.ts';
 import { publicView, submitSchema, type TaskRecord, TERMINAL } from '../domain/model.ts';
-import { mustGet } from '../domain/task-repository.ts';
-import { callerOf, fromZod, header, json, jsonBody, rawBody } from './http.ts';
+import { actorOf, fromZod, header, json, jsonBody, rawBody } from './http.ts';
 import { idParam, parseQuery, type Route, type RouteHandler } from './router.ts';
 import { dailyQuery, listQuery, logsQuery } from './schemas.ts';
 import { isSeedTrajectoryLine, seedTrajectoryLine, seedTrajectoryToSpec } from './seed-trajectory.ts';
@@ -18,7 +17,7 @@ const submit: RouteHandler = async (event, _p, deps) => {
       { path: 'Idempotency-Key', message: '1-128 of [A-Za-z0-9_.:-]' },
     ]);
   }
-  const { task, created } = await deps.service.submit(spec, callerOf(event), key);
+  const { task, created } = await deps.service.submit(spec, actorOf(event, deps.admins).id, key);
   return json(created ? 202 : 200, view(task), { location: `/v1/tasks/${task.taskId}` });
 };
 
@@ -47,7 +46,7 @@ const submitBatch: RouteHandler = async (event, _p, deps) => {
   const lines = batchLines(event);
   if (lines.length === 0) throw badRequest('no tasks in the batch', [{ path: '(body)', message: 'empty' }]);
   if (lines.length > 1000) throw new DomainError(413, 'PayloadTooLarge', 'at most 1000 tasks per batch');
-  const owner = callerOf(event);
+  const owner = actorOf(event, deps.admins).id;
   const accepted: { line: number; taskId: string; name?: string }[] = [];
   const rejected: {
     line: number;
@@ -101,7 +100,7 @@ const submitBatch: RouteHandler = async (event, _p, deps) => {
 };
 
 const cancel: RouteHandler = async (event, p, deps) =>
-  json(200, view(await deps.service.cancel(idParam(p), callerOf(event))));
+  json(200, view(await deps.service.cancel(idParam(p), actorOf(event, deps.admins))));
 
 export const v1Routes: Route[] = [
   { method: 'POST', path: '/v1/tasks', handler: submit },
@@ -110,28 +109,30 @@ export const v1Routes: Route[] = [
     method: 'GET',
     path: '/v1/tasks',
     handler: async (event, _p, deps) => {
-      const page = await deps.service.list(parseQuery(listQuery, event));
+      const page = await deps.service.list(parseQuery(listQuery, event), actorOf(event, deps.admins));
       return json(200, { tasks: page.items.map(view), ...(page.cursor ? { cursor: page.cursor } : {}) });
     },
   },
   {
     method: 'GET',
     path: '/v1/tasks/{id}',
-    handler: async (_e, p, deps) => json(200, view(await deps.service.get(idParam(p)))),
+    handler: async (event, p, deps) =>
+      json(200, view(await deps.service.get(idParam(p), actorOf(event, deps.admins)))),
   },
   { method: 'DELETE', path: '/v1/tasks/{id}', handler: cancel },
   { method: 'POST', path: '/v1/tasks/{id}/cancel', handler: cancel },
   {
     method: 'POST',
     path: '/v1/tasks/{id}/retry',
-    handler: async (event, p, deps) => json(202, view(await deps.service.retry(idParam(p), callerOf(event)))),
+    handler: async (event, p, deps) =>
+      json(202, view(await deps.service.retry(idParam(p), actorOf(event, deps.admins)))),
   },
   {
     method: 'GET',
     path: '/v1/tasks/{id}/logs',
     handler: async (event, p, deps) => {
       const q = parseQuery(logsQuery, event);
-      const task = await mustGet(deps.store, idParam(p));
+      const task = await deps.service.owned(idParam(p), actorOf(event, deps.admins));
       const attempt = q.attempt ?? task.attempts.length;
       const a = task.attempts[attempt - 1];
       if (!a?.logStream) {
@@ -153,8 +154,8 @@ export const v1Routes: Route[] = [
   {
     method: 'GET',
     path: '/v1/tasks/{id}/artifacts',
-    handler: async (_e, p, deps) => {
-      const task = await mustGet(deps.store, idParam(p));
+    handler: async (event, p, deps) => {
+      const task = await deps.service.owned(idParam(p), actorOf(event, deps.admins));
       const artifacts = await deps.artifacts.list(`tasks/${task.taskId}/`);
       return json(200, { taskId: task.taskId, artifacts });
     },
@@ -162,8 +163,8 @@ export const v1Routes: Route[] = [
   {
     method: 'GET',
     path: '/v1/tasks/{id}/trajectory',
-    handler: async (_e, p, deps) => {
-      const task = await mustGet(deps.store, idParam(p));
+    handler: async (event, p, deps) => {
+      const task = await deps.service.owned(idParam(p), actorOf(event, deps.admins));
       const text = await deps.artifacts.getText(`trajectories/${task.taskId}.json`);
       if (text === undefined) throw notFound(`trajectory of task ${task.taskId}`);
       return { statusCode: 200, headers: { 'content-type': 'application/json; charset=utf-8' }, body: text };
@@ -172,14 +173,14 @@ export const v1Routes: Route[] = [
   {
     method: 'GET',
     path: '/v1/stats',
-    handler: async (_e, _p, deps) => json(200, await deps.service.stats()),
+    handler: async (event, _p, deps) => json(200, await deps.service.stats(actorOf(event, deps.admins))),
   },
   {
     method: 'GET',
     path: '/v1/stats/daily',
     handler: async (event, _p, deps) => {
       const q = parseQuery(dailyQuery, event);
-      return json(200, { days: await deps.store.daily(q.days) });
+      return json(200, { days: await deps.service.daily(q.days, actorOf(event, deps.admins)) });
     },
   },
 ];

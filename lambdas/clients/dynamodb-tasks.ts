@@ -39,6 +39,7 @@ import {
   QUEUE_PK,
   queueSk,
   STATS_PK,
+  statsPk,
   taskPk,
 } from './task-table.ts';
 
@@ -88,6 +89,9 @@ export class DynamoTaskRepository implements TaskRepository {
       { Put: { TableName: this.tableName, Item: item, ConditionExpression: 'attribute_not_exists(pk)' } },
       this.addCounters(STATS_PK, submitDelta(task.type)),
       this.addCounters(dayPk(task.createdAt), { submitted: 1 }),
+      // the owner's own counters, in the same transaction
+      this.addCounters(statsPk(task.owner), submitDelta(task.type)),
+      this.addCounters(dayPk(task.createdAt, task.owner), { submitted: 1 }),
     ];
     if (task.idempotencyKey) {
       tx.push({
@@ -206,8 +210,12 @@ export class DynamoTaskRepository implements TaskRepository {
         },
       },
       this.addCounters(STATS_PK, plan.counters, capCondition),
+      this.addCounters(statsPk(task.owner), plan.counters),
     ];
-    if (plan.daily) tx.push(this.addCounters(dayPk(plan.now), { [plan.daily]: 1 }));
+    if (plan.daily) {
+      tx.push(this.addCounters(dayPk(plan.now), { [plan.daily]: 1 }));
+      tx.push(this.addCounters(dayPk(plan.now, task.owner), { [plan.daily]: 1 }));
+    }
 
     try {
       await this.transact({ TransactItems: tx });
@@ -305,8 +313,29 @@ export class DynamoTaskRepository implements TaskRepository {
       ExpressionAttributeValues: { ':k': value },
     });
     let input: QueryCommandInput;
-    const index = filter.status ? INDEXES.byStatus : filter.type ? INDEXES.byType : INDEXES.byCreated;
-    if (filter.status) {
+    const index = filter.owner
+      ? INDEXES.byOwner
+      : filter.status
+        ? INDEXES.byStatus
+        : filter.type
+          ? INDEXES.byType
+          : INDEXES.byCreated;
+    if (filter.owner) {
+      // one owner's tasks: the owner index, thinned by status and type
+      input = byIndex(INDEXES.byOwner, filter.owner);
+      const conditions: string[] = [];
+      if (filter.status) {
+        conditions.push('#status = :status');
+        input.ExpressionAttributeNames = { ...input.ExpressionAttributeNames, '#status': 'status' };
+        input.ExpressionAttributeValues = { ...input.ExpressionAttributeValues, ':status': filter.status };
+      }
+      if (filter.type) {
+        conditions.push('#type = :type');
+        input.ExpressionAttributeNames = { ...input.ExpressionAttributeNames, '#type': 'type' };
+        input.ExpressionAttributeValues = { ...input.ExpressionAttributeValues, ':type': filter.type };
+      }
+      if (conditions.length) input.FilterExpression = conditions.join(' AND ');
+    } else if (filter.status) {
       input = byIndex(INDEXES.byStatus, filter.status);
       if (filter.type) {
         input.FilterExpression = '#type = :type';
@@ -365,17 +394,19 @@ export class DynamoTaskRepository implements TaskRepository {
     return { ahead: out.Count ?? 0, atLeast: Boolean(out.LastEvaluatedKey) };
   }
 
-  async stats(): Promise<Stats> {
+  async stats(owner?: string): Promise<Stats> {
     const out = await this.doc.send(
-      new GetCommand({ TableName: this.tableName, Key: { pk: STATS_PK }, ConsistentRead: true }),
+      new GetCommand({ TableName: this.tableName, Key: { pk: statsPk(owner) }, ConsistentRead: true }),
     );
     return statsFromCounters(out.Item ?? {});
   }
 
-  async daily(days: number, now = new Date()): Promise<DailyCounts[]> {
+  async daily(days: number, now = new Date(), owner?: string): Promise<DailyCounts[]> {
     const out: DailyCounts[] = [];
     for (const date of lastDays(days, now)) {
-      const r = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: { pk: dayPk(date) } }));
+      const r = await this.doc.send(
+        new GetCommand({ TableName: this.tableName, Key: { pk: dayPk(date, owner) } }),
+      );
       out.push(dailyRow(date, r.Item));
     }
     return out;

@@ -26,7 +26,9 @@ const copy = <T>(v: T): T => structuredClone(v);
 export class MemoryTaskRepository implements TaskRepository {
   private readonly tasks = new Map<string, TaskRecord>();
   private readonly idempotency = new Map<string, string>();
-  private readonly counters: Record<string, number> = {};
+  /** counters by owner; '' holds every owner's */
+  private readonly counters = new Map<string, Record<string, number>>();
+  /** daily counters by `<owner>#<date>`; owner '' for every owner's */
   private readonly days = new Map<string, Record<string, number>>();
   /** every write, for tests and benchmarks that count them */
   readonly writes = { transitions: 0, progress: 0 };
@@ -35,10 +37,23 @@ export class MemoryTaskRepository implements TaskRepository {
     for (const [k, v] of Object.entries(delta)) into[k] = (into[k] ?? 0) + v;
   }
 
-  private addDaily(date: string, counter: string) {
-    const day = this.days.get(date.slice(0, 10)) ?? {};
-    this.add(day, { [counter]: 1 });
-    this.days.set(date.slice(0, 10), day);
+  private countersOf(owner = ''): Record<string, number> {
+    const c = this.counters.get(owner) ?? {};
+    this.counters.set(owner, c);
+    return c;
+  }
+
+  private addCounters(owner: string, delta: Record<string, number>) {
+    this.add(this.countersOf(), delta);
+    this.add(this.countersOf(owner), delta);
+  }
+
+  private addDaily(date: string, counter: string, owner: string) {
+    for (const key of [`#${date.slice(0, 10)}`, `${owner}#${date.slice(0, 10)}`]) {
+      const day = this.days.get(key) ?? {};
+      this.add(day, { [counter]: 1 });
+      this.days.set(key, day);
+    }
   }
 
   async create(task: TaskRecord): Promise<{ task: TaskRecord; created: boolean }> {
@@ -49,8 +64,8 @@ export class MemoryTaskRepository implements TaskRepository {
     }
     if (this.tasks.has(task.taskId)) throw conflict(`task ${task.taskId} exists`);
     this.tasks.set(task.taskId, copy(task));
-    this.add(this.counters, submitDelta(task.type));
-    this.addDaily(task.createdAt, 'submitted');
+    this.addCounters(task.owner, submitDelta(task.type));
+    this.addDaily(task.createdAt, 'submitted', task.owner);
     return { task: copy(task), created: true };
   }
 
@@ -72,10 +87,10 @@ export class MemoryTaskRepository implements TaskRepository {
       if (current.status === req.to) return { applied: false, task: copy(current) };
       throw conflict(`task ${task.taskId} is ${current.status}, not ${req.from}`);
     }
-    if (plan.cap !== undefined && (this.counters.active ?? 0) >= plan.cap) throw new CapacityFull();
+    if (plan.cap !== undefined && (this.countersOf().active ?? 0) >= plan.cap) throw new CapacityFull();
     this.tasks.set(task.taskId, copy(plan.next));
-    this.add(this.counters, plan.counters);
-    if (plan.daily) this.addDaily(plan.now, plan.daily);
+    this.addCounters(task.owner, plan.counters);
+    if (plan.daily) this.addDaily(plan.now, plan.daily, task.owner);
     this.writes.transitions++;
     return { applied: true, task: copy(plan.next) };
   }
@@ -117,7 +132,10 @@ export class MemoryTaskRepository implements TaskRepository {
     const after = position as string | undefined;
     const matching = [...this.tasks.values()]
       .filter(
-        (t) => (!filter.status || t.status === filter.status) && (!filter.type || t.type === filter.type),
+        (t) =>
+          (!filter.owner || t.owner === filter.owner) &&
+          (!filter.status || t.status === filter.status) &&
+          (!filter.type || t.type === filter.type),
       )
       .map((t) => ({ t, key: createdKey(t) }))
       .sort((a, b) => (a.key < b.key ? 1 : a.key > b.key ? -1 : 0))
@@ -149,11 +167,11 @@ export class MemoryTaskRepository implements TaskRepository {
     return { ahead: Math.min(ahead, cap), atLeast: ahead >= cap };
   }
 
-  async stats(): Promise<Stats> {
-    return statsFromCounters(this.counters);
+  async stats(owner?: string): Promise<Stats> {
+    return statsFromCounters(this.countersOf(owner ?? ''));
   }
 
-  async daily(days: number, now = new Date()): Promise<DailyCounts[]> {
-    return lastDays(days, now).map((date) => dailyRow(date, this.days.get(date)));
+  async daily(days: number, now = new Date(), owner?: string): Promise<DailyCounts[]> {
+    return lastDays(days, now).map((date) => dailyRow(date, this.days.get(`${owner ?? ''}#${date}`)));
   }
 }

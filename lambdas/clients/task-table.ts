@@ -3,8 +3,9 @@
  * with no SDK imports, read by the DynamoDB repository and by the Storage construct that creates the
  * table, so the two cannot disagree.
  *
- * Items: `TASK#<id>` (the record), `STATS` (counters), `DAY#<yyyy-mm-dd>` (daily counters) and
- * `IDEMP#<owner>#<key>` (idempotency keys).
+ * Items: `TASK#<id>` (the record), `STATS` and `STATS#<owner>` (counters, all and per owner),
+ * `DAY#<yyyy-mm-dd>` and `DAY#<owner>#<yyyy-mm-dd>` (daily counters) and `IDEMP#<owner>#<key>`
+ * (idempotency keys).
  */
 export const PARTITION_KEY = 'pk';
 
@@ -14,6 +15,8 @@ export const INDEXES = {
   byStatus: { indexName: 'byStatus', partitionKey: 'status', sortKey: 'createdKey' },
   /** tasks by type, newest first */
   byType: { indexName: 'byType', partitionKey: 'type', sortKey: 'createdKey' },
+  /** one owner's tasks, newest first */
+  byOwner: { indexName: 'byOwner', partitionKey: 'owner', sortKey: 'createdKey' },
   /** every task, newest first (listPk is the constant `TASK`) */
   byCreated: { indexName: 'byCreated', partitionKey: 'listPk', sortKey: 'createdKey' },
   /** sparse: only QUEUED tasks carry queuePk, sorted by priority then age */
@@ -21,10 +24,13 @@ export const INDEXES = {
 } as const;
 
 export const STATS_PK = 'STATS';
+/** The counters item of every owner (`undefined`) or of one. */
+export const statsPk = (owner?: string) => (owner === undefined ? STATS_PK : `STATS#${owner}`);
 export const LIST_PK = 'TASK';
 export const QUEUE_PK = 'Q';
 export const taskPk = (id: string) => `TASK#${id}`;
-export const dayPk = (isoDate: string) => `DAY#${isoDate.slice(0, 10)}`;
+export const dayPk = (isoDate: string, owner?: string) =>
+  owner === undefined ? `DAY#${isoDate.slice(0, 10)}` : `DAY#${owner}#${isoDate.slice(0, 10)}`;
 export const idempotencyPk = (owner: string, key: string) => `IDEMP#${owner}#${key}`;
 export const createdKey = (t: { createdAt: string; taskId: string }) => `${t.createdAt}#${t.taskId}`;
 /** Sort key of the queue index: higher priority first (10 - priority, zero-padded), then first come. */

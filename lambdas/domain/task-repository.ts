@@ -63,6 +63,8 @@ export interface Page<T> {
 }
 
 export interface ListFilter {
+  /** only this owner's tasks */
+  owner?: string;
   status?: Status;
   type?: TaskType;
   limit: number;
@@ -97,9 +99,10 @@ export interface TaskRepository {
   nextQueued(limit: number): Promise<TaskRecord[]>;
   /** Queued tasks ahead of this one, counted up to `cap` (beyond it the answer is "at least cap"). */
   queuePosition(task: TaskRecord, cap?: number): Promise<{ ahead: number; atLeast: boolean }>;
-  stats(): Promise<Stats>;
-  /** One row per day, oldest first, ending today. */
-  daily(days: number, now?: Date): Promise<DailyCounts[]>;
+  /** Every owner's counters, or one owner's. */
+  stats(owner?: string): Promise<Stats>;
+  /** One row per day, oldest first, ending today: every owner's, or one owner's. */
+  daily(days: number, now?: Date, owner?: string): Promise<DailyCounts[]>;
 }
 
 /** The task, or a 404 naming it. */

@@ -2,7 +2,8 @@
  * The task service: what the API does, over the store and the ports. No AWS imports.
  */
 import { ulid } from 'ulidx';
-import { badRequest, conflict, DomainError, tooManyRequests } from './errors.ts';
+import { type Actor, mayAccess } from './actor.ts';
+import { badRequest, conflict, DomainError, notFound, tooManyRequests } from './errors.ts';
 import {
   ACTIVE,
   STATUSES,
@@ -86,8 +87,16 @@ export class TaskService {
     return result;
   }
 
-  async get(taskId: string): Promise<TaskRecord> {
+  /** The task, if the actor may see it; another owner's task is a 404, as if it did not exist. */
+  async owned(taskId: string, actor: Actor): Promise<TaskRecord> {
     const task = await mustGet(this.store, taskId);
+    if (!mayAccess(actor, task.owner)) throw notFound(`task ${taskId}`);
+    return task;
+  }
+
+  /** The task with its place in the queue spelled out, if the actor may see it. */
+  async get(taskId: string, actor: Actor): Promise<TaskRecord> {
+    const task = await this.owned(taskId, actor);
     if (task.status === 'QUEUED') {
       const { ahead, atLeast } = await this.store.queuePosition(task);
       const stats = await this.store.stats();
@@ -100,14 +109,21 @@ export class TaskService {
     return task;
   }
 
-  list(filter: ListFilter): Promise<Page<TaskRecord>> {
-    return this.store.list(filter);
+  /** The actor's own tasks; an admin's list covers every owner, or the one `owner` names. */
+  async list(filter: ListFilter, actor: Actor): Promise<Page<TaskRecord>> {
+    if (!actor.admin && filter.owner !== undefined && filter.owner !== actor.id) {
+      throw new DomainError(403, 'Forbidden', "only admins list other owners' tasks", [
+        { path: 'owner', message: 'leave it out to list your own tasks' },
+      ]);
+    }
+    return this.store.list(actor.admin ? filter : { ...filter, owner: actor.id });
   }
 
   /** Cancel: a queued task never starts; an active one has its execution (and so its container) stopped. */
-  async cancel(taskId: string, by: string): Promise<TaskRecord> {
+  async cancel(taskId: string, actor: Actor): Promise<TaskRecord> {
+    const by = actor.id;
     for (let i = 0; i < 5; i++) {
-      const task = await mustGet(this.store, taskId);
+      const task = await this.owned(taskId, actor);
       if (TERMINAL.has(task.status)) throw conflict(`task ${taskId} is already ${task.status}`);
       const now = this.clock.now();
       const attempts = task.attempts;
@@ -148,8 +164,9 @@ export class TaskService {
   }
 
   /** Run a failed or cancelled task again, from the queue, with its retries reset. */
-  async retry(taskId: string, by: string): Promise<TaskRecord> {
-    const task = await mustGet(this.store, taskId);
+  async retry(taskId: string, actor: Actor): Promise<TaskRecord> {
+    const by = actor.id;
+    const task = await this.owned(taskId, actor);
     if (task.status !== 'FAILED' && task.status !== 'CANCELLED') {
       throw conflict(`only FAILED or CANCELLED tasks can be retried; task ${taskId} is ${task.status}`);
     }
@@ -164,8 +181,16 @@ export class TaskService {
     return queued;
   }
 
-  async stats(): Promise<StatsView> {
-    return toStatsView(await this.store.stats(), this.config.maxConcurrentTasks);
+  /** An admin's stats cover every owner; anyone else's cover their own tasks. */
+  async stats(actor: Actor): Promise<StatsView> {
+    return toStatsView(
+      await this.store.stats(actor.admin ? undefined : actor.id),
+      this.config.maxConcurrentTasks,
+    );
+  }
+
+  daily(days: number, actor: Actor) {
+    return this.store.daily(days, this.clock.now(), actor.admin ? undefined : actor.id);
   }
 }
 

@@ -49,6 +49,7 @@ export const deps: ApiDeps = {
         )),
     },
   ],
+  admins: (process.env.ADMIN_PRINCIPALS ?? '').split(',').filter(Boolean),
   openapi: () => {
     cachedOpenapi ??= openapi();
     return cachedOpenapi;

@@ -78,6 +78,8 @@ export interface LocalCloudOptions {
 
 export interface LocalCloud {
   readonly apiUrl: string;
+  /** the IAM identity the local API gives its requests (the owner of what they submit) */
+  readonly caller: string;
   readonly endpoint: string;
   /** SDK client settings for the endpoint: `new S3Client({ ...cloud.clientConfig, forcePathStyle: true })` */
   readonly clientConfig: {
@@ -255,6 +257,7 @@ export async function startLocalCloud(o: LocalCloudOptions = {}): Promise<LocalC
 
     const cloud: LocalCloud = {
       apiUrl: `http://127.0.0.1:${apiPort}`,
+      caller,
       endpoint,
       clientConfig: { endpoint, region, credentials },
       names,

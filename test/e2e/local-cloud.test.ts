@@ -193,7 +193,7 @@ describe('the local cloud', () => {
       gpus: 0,
     } as const;
     const { task } = await store.create(
-      newTaskRecord({ ...spec, command: [...spec.command] }, 'tester', new Date()),
+      newTaskRecord({ ...spec, command: [...spec.command] }, cloud.caller, new Date()),
     );
     const taskId = task.taskId;
     await cloud.dispatchNow();

@@ -247,7 +247,7 @@ describe('the task workflow (synthesized definition)', () => {
 
   it('never calls RunTask for a task cancelled before it started', async () => {
     const { task } = await service.submit(spec(), 'tester');
-    await service.cancel(task.taskId, 'tester');
+    await service.cancel(task.taskId, { id: 'tester', admin: false });
     // a wake-up that raced the cancel still starts the workflow: it must stop before RunTask
     const r = sfn.startExecution({
       stateMachineArn: sfn.stateMachineArn,

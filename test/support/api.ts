@@ -8,7 +8,8 @@ export interface Reply<T = Record<string, unknown>> {
   body: T;
 }
 
-export function caller(route: ApiHandler, user = 'arn:aws:iam::000000000000:user/tester') {
+/** `user` is the IAM caller ARN; `null` sends the request with no identity (as an unsigned one). */
+export function caller(route: ApiHandler, user: string | null = 'arn:aws:iam::000000000000:user/tester') {
   return async <T = Record<string, unknown>>(
     method: string,
     pathAndQuery: string,
@@ -31,7 +32,9 @@ export function caller(route: ApiHandler, user = 'arn:aws:iam::000000000000:user
       requestContext: {
         http: { method, path: url.pathname, protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'test' },
         requestId: 'r',
-        authorizer: { iam: { userArn: user, callerId: user, accountId: '000000000000' } },
+        ...(user
+          ? { authorizer: { iam: { userArn: user, callerId: user, accountId: '000000000000' } } }
+          : {}),
       },
     } as never)) as APIGatewayProxyStructuredResultV2;
     return {

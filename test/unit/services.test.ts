@@ -61,6 +61,8 @@ let clock: Clock;
 let service: TaskService;
 let steps: StepDeps;
 const CAP = 2;
+const ALICE = { id: 'alice', admin: false };
+const BOB_ADMIN = { id: 'bob', admin: true };
 
 const spec = (extra: Partial<TaskSpec> = {}): TaskSpec =>
   ({
@@ -214,7 +216,7 @@ describe('dispatch', () => {
     await runDispatch();
     await submit({ priority: 9 });
     const mine = await submit();
-    const seen = await service.get(mine.taskId);
+    const seen = await service.get(mine.taskId, ALICE);
     expect(seen.statusReason).toBe('queued: 1 task(s) ahead; 2 of 2 slots in use, waiting for a free slot');
   });
 });
@@ -229,7 +231,7 @@ describe('cancel', () => {
       }
       if (status === 'RETRYING') await attemptFailed(steps, { taskId: t.taskId, error: taskFailed(1) });
       expect((await mustGet(repo, t.taskId)).status).toBe(status);
-      const done = await service.cancel(t.taskId, 'bob');
+      const done = await service.cancel(t.taskId, BOB_ADMIN);
       expect(done).toMatchObject({ status: 'CANCELLED', statusReason: 'cancelled by bob' });
       if (status === 'QUEUED') expect(rec.stoppedExecutions).toEqual([]);
       else {
@@ -244,7 +246,7 @@ describe('cancel', () => {
 
   it('a cancelled queued task is never started', async () => {
     const t = await submit();
-    await service.cancel(t.taskId, 'alice');
+    await service.cancel(t.taskId, ALICE);
     expect((await runDispatch()).started).toEqual([]);
     expect((await startAttempt(steps, t.taskId)).proceed).toBe(false);
   });
@@ -253,12 +255,12 @@ describe('cancel', () => {
     const t = await started({ maxRetries: 0 });
     if (status === 'SUCCEEDED') await attemptSucceeded(steps, { taskId: t.taskId });
     if (status === 'FAILED') await attemptFailed(steps, { taskId: t.taskId, error: taskFailed(1) });
-    if (status === 'CANCELLED') await service.cancel(t.taskId, 'alice');
-    await expect(service.cancel(t.taskId, 'alice')).rejects.toMatchObject({ status: 409 });
+    if (status === 'CANCELLED') await service.cancel(t.taskId, ALICE);
+    await expect(service.cancel(t.taskId, ALICE)).rejects.toMatchObject({ status: 409 });
   });
 
   it('answers 404 for a task that does not exist', async () => {
-    await expect(service.cancel('01JNOSUCHTASK0000000000000', 'alice')).rejects.toMatchObject({
+    await expect(service.cancel('01JNOSUCHTASK0000000000000', ALICE)).rejects.toMatchObject({
       status: 404,
     });
   });
@@ -268,8 +270,8 @@ describe('retry', () => {
   it.each(['FAILED', 'CANCELLED'] as const)('requeues a %s task with its retries reset', async (status) => {
     const t = await started({ maxRetries: 0 });
     if (status === 'FAILED') await attemptFailed(steps, { taskId: t.taskId, error: taskFailed(3) });
-    else await service.cancel(t.taskId, 'alice');
-    const q = await service.retry(t.taskId, 'alice');
+    else await service.cancel(t.taskId, ALICE);
+    const q = await service.retry(t.taskId, ALICE);
     expect(q).toMatchObject({
       status: 'QUEUED',
       retryCount: 0,
@@ -285,7 +287,7 @@ describe('retry', () => {
   it.each(['QUEUED', 'STARTING', 'SUCCEEDED'] as const)('answers 409 for a %s task', async (status) => {
     const t = status === 'QUEUED' ? await submit() : await started();
     if (status === 'SUCCEEDED') await attemptSucceeded(steps, { taskId: t.taskId });
-    await expect(service.retry(t.taskId, 'alice')).rejects.toMatchObject({ status: 409 });
+    await expect(service.retry(t.taskId, ALICE)).rejects.toMatchObject({ status: 409 });
   });
 });
 
@@ -417,12 +419,12 @@ describe('lists', () => {
   it('pages newest first with an opaque cursor, and refuses a cursor it did not give', async () => {
     const ids = [];
     for (let i = 0; i < 5; i++) ids.push((await submit()).taskId);
-    const first = await service.list({ limit: 3 });
+    const first = await service.list({ limit: 3 }, ALICE);
     expect(first.items.map((t) => t.taskId)).toEqual(ids.slice(2).reverse());
-    const second = await service.list({ limit: 3, ...(first.cursor ? { cursor: first.cursor } : {}) });
+    const second = await service.list({ limit: 3, ...(first.cursor ? { cursor: first.cursor } : {}) }, ALICE);
     expect(second.items.map((t) => t.taskId)).toEqual(ids.slice(0, 2).reverse());
     expect(second.cursor).toBeUndefined();
-    await expect(service.list({ limit: 3, cursor: 'nope' })).rejects.toMatchObject({
+    await expect(service.list({ limit: 3, cursor: 'nope' }, ALICE)).rejects.toMatchObject({
       status: 400,
       details: [{ path: 'cursor' }],
     });
@@ -440,7 +442,7 @@ describe('runs and the reconciler', () => {
     const t = await started({ maxRetries: 0 });
     await attemptFailed(steps, { taskId: t.taskId, error: taskFailed(1) });
     rec.executionStatus.set(`arn:aws:states:us-east-1:0:execution:sm:${t.taskId}-1`, 'SUCCEEDED');
-    await service.retry(t.taskId, 'alice');
+    await service.retry(t.taskId, ALICE);
     expect((await runDispatch()).started).toEqual([t.taskId]);
     const again = await mustGet(repo, t.taskId);
     expect(again).toMatchObject({ status: 'STARTING', runs: 2 });
@@ -453,7 +455,7 @@ describe('runs and the reconciler', () => {
     for (let i = 0; i < 5; i++) {
       const t = await started({ maxRetries: 0 });
       await attemptFailed(steps, { taskId: t.taskId, error: taskFailed(1) });
-      await service.retry(t.taskId, 'alice');
+      await service.retry(t.taskId, ALICE);
       await runDispatch();
       await startAttempt(steps, t.taskId);
       await attemptSucceeded(steps, { taskId: t.taskId });
@@ -495,5 +497,49 @@ describe('runs and the reconciler', () => {
     const t = await started();
     expect(await reconcileNow()).toEqual({ checked: 1, requeued: [], failed: [] });
     expect((await mustGet(repo, t.taskId)).status).toBe('STARTING');
+  });
+});
+
+describe('owners', () => {
+  const CAROL = { id: 'carol', admin: false };
+
+  it("another owner's task is a 404 on every action, and never in their list", async () => {
+    const t = await submit();
+    for (const act of [
+      () => service.get(t.taskId, CAROL),
+      () => service.owned(t.taskId, CAROL),
+      () => service.cancel(t.taskId, CAROL),
+      () => service.retry(t.taskId, CAROL),
+    ])
+      await expect(act()).rejects.toMatchObject({ status: 404 });
+    expect((await service.list({ limit: 10 }, CAROL)).items).toEqual([]);
+    expect((await service.list({ limit: 10 }, ALICE)).items.map((x) => x.taskId)).toEqual([t.taskId]);
+    expect((await mustGet(repo, t.taskId)).status).toBe('QUEUED');
+  });
+
+  it('an admin sees and acts on every owner, and can list one owner', async () => {
+    const a = await submit();
+    const c = (await service.submit(spec(), 'carol')).task;
+    expect((await service.list({ limit: 10 }, BOB_ADMIN)).items).toHaveLength(2);
+    expect((await service.list({ limit: 10, owner: 'carol' }, BOB_ADMIN)).items.map((x) => x.taskId)).toEqual(
+      [c.taskId],
+    );
+    expect((await service.get(a.taskId, BOB_ADMIN)).owner).toBe('alice');
+    await expect(service.list({ limit: 10, owner: 'alice' }, CAROL)).rejects.toMatchObject({
+      status: 403,
+      details: [{ path: 'owner' }],
+    });
+  });
+
+  it('stats are per owner for users and global for admins, and each equals its records', async () => {
+    await submit();
+    await submit();
+    const c = (await service.submit(spec(), 'carol')).task;
+    await service.cancel(c.taskId, CAROL);
+    expect((await service.stats(ALICE)).byStatus).toMatchObject({ QUEUED: 2, CANCELLED: 0 });
+    expect((await service.stats(CAROL)).byStatus).toMatchObject({ QUEUED: 0, CANCELLED: 1 });
+    expect((await service.stats(BOB_ADMIN)).total).toBe(3);
+    expect((await service.daily(1, CAROL))[0]).toMatchObject({ submitted: 1, cancelled: 1 });
+    expect((await service.daily(1, BOB_ADMIN))[0]).toMatchObject({ submitted: 3, cancelled: 1 });
   });
 });
