@@ -34,6 +34,7 @@ import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { RUNNER_ENV } from '../lambdas/contracts/runner-env.ts';
 import { REPO_ROOT } from './function.ts';
+import { RUNNER_TABLE_ACTIONS } from './storage.ts';
 
 export const RUNNER_CONTAINER = 'runner';
 
@@ -125,6 +126,8 @@ export class GpuCluster extends Construct {
       securityGroup,
       role: instanceRole,
       requireImdsv2: true,
+      // one hop: the host reaches the instance metadata service, containers on the bridge network do not
+      httpPutResponseHopLimit: 1,
       associatePublicIpAddress: true,
       userData: UserData.forLinux(),
       blockDevices: [
@@ -184,8 +187,10 @@ export class GpuCluster extends Construct {
     this.taskRole = new Role(this, 'TaskRole', {
       assumedBy: new ServicePrincipal('ecs-tasks.amazonaws.com'),
     });
-    props.table.grantReadWriteData(this.taskRole);
-    props.bucket.grantReadWrite(this.taskRole);
+    // the runner reads and updates records and writes objects; it never deletes either
+    props.table.grant(this.taskRole, ...RUNNER_TABLE_ACTIONS);
+    props.bucket.grantRead(this.taskRole);
+    props.bucket.grantPut(this.taskRole);
     this.runners = taskSizes(props.gpusPerInstance ?? 1).map((gpus) => {
       const taskDefinition = new Ec2TaskDefinition(this, gpus ? `Runner${gpus}Gpu` : 'RunnerCpu', {
         networkMode: NetworkMode.BRIDGE,

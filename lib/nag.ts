@@ -9,7 +9,7 @@ import type { GpuCluster } from './gpu-cluster.ts';
 import type { TrainstackStack } from './trainstack-stack.ts';
 
 const S3_READ = ['s3:GetBucket*', 's3:GetObject*', 's3:List*'];
-const S3_WRITE = ['s3:Abort*', 's3:DeleteObject*'];
+const S3_WRITE = ['s3:Abort*'];
 
 const ack = (scope: IConstruct, id: string, reason: string) =>
   Validations.of(scope).acknowledge({ id: `AwsSolutions-${id}`, reason });

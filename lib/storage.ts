@@ -11,6 +11,25 @@ import {
 import { Construct } from 'constructs';
 import { INDEXES, PARTITION_KEY } from '../lambdas/clients/task-table.ts';
 
+/**
+ * What the functions do to the task table: read, create and update records and counters (a
+ * transaction needs the action of each item it writes), never delete. DescribeTable is the health check.
+ */
+export const FUNCTION_TABLE_ACTIONS = [
+  'dynamodb:GetItem',
+  'dynamodb:PutItem',
+  'dynamodb:UpdateItem',
+  'dynamodb:ConditionCheckItem',
+  'dynamodb:Query',
+  'dynamodb:DescribeTable',
+];
+/** What the runner does to the task table: read its record, update it and the counters. */
+export const RUNNER_TABLE_ACTIONS = [
+  'dynamodb:GetItem',
+  'dynamodb:UpdateItem',
+  'dynamodb:ConditionCheckItem',
+];
+
 export interface StorageProps {
   /** Days before task outputs move to infrequent access and checkpoints expire. @default 90 */
   readonly artifactRetentionDays?: number;

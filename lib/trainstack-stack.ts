@@ -14,7 +14,7 @@ import { HouseFunction } from './function.ts';
 import { GpuCluster, taskSizes } from './gpu-cluster.ts';
 import { Observability } from './observability.ts';
 import { QueueDispatch } from './queue-dispatch.ts';
-import { Storage } from './storage.ts';
+import { FUNCTION_TABLE_ACTIONS, Storage } from './storage.ts';
 import { Workflow } from './workflow.ts';
 
 export interface TrainstackStackProps extends StackProps {
@@ -113,7 +113,7 @@ export class TrainstackStack extends Stack {
     // wiring: a grant and an environment variable, in one place
     const sm = this.workflow.stateMachine;
     for (const fn of [this.apiFunction, this.dispatch.dispatcher, this.stepFunction]) {
-      table.grantReadWriteData(fn);
+      table.grant(fn, ...FUNCTION_TABLE_ACTIONS);
       fn.addEnvironment('TABLE_NAME', table.tableName);
       this.dispatch.queue.grantSendMessages(fn);
       fn.addEnvironment('QUEUE_URL', this.dispatch.queue.queueUrl);

@@ -12,6 +12,11 @@ export const EXIT_STALLED = 124;
 export const EXIT_RUNNER_ERROR = 70;
 /** Exit code of a process killed with SIGKILL, usually the kernel's OOM killer. */
 export const EXIT_KILLED = 137;
+/**
+ * Exit code the runner uses when its workload was killed with SIGKILL (or exited 137 itself) while
+ * the runner lived: the kernel's OOM killer, usually. A bare 137 means the runner itself was killed.
+ */
+export const EXIT_WORKLOAD_KILLED = 89;
 
 /** `unrunnable`: nothing in this deployment can run the task (it fails at once, with the reason). */
 export type Outcome = 'workload' | 'infrastructure' | 'timeout' | 'stopped' | 'stall' | 'unrunnable';
@@ -98,11 +103,28 @@ export function classifyFailure(error: string, cause: unknown, timeoutSeconds?: 
     if (exitCode === EXIT_STALLED) {
       return { outcome: 'stall', exitCode, reason: 'stalled: no output for stallSeconds', ...arn };
     }
-    if (exitCode === EXIT_KILLED || /OutOfMemory/i.test(stopped)) {
+    if (/OutOfMemory/i.test(stopped)) {
       return {
         outcome: 'workload',
         exitCode,
         reason: `out of memory (exit ${exitCode ?? '?'}) ${stopped}`.trim(),
+        ...arn,
+      };
+    }
+    if (exitCode === EXIT_WORKLOAD_KILLED) {
+      return {
+        outcome: 'workload',
+        exitCode,
+        reason: 'the workload was killed with SIGKILL (by the kernel when it ran out of memory, usually)',
+        ...arn,
+      };
+    }
+    if (exitCode === EXIT_KILLED) {
+      // the runner itself died without an out-of-memory report: its host or container went away
+      return {
+        outcome: 'infrastructure',
+        exitCode,
+        reason: `the runner was killed (SIGKILL, exit 137) with no out-of-memory report${stopped ? `: ${stopped}` : ''}`,
         ...arn,
       };
     }

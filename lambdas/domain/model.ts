@@ -136,7 +136,10 @@ export function withDefaults(spec: TaskSpec): TaskSpec {
   return { ...spec, gpus: spec.gpus ?? (spec.type === 'training' ? 1 : 0) };
 }
 
-/** Keep only what a caller may see (no internal index attributes). */
+/** How an env value shows in a view: env values are write-only (users put tokens there). */
+export const HIDDEN = '***';
+
+/** Keep only what a caller may see: no internal index attributes, env names without their values. */
 export function publicView(task: TaskRecord): TaskRecord {
   const {
     taskId,
@@ -164,7 +167,9 @@ export function publicView(task: TaskRecord): TaskRecord {
     type,
     name,
     owner,
-    spec,
+    spec: spec.env
+      ? { ...spec, env: Object.fromEntries(Object.keys(spec.env).map((k) => [k, HIDDEN])) }
+      : spec,
     status,
     statusReason,
     priority,

@@ -72,6 +72,13 @@ describe('another owner', () => {
 });
 
 describe('the owner', () => {
+  it('sees the names of the env they gave, never the values', async () => {
+    const r = await as(ALICE)<{ spec: { env: Record<string, string> } }>('GET', `/v1/tasks/${aliceTask}`);
+    expect(r.body.spec.env).toEqual({ TOKEN: '***' });
+    const list = await as(ALICE)('GET', '/v1/tasks');
+    expect(JSON.stringify(list.body)).not.toContain('secret');
+  });
+
   it('sees their own tasks and stats', async () => {
     const list = await as(ALICE)<{ tasks: { taskId: string; owner: string }[] }>('GET', '/v1/tasks');
     expect(list.body.tasks.map((t) => t.taskId).sort()).toEqual([aliceTask, aliceTrain].sort());

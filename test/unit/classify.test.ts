@@ -5,6 +5,7 @@ import {
   EXIT_RUNNER_ERROR,
   EXIT_STALLED,
   EXIT_STOPPED,
+  EXIT_WORKLOAD_KILLED,
 } from '../../lambdas/domain/classify.ts';
 
 const ecsFailure = (cause: object) => classifyFailure('States.TaskFailed', JSON.stringify(cause), 3600);
@@ -53,6 +54,19 @@ describe('failure classification', () => {
     });
     expect(c.outcome).toBe('workload');
     expect(c.reason).toMatch(/out of memory/);
+  });
+
+  it('calls a bare 137 (the runner killed, no out-of-memory report) infrastructure, not OOM', () => {
+    const c = ecsFailure({ StopCode: 'EssentialContainerExited', Containers: [{ ExitCode: 137 }] });
+    expect(c.outcome).toBe('infrastructure');
+    expect(c.reason).toMatch(/runner was killed/);
+    expect(c.reason).not.toMatch(/out of memory/);
+  });
+
+  it('calls a workload the runner saw SIGKILLed a workload failure', () => {
+    const c = ecsFailure({ Containers: [{ ExitCode: EXIT_WORKLOAD_KILLED }] });
+    expect(c.outcome).toBe('workload');
+    expect(c.reason).toMatch(/killed with SIGKILL/);
   });
 
   it('reads the runner exit codes: stopped, stalled, runner error', () => {

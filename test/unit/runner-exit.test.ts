@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { exitCodeFor } from '../../containers/runner/src/exit.ts';
-import { classifyFailure } from '../../lambdas/domain/classify.ts';
+import { classifyFailure, EXIT_WORKLOAD_KILLED } from '../../lambdas/domain/classify.ts';
 
 const outcome = (code: number) =>
   classifyFailure('States.TaskFailed', JSON.stringify({ Containers: [{ ExitCode: code }] })).outcome;
@@ -25,8 +25,9 @@ describe('runner exit codes', () => {
     expect(outcome(exitCodeFor({ kind: 'exited', code: 124 }))).toBe('workload');
   });
 
-  it('reports a SIGKILLed workload as 137 (out of memory, usually)', () => {
-    expect(exitCodeFor({ kind: 'signal', signal: 'SIGKILL' })).toBe(137);
+  it('reports a SIGKILLed workload with its own code, never as a killed runner (137)', () => {
+    expect(exitCodeFor({ kind: 'signal', signal: 'SIGKILL' })).toBe(EXIT_WORKLOAD_KILLED);
+    expect(exitCodeFor({ kind: 'exited', code: 137 })).toBe(EXIT_WORKLOAD_KILLED);
     expect(exitCodeFor({ kind: 'signal', signal: 'SIGSEGV' })).toBe(139);
   });
 });

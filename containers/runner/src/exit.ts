@@ -4,6 +4,7 @@ import {
   EXIT_RUNNER_ERROR,
   EXIT_STALLED,
   EXIT_STOPPED,
+  EXIT_WORKLOAD_KILLED,
 } from '../../../lambdas/domain/classify.ts';
 
 export type Ending =
@@ -30,9 +31,12 @@ export function exitCodeFor(e: Ending): number {
     case 'spawn-failed':
       return 127;
     case 'signal':
-      return e.signal === 'SIGKILL' ? EXIT_KILLED : 128 + (SIGNALS[e.signal] ?? 1);
+      // a SIGKILLed workload is reported as such; 137 stays the code of a runner that was killed
+      return e.signal === 'SIGKILL' ? EXIT_WORKLOAD_KILLED : 128 + (SIGNALS[e.signal] ?? 1);
     case 'exited':
-      // a workload that exits with one of our reserved codes on its own is a plain failure
+      // a workload that exits with one of our reserved codes on its own is a plain failure, and one that
+      // exits 137 (a child of its own was SIGKILLed) is a killed workload, not a killed runner
+      if (e.code === EXIT_KILLED || e.code === EXIT_WORKLOAD_KILLED) return EXIT_WORKLOAD_KILLED;
       return e.code === EXIT_STOPPED || e.code === EXIT_STALLED || e.code === EXIT_RUNNER_ERROR ? 1 : e.code;
   }
 }

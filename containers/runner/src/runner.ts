@@ -10,7 +10,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { WORKLOAD_ENV } from '../../../lambdas/contracts/runner-env.ts';
+import { RUNNER_ENV, WORKLOAD_ENV } from '../../../lambdas/contracts/runner-env.ts';
 import { EXIT_STOPPED } from '../../../lambdas/domain/classify.ts';
 import type { TaskRecord } from '../../../lambdas/domain/model.ts';
 import { mustGet, type TaskRepository } from '../../../lambdas/domain/task-repository.ts';
@@ -52,9 +52,20 @@ export interface RunResult {
   progressWrites: number;
 }
 
-/** Environment the workload sees: its spec's env, its params, and where to put outputs and checkpoints. */
+/**
+ * What the workload must not inherit from the runner: its AWS credentials and endpoints (the task
+ * role's credentials URI included), the ECS metadata endpoint, and the runner's own settings.
+ */
+const RUNNER_ONLY = (name: string) =>
+  /^AWS_/.test(name) || /^ECS_/.test(name) || (Object.values(RUNNER_ENV) as string[]).includes(name);
+
+/**
+ * Environment the workload sees: the image's own (PATH, HOME, CUDA and the like) without what is the
+ * runner's only, then its spec's env, its params, and where to put outputs and checkpoints.
+ */
 export function workloadEnv(task: TaskRecord, c: RunnerConfig, base: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...base, ...(task.spec.env ?? {}) };
+  const inherited = Object.fromEntries(Object.entries(base).filter(([k]) => !RUNNER_ONLY(k)));
+  const env: NodeJS.ProcessEnv = { ...inherited, ...(task.spec.env ?? {}) };
   env[WORKLOAD_ENV.taskId] = task.taskId;
   env[WORKLOAD_ENV.attempt] = String(c.attempt);
   env[WORKLOAD_ENV.outputDir] = c.outputDir;
