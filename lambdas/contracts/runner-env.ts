@@ -20,6 +20,8 @@ export const RUNNER_ENV = {
   progressIntervalMs: 'TRAINSTACK_PROGRESS_INTERVAL_MS',
   checkpointIntervalMs: 'TRAINSTACK_CHECKPOINT_INTERVAL_MS',
   stopGraceSeconds: 'TRAINSTACK_STOP_GRACE_SECONDS',
+  /** where the runner records its workload's process id (the local cloud's ECS reaps it with the runner) */
+  workloadPidFile: 'TRAINSTACK_WORKLOAD_PID_FILE',
 } as const;
 
 /** What the runner gives the workload beyond its own env: where to write, and the task's parameters. */

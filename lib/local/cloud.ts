@@ -28,6 +28,7 @@ import { dockerAvailable, gpusOnThisMachine, pythonWithTorch } from './host-prob
 import { LambdaHost } from './lambda-host.ts';
 import { LogStore } from './logs.ts';
 import { freePort } from './net.ts';
+import { reapOrphans } from './reaper.ts';
 import { recoverInterrupted } from './recovery.ts';
 import { createResources } from './resources.ts';
 import { LocalStepFunctions } from './stepfunctions.ts';
@@ -167,6 +168,9 @@ export async function startLocalCloud(o: LocalCloudOptions = {}): Promise<LocalC
     ]);
     cleanups.push(() => lambdas.stop());
 
+    // a local cloud that was killed left its runners and workloads running: end them first
+    const orphans = reapOrphans(path.join(scratch, 'tasks'));
+    if (orphans) log('killed process groups left by a previous run', { count: orphans });
     const image = o.dockerImage === false ? undefined : (o.dockerImage ?? 'trainstack-trainer:local');
     const docker = image && dockerAvailable(image) ? { image } : undefined;
     log(docker ? `tasks run in Docker (${image})` : 'tasks run as local processes');

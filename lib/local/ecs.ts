@@ -5,12 +5,14 @@
  * way Step Functions reports a `.sync` RunTask failure, so the workflow's classification runs as in AWS.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { ulid } from 'ulidx';
+import { RUNNER_ENV } from '../../lambdas/contracts/runner-env.ts';
 import { AwsError, type JsonService } from './json-service.ts';
 import type { LogStore } from './logs.ts';
+import { killContainerGroups, PID_FILES } from './reaper.ts';
 import { type LocalNames, resolve, resourcesOfType, type Template } from './template.ts';
 
 export interface ContainerSpec {
@@ -68,12 +70,12 @@ export function dockerRunArgs(
     '-v',
     `${path.join(dir, 'checkpoints')}:/work/checkpoints`,
   );
-  const skip = new Set(['PATH', 'HOME', 'TRAINSTACK_DEFAULT_COMMAND']);
+  // the image's own PATH, HOME and default command; a container needs no pid file (it dies whole)
+  const skip = new Set<string>(['PATH', 'HOME', RUNNER_ENV.defaultCommand, RUNNER_ENV.workloadPidFile]);
   for (const [k, v] of Object.entries(env)) {
     if (skip.has(k)) continue;
-    if (k === 'TRAINSTACK_OUTPUT_DIR') args.push('-e', 'TRAINSTACK_OUTPUT_DIR=/work/output');
-    else if (k === 'TRAINSTACK_CHECKPOINT_DIR')
-      args.push('-e', 'TRAINSTACK_CHECKPOINT_DIR=/work/checkpoints');
+    if (k === RUNNER_ENV.outputDir) args.push('-e', `${RUNNER_ENV.outputDir}=/work/output`);
+    else if (k === RUNNER_ENV.checkpointDir) args.push('-e', `${RUNNER_ENV.checkpointDir}=/work/checkpoints`);
     else args.push('-e', `${k}=${v}`);
   }
   args.push(image);
@@ -195,14 +197,17 @@ export class LocalEcs {
     for (const c of overrides.containerOverrides)
       if (c.name === def.name) for (const e of c.environment) env[e.name] = e.value;
     const dir = path.join(this.o.workDir, id);
-    env.TRAINSTACK_OUTPUT_DIR = path.join(dir, 'output');
-    env.TRAINSTACK_CHECKPOINT_DIR = path.join(dir, 'checkpoints');
+    const outputDir = path.join(dir, 'output');
+    const checkpointDir = path.join(dir, 'checkpoints');
+    env[RUNNER_ENV.outputDir] = outputDir;
+    env[RUNNER_ENV.checkpointDir] = checkpointDir;
     env.ECS_CONTAINER_METADATA_URI_V4 = `${this.o.metadataBaseUrl}/${id}`;
-    mkdirSync(env.TRAINSTACK_OUTPUT_DIR, { recursive: true });
-    mkdirSync(env.TRAINSTACK_CHECKPOINT_DIR, { recursive: true });
+    env[RUNNER_ENV.workloadPidFile] = path.join(dir, PID_FILES.workload);
+    mkdirSync(outputDir, { recursive: true });
+    mkdirSync(checkpointDir, { recursive: true });
     if (def.gpuCount > 0 && this.o.gpusAvailable === 0) {
       this.o.warn(
-        `task ${env.TRAINSTACK_TASK_ID ?? id} asks for ${def.gpuCount} GPU(s); this machine has none: running on the CPU`,
+        `task ${env[RUNNER_ENV.taskId] ?? id} asks for ${def.gpuCount} GPU(s); this machine has none: running on the CPU`,
       );
       env.CUDA_VISIBLE_DEVICES = '';
     }
@@ -253,6 +258,8 @@ export class LocalEcs {
       return t;
     }
     t.child = child;
+    // the container's processes die together: record the runner, so it and its workload can be reaped
+    if (!docker && child.pid) writeFileSync(path.join(dir, PID_FILES.runner), String(child.pid));
     for (const stream of [child.stdout, child.stderr]) {
       if (!stream) continue;
       createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY }).on('line', (line) =>
@@ -264,6 +271,7 @@ export class LocalEcs {
       resolveDone();
     });
     child.once('close', (code, sig) => {
+      if (!docker) killContainerGroups(dir);
       const exit = code ?? (sig === 'SIGKILL' ? 137 : sig === 'SIGTERM' ? 143 : 1);
       if (!t.stopCode) this.finish(t, exit, 'EssentialContainerExited', 'Essential container in task exited');
       else t.exitCode = exit;
@@ -281,6 +289,12 @@ export class LocalEcs {
     t.lastStatus = 'STOPPED';
     t.desiredStatus = 'STOPPED';
     t.stoppedAt = Date.now();
+  }
+
+  /** The process id of a task's runner (its container's first process), while it runs. */
+  runnerPid(arn: string): number | undefined {
+    const t = this.tasks.get(arn);
+    return t?.lastStatus === 'STOPPED' ? undefined : t?.child?.pid;
   }
 
   /** SIGTERM to the container's process group, SIGKILL after the grace period (ECS StopTask). */

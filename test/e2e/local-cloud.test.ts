@@ -243,6 +243,25 @@ describe('the local cloud', () => {
     expect((await finished(fresh)).status).toBe('SUCCEEDED');
   });
 
+  it('records a SIGKILLed runner as an infrastructure loss, leaves no orphan, and runs the task again', async () => {
+    const id = await submit(sh('echo "pid=$$"; exec sleep 120', { maxRetries: 0 }));
+    const workload = await pidOf(id);
+    const arn = (await get(id)).attempts[0]?.ecsTaskArn ?? '';
+    const runner = cloud.ecs.runnerPid(arn);
+    expect(runner).toBeTruthy();
+    process.kill(runner ?? 0, 'SIGKILL');
+    await waitFor('the workload to be gone with its runner', async () => !alive(workload), 10_000);
+    const again = await waitFor('a second attempt', async () => {
+      const t = await get(id);
+      return t.attempts.length >= 2 ? t : undefined;
+    });
+    expect(again.attempts[0]).toMatchObject({ outcome: 'infrastructure', exitCode: 137 });
+    expect(again.attempts[0]?.reason).toMatch(/runner was killed/);
+    expect(again.retryCount).toBe(0); // maxRetries 0, and it still runs again: infrastructure is not counted
+    await api('POST', `/v1/tasks/${id}/cancel`);
+    expect((await finished(id)).status).toBe('CANCELLED');
+  });
+
   it('runs a later priority-9 task before earlier priority-1 tasks (cap 1)', async () => {
     const blocker = await submit(sh('sleep 1.5', { priority: 5 }));
     await waitFor('blocker running', async () => (await get(blocker)).status === 'RUNNING');

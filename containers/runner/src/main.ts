@@ -53,6 +53,9 @@ const config: RunnerConfig = {
   checkpointIntervalMs: Number(process.env[RUNNER_ENV.checkpointIntervalMs] ?? 15_000),
   stopGraceSeconds: Number(process.env[RUNNER_ENV.stopGraceSeconds] ?? 20),
   gpu: process.env.CUDA_VISIBLE_DEVICES !== '',
+  ...(process.env[RUNNER_ENV.workloadPidFile]
+    ? { workloadPidFile: process.env[RUNNER_ENV.workloadPidFile] }
+    : {}),
   ...meta,
 };
 const store = new DynamoTaskRepository(dynamodb, need(RUNNER_ENV.table));

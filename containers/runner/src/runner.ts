@@ -6,7 +6,7 @@
  * workflow what happened.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -35,6 +35,8 @@ export interface RunnerConfig {
   ecsTaskArn?: string;
   logStream?: string;
   gpu: boolean;
+  /** record the workload's process id (its process group) here while it runs */
+  workloadPidFile?: string;
 }
 
 export interface RunnerDeps {
@@ -253,9 +255,11 @@ async function runWorkload(
     checkpoints.push().catch((e: Error) => deps.log(`checkpoint sync failed: ${e.message}`));
   }, c.checkpointIntervalMs);
 
+  if (c.workloadPidFile && child.pid) writeFileSync(c.workloadPidFile, String(child.pid));
   const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
     child.once('close', (a, b) => resolve([a, b])),
   );
+  if (c.workloadPidFile) rmSync(c.workloadPidFile, { force: true });
   await piped;
   if (stallTimer) clearInterval(stallTimer);
   clearInterval(ckptTimer);
