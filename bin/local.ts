@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 /** `npm start`: the local cloud, with the API on it. */
+import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import { z } from 'zod';
 import { startLocalCloud } from '../lib/local/cloud.ts';
 
 const program = new Command()
@@ -25,6 +27,11 @@ const program = new Command()
     'trainstack-trainer:local',
   )
   .option('--no-docker', 'always run tasks as local processes')
+  .option(
+    '--identities <file>',
+    'JSON list of {accessKeyId, secretAccessKey, arn}: local credentials whose SigV4-signed requests act as that principal',
+    process.env.TRAINSTACK_IDENTITIES,
+  )
   .option('--verbose', "print the functions' INFO logs too")
   .option('--quiet', 'print only the URLs')
   .parse();
@@ -39,6 +46,7 @@ const opts = program.opts<{
   dockerImage: string;
   quiet?: boolean;
   verbose?: boolean;
+  identities?: string;
 }>();
 const log = opts.quiet
   ? () => {}
@@ -49,6 +57,22 @@ if (opts.gpuPolicy !== 'cpu' && opts.gpuPolicy !== 'wait') {
   console.error(`--gpu-policy must be cpu or wait, not ${opts.gpuPolicy}`);
   process.exit(2);
 }
+const identitiesFile = z.array(
+  z.object({
+    accessKeyId: z.string().min(1),
+    secretAccessKey: z.string().min(1),
+    arn: z.string().startsWith('arn:'),
+  }),
+);
+let identities: z.output<typeof identitiesFile> = [];
+if (opts.identities) {
+  try {
+    identities = identitiesFile.parse(JSON.parse(readFileSync(opts.identities, 'utf8')));
+  } catch (e) {
+    console.error(`--identities ${opts.identities}: ${(e as Error).message}`);
+    process.exit(2);
+  }
+}
 const started = Date.now();
 let cloud: Awaited<ReturnType<typeof startLocalCloud>>;
 try {
@@ -58,6 +82,7 @@ try {
     ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
     ...(opts.maxConcurrent ? { context: { maxConcurrentTasks: Number(opts.maxConcurrent) } } : {}),
     gpuPolicy: opts.gpuPolicy,
+    identities,
     // the functions' Powertools loggers: warnings and errors unless asked for more
     functionLogLevel: opts.verbose ? 'INFO' : 'WARN',
     dockerImage: opts.docker ? opts.dockerImage : false,

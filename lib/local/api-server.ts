@@ -1,27 +1,40 @@
 /**
  * The API on plain HTTP: each request becomes an API Gateway HTTP API (payload 2.0) event for the
- * same handler that runs in Lambda, with a local IAM caller identity as the owner.
+ * same handler that runs in Lambda, with the caller's identity where IAM authorization puts it: the
+ * default local user for an unsigned request, the signer's principal for one signed with SigV4 by a
+ * known local key, and a 403 for a signature that does not verify.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { APIGatewayProxyEventV2WithIAMAuthorizer, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { listen } from './endpoint.ts';
+import { identityOf, type LocalIdentity, SignatureError } from './identities.ts';
 
 export type ApiHandler = (
   event: APIGatewayProxyEventV2WithIAMAuthorizer,
 ) => Promise<APIGatewayProxyStructuredResultV2>;
 
-export async function toEvent(
-  req: IncomingMessage,
-  caller: string,
-): Promise<APIGatewayProxyEventV2WithIAMAuthorizer> {
-  const chunks: Buffer[] = [];
-  for await (const c of req) chunks.push(c as Buffer);
-  const body = Buffer.concat(chunks);
-  const url = new URL(req.url ?? '/', 'http://localhost');
+export interface ApiCallers {
+  /** who an unsigned request is */
+  readonly defaultCaller: string;
+  /** local credentials by access key id */
+  readonly identities: ReadonlyMap<string, LocalIdentity>;
+}
+
+function headersOf(req: IncomingMessage): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(req.headers))
     if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(',') : v;
+  return headers;
+}
+
+export async function toEvent(
+  req: IncomingMessage,
+  caller: string,
+  body: Buffer,
+): Promise<APIGatewayProxyEventV2WithIAMAuthorizer> {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  const headers = headersOf(req);
   const query: Record<string, string> = {};
   for (const [k, v] of url.searchParams) query[k] = k in query ? `${query[k]},${v}` : v;
   const now = new Date();
@@ -67,15 +80,39 @@ export async function toEvent(
   } as APIGatewayProxyEventV2WithIAMAuthorizer;
 }
 
-export function startApiServer(port: number, handler: ApiHandler, caller: string): Promise<Server> {
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of req) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+export function startApiServer(port: number, handler: ApiHandler, callers: ApiCallers): Promise<Server> {
   const server = createServer((req, res) => {
-    toEvent(req, caller)
+    readBody(req)
+      .then(async (body) => {
+        const signer = await identityOf(
+          {
+            method: req.method ?? 'GET',
+            url: req.url ?? '/',
+            headers: headersOf(req),
+            body: body.toString('utf8'),
+          },
+          callers.identities,
+        );
+        return toEvent(req, signer?.arn ?? callers.defaultCaller, body);
+      })
       .then(handler)
       .then((r) => {
         res.writeHead(r.statusCode ?? 200, (r.headers ?? {}) as Record<string, string>);
         res.end(r.isBase64Encoded && r.body ? Buffer.from(r.body, 'base64') : (r.body ?? ''));
       })
       .catch((e: Error) => {
+        if (e instanceof SignatureError) {
+          // what API Gateway answers a request whose IAM signature does not verify
+          res.writeHead(403, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ error: { code: 'InvalidSignature', message: e.message, details: [] } }));
+          return;
+        }
         res.writeHead(500, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ error: { code: 'InternalError', message: e.message, details: [] } }));
       });

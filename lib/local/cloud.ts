@@ -25,6 +25,7 @@ import { startEmulators } from './emulators.ts';
 import { closeServer } from './endpoint.ts';
 import { startEventSource } from './event-source.ts';
 import { dockerAvailable, gpusOnThisMachine, pythonWithTorch } from './host-probes.ts';
+import type { LocalIdentity } from './identities.ts';
 import { LambdaHost } from './lambda-host.ts';
 import { LogStore } from './logs.ts';
 import { freePort } from './net.ts';
@@ -67,8 +68,13 @@ export interface LocalCloudOptions {
   readonly defaultWorkload?: string;
   /** Run tasks in Docker when an engine answers and this image exists; false: never. @default trainstack-trainer:local */
   readonly dockerImage?: string | false;
-  /** Caller identity recorded as the owner. @default arn:aws:iam::000000000000:user/<USER> */
+  /** Who an unsigned API request is (its owner). @default arn:aws:iam::000000000000:user/<USER> */
   readonly caller?: string;
+  /**
+   * Local credentials the API accepts SigV4 signatures from, each signing as its principal. The
+   * default user can also sign, with access key `local` and secret `local`. @default none
+   */
+  readonly identities?: readonly LocalIdentity[];
   /** The functions' Powertools log level. @default WARN */
   readonly functionLogLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
   /** Progress write interval of the runner in tasks. @default the runner's (1 s) */
@@ -252,10 +258,14 @@ export async function startLocalCloud(o: LocalCloudOptions = {}): Promise<LocalC
     // the API: the function the HTTP API integrates, over plain HTTP
     const api = fnNamed(one(wired.apiFunctions, 'API integration'));
     const caller = o.caller ?? `arn:aws:iam::${ACCOUNT}:user/${process.env.USER ?? 'local'}`;
+    const identities = new Map<string, LocalIdentity>([
+      ['local', { accessKeyId: 'local', secretAccessKey: 'local', arn: caller }],
+      ...(o.identities ?? []).map((i) => [i.accessKeyId, i] as const),
+    ]);
     const apiServer = await startApiServer(
       apiPort,
       ((event) => lambdas.invoke(api.logicalId, event)) as ApiHandler,
-      caller,
+      { defaultCaller: caller, identities },
     );
     cleanups.push(() => closeServer(apiServer));
 

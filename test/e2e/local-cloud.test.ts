@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signed } from '../../bin/cli.ts';
 import type { TaskRecord } from '../../lambdas/domain/model.ts';
 import { REPO_ROOT } from '../../lib/function.ts';
 import { type LocalCloud, startLocalCloud } from '../../lib/local/cloud.ts';
@@ -26,6 +27,14 @@ const options = {
   tickMs: 1000,
   stopGraceSeconds: 3,
   functionLogLevel: 'ERROR' as const,
+  identities: [
+    {
+      accessKeyId: 'AKIDALICE',
+      secretAccessKey: 'alice-secret',
+      arn: 'arn:aws:iam::000000000000:user/alice',
+    },
+    { accessKeyId: 'AKIDBOB', secretAccessKey: 'bob-secret', arn: 'arn:aws:iam::000000000000:user/bob' },
+  ],
 };
 let cloud: LocalCloud;
 let api: <T = Record<string, unknown>>(
@@ -260,6 +269,63 @@ describe('the local cloud', () => {
     expect(again.retryCount).toBe(0); // maxRetries 0, and it still runs again: infrastructure is not counted
     await api('POST', `/v1/tasks/${id}/cancel`);
     expect((await finished(id)).status).toBe('CANCELLED');
+  });
+
+  it('verifies signed requests: each local identity owns its tasks, a bad signature is a 403, the CLI signs', async () => {
+    const [alice, bob] = options.identities as [
+      { accessKeyId: string; secretAccessKey: string; arn: string },
+      { accessKeyId: string; secretAccessKey: string; arn: string },
+    ];
+    const as = async (
+      who: { accessKeyId: string; secretAccessKey: string },
+      method: string,
+      p: string,
+      body?: object,
+    ) => {
+      const url = new URL(p, cloud.apiUrl);
+      const text = body === undefined ? undefined : JSON.stringify(body);
+      const headers = await signed(
+        url,
+        method,
+        text,
+        text ? { 'content-type': 'application/json' } : {},
+        async () => who,
+      );
+      const r = await fetch(url, { method, headers, ...(text ? { body: text } : {}) });
+      return { status: r.status, body: (await r.json()) as Record<string, unknown> };
+    };
+    const created = await as(alice, 'POST', '/v1/tasks', sh('sleep 30'));
+    expect(created.status).toBe(202);
+    expect(created.body.owner).toBe(alice.arn);
+    const id = String(created.body.taskId);
+    expect((await as(alice, 'GET', `/v1/tasks/${id}`)).status).toBe(200);
+    expect((await as(bob, 'GET', `/v1/tasks/${id}`)).status).toBe(404);
+    expect((await as(bob, 'POST', `/v1/tasks/${id}/cancel`)).status).toBe(404);
+    expect((await api('GET', `/v1/tasks/${id}`)).status).toBe(404); // unsigned: the default local user
+    const forged = await as(
+      { accessKeyId: alice.accessKeyId, secretAccessKey: 'guess' },
+      'GET',
+      `/v1/tasks/${id}`,
+    );
+    expect(forged.status).toBe(403);
+    expect(forged.body).toMatchObject({ error: { code: 'InvalidSignature' } });
+    // the CLI signs with the credentials in its environment, so it acts as alice here
+    const cli = (who: typeof alice, ...args: string[]) =>
+      promisify(execFile)(
+        path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx'),
+        [path.join(REPO_ROOT, 'bin', 'cli.ts'), '--endpoint', cloud.apiUrl, ...args],
+        {
+          encoding: 'utf8',
+          env: {
+            ...process.env,
+            AWS_ACCESS_KEY_ID: who.accessKeyId,
+            AWS_SECRET_ACCESS_KEY: who.secretAccessKey,
+          },
+        },
+      );
+    expect(JSON.parse((await cli(alice, 'show', id)).stdout).owner).toBe(alice.arn);
+    await expect(cli(bob, 'show', id)).rejects.toThrow(/404|not found/i);
+    expect((await as(alice, 'POST', `/v1/tasks/${id}/cancel`)).body.status).toBe('CANCELLED');
   });
 
   it('runs a later priority-9 task before earlier priority-1 tasks (cap 1)', async () => {
