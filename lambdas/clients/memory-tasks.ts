@@ -7,17 +7,8 @@
 import { decodeCursor, encodeCursor } from '../domain/cursor.ts';
 import { badRequest, conflict } from '../domain/errors.ts';
 import type { Attempt, TaskRecord } from '../domain/model.ts';
-import {
-  CapacityFull,
-  type DailyCounts,
-  type ListFilter,
-  type Page,
-  type ProgressPatch,
-  type Stats,
-  type TaskRepository,
-  type TransitionRequest,
-  type TransitionResult,
-} from '../domain/task-repository.ts';
+import type * as port from '../domain/task-repository.ts';
+import { CapacityFull, type TaskRepository } from '../domain/task-repository.ts';
 import { dailyRow, lastDays, planTransition, statsFromCounters, submitDelta } from '../domain/transitions.ts';
 import { createdKey, queueSk } from './task-table.ts';
 
@@ -79,7 +70,7 @@ export class MemoryTaskRepository implements TaskRepository {
     return t ? copy(t) : undefined;
   }
 
-  async transition(task: TaskRecord, req: TransitionRequest): Promise<TransitionResult> {
+  async transition(task: TaskRecord, req: port.TransitionRequest): Promise<port.TransitionResult> {
     const plan = planTransition(task, req);
     const current = this.tasks.get(task.taskId);
     if (!current) throw conflict(`task ${task.taskId} does not exist`);
@@ -116,7 +107,7 @@ export class MemoryTaskRepository implements TaskRepository {
     current.executionArn = executionArn;
   }
 
-  async updateProgress(taskId: string, attempt: number, patch: ProgressPatch): Promise<boolean> {
+  async updateProgress(taskId: string, attempt: number, patch: port.ProgressPatch): Promise<boolean> {
     const current = this.tasks.get(taskId);
     const live = current?.status === 'RUNNING' || current?.status === 'STARTING';
     if (!current || !live || current.attempts.length !== attempt) return false;
@@ -125,7 +116,7 @@ export class MemoryTaskRepository implements TaskRepository {
     return true;
   }
 
-  async list(filter: ListFilter): Promise<Page<TaskRecord>> {
+  async list(filter: port.ListFilter): Promise<port.Page<TaskRecord>> {
     const position = filter.cursor ? decodeCursor(filter.cursor).createdKey : undefined;
     if (filter.cursor && typeof position !== 'string')
       throw badRequest('the cursor is not valid', [{ path: 'cursor', message: 'not a cursor of this list' }]);
@@ -167,11 +158,11 @@ export class MemoryTaskRepository implements TaskRepository {
     return { ahead: Math.min(ahead, cap), atLeast: ahead >= cap };
   }
 
-  async stats(owner?: string): Promise<Stats> {
+  async stats(owner?: string): Promise<port.Stats> {
     return statsFromCounters(this.countersOf(owner ?? ''));
   }
 
-  async daily(days: number, now = new Date(), owner?: string): Promise<DailyCounts[]> {
+  async daily(days: number, now = new Date(), owner?: string): Promise<port.DailyCounts[]> {
     return lastDays(days, now).map((date) => dailyRow(date, this.days.get(`${owner ?? ''}#${date}`)));
   }
 }

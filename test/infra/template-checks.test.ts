@@ -4,11 +4,11 @@
  * and each state machine definition against the Amazon States Language schema.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localNames, stateMachineDefinition, type Template } from '../../lib/local/template.ts';
 import { testApp } from '../support/app.ts';
 
@@ -32,6 +32,7 @@ interface Finding {
 
 const TARGETS = { aws: {}, localstack: { target: 'localstack' } } as const;
 const dir = mkdtempSync(path.join(tmpdir(), 'trainstack-cfn-lint-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const templates: Record<string, Template> = {};
 let findings: Finding[] = [];
 

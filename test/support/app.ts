@@ -1,9 +1,10 @@
 /** A test App with the project's feature flags and no bundling, as FACTS.md recommends for fast CDK tests. */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import { afterAll } from 'vitest';
 import { type BuildOptions, buildApp } from '../../lib/app.ts';
 import { cdkContext } from '../../lib/local/template.ts';
 import type { TrainstackStack } from '../../lib/trainstack-stack.ts';
@@ -18,9 +19,20 @@ export const CONCRETE_CONTEXT = {
   ],
 };
 
+/** One cloud-assembly folder for a test file's apps, removed after the file (the hook is the file's). */
+let outdir: string | undefined;
+function sharedOutdir(): string {
+  outdir ??= mkdtempSync(path.join(tmpdir(), 'trainstack-test-'));
+  return outdir;
+}
+afterAll(() => {
+  if (outdir) rmSync(outdir, { recursive: true, force: true });
+  outdir = undefined;
+});
+
 export function testApp(context: Record<string, unknown> = {}, opts: BuildOptions = {}) {
   const app = new App({
-    outdir: mkdtempSync(path.join(tmpdir(), 'trainstack-test-')),
+    outdir: sharedOutdir(),
     context: { ...cdkContext(), ...context, 'aws:cdk:bundling-stacks': [] },
     builtinCloudFormationValidation: false,
   });

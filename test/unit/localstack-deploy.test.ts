@@ -4,7 +4,7 @@
  * from the one endpoint variable, and starts LocalStack with docker compose only when nothing answers.
  */
 import { execFile } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -48,7 +48,10 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
 });
-afterAll(() => new Promise<void>((r) => server.close(() => r())));
+afterAll(async () => {
+  await new Promise<void>((r) => server.close(() => r()));
+  rmSync(dir, { recursive: true, force: true });
+});
 
 describe('localstack:deploy', () => {
   it('deploys the LocalStack target to an endpoint that answers, without docker', async () => {

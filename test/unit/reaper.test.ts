@@ -1,6 +1,6 @@
 /** The local reaper: process groups a container folder records are killed, and only while still that container's. */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -8,6 +8,7 @@ import { PID_FILES, reapOrphans } from '../../lib/local/reaper.ts';
 import { alive, waitFor } from '../support/http.ts';
 
 const started: ChildProcess[] = [];
+const dirs: string[] = [];
 const sleeper = (cwd: string) => {
   const c = spawn('sleep', ['60'], { cwd, detached: true, stdio: 'ignore' });
   started.push(c);
@@ -15,6 +16,7 @@ const sleeper = (cwd: string) => {
 };
 afterAll(() => {
   for (const c of started) if (c.pid && alive(c.pid)) process.kill(-c.pid, 'SIGKILL');
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
 describe('reapOrphans', () => {
@@ -23,6 +25,7 @@ describe('reapOrphans', () => {
     const a = path.join(work, 'task-a');
     const b = path.join(work, 'task-b');
     const elsewhere = mkdtempSync(path.join(tmpdir(), 'trainstack-other-'));
+    dirs.push(work, elsewhere);
     mkdirSync(path.join(a, 'output'), { recursive: true });
     mkdirSync(b, { recursive: true });
     const runner = sleeper(a);
