@@ -17,6 +17,8 @@ export const EXIT_KILLED = 137;
  * the runner lived: the kernel's OOM killer, usually. A bare 137 means the runner itself was killed.
  */
 export const EXIT_WORKLOAD_KILLED = 89;
+/** Exit code the runner uses when the image has nothing that runs this type of task (sysexits EX_CONFIG). */
+export const EXIT_NO_RUNTIME = 78;
 
 /** `unrunnable`: nothing in this deployment can run the task (it fails at once, with the reason). */
 export type Outcome = 'workload' | 'infrastructure' | 'timeout' | 'stopped' | 'stall' | 'unrunnable';
@@ -108,6 +110,14 @@ export function classifyFailure(error: string, cause: unknown, timeoutSeconds?: 
         outcome: 'workload',
         exitCode,
         reason: `out of memory (exit ${exitCode ?? '?'}) ${stopped}`.trim(),
+        ...arn,
+      };
+    }
+    if (exitCode === EXIT_NO_RUNTIME) {
+      return {
+        outcome: 'unrunnable',
+        exitCode,
+        reason: "the task's image has no runtime for its type and the task gives no command",
         ...arn,
       };
     }

@@ -10,6 +10,7 @@ import {
   type Status,
   type TaskRecord,
   type TaskSpec,
+  type TaskType,
   TERMINAL,
   withDefaults,
 } from './model.ts';
@@ -17,6 +18,16 @@ import type { Clock, Executions, Waker } from './ports.ts';
 import { MAX_SPEC_BYTES, sizeOf, storableIssues } from './storable.ts';
 import { type ListFilter, mustGet, type Page, type Stats, type TaskRepository } from './task-repository.ts';
 import { durationOf } from './time.ts';
+
+/**
+ * Task types this version has no runtime for, with why: refused at submit, never run by something
+ * else in their place (the reference trainer used to run them and report SUCCEEDED).
+ */
+export const NO_RUNTIME_YET: Partial<Record<TaskType, string>> = {
+  inference:
+    'inference tasks need the model registry and the inference runner, which this version does not have yet',
+  trajectory: 'trajectory tasks need the agent runtime, which this version does not have yet',
+};
 
 export interface TaskServiceConfig {
   maxQueueDepth: number;
@@ -81,6 +92,9 @@ export class TaskService {
         },
       ]);
     }
+    const missing = NO_RUNTIME_YET[full.type];
+    if (missing)
+      throw badRequest(`${full.type} tasks cannot run in this version`, [{ path: 'type', message: missing }]);
     const task = newTaskRecord(full, owner, this.clock.now(), idempotencyKey);
     const result = await this.store.create(task);
     if (result.created) await this.waker.wake({ taskId: task.taskId, why: 'submitted' });

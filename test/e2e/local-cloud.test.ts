@@ -458,14 +458,15 @@ describe('the local cloud', () => {
     const batch = path.join(dataDir, 'tasks.jsonl');
     writeFileSync(
       batch,
-      '{"task_id": "计算阶乘", "task_type": "code", "description": "计算5的阶乘", "max_steps": 4}\n{"task_type": "poetry"}\n',
+      '{"type": "container", "image": "busybox", "command": ["sleep", "5"], "name": "计算阶乘"}\n{"task_id": "x", "task_type": "code", "description": "计算5的阶乘"}\n{"task_type": "poetry"}\n',
     );
     const answer = JSON.parse(await cli('batch', batch)) as {
       accepted: { name: string }[];
-      rejected: { line: number }[];
+      rejected: { line: number; error: { details: { path: string }[] } }[];
     };
     expect(answer.accepted.map((a) => a.name)).toEqual(['计算阶乘']);
-    expect(answer.rejected.map((r) => r.line)).toEqual([2]);
+    expect(answer.rejected.map((r) => r.line)).toEqual([2, 3]);
+    expect(answer.rejected[0]?.error.details[0]?.path).toBe('type'); // no agent runtime yet
     await api('POST', `/v1/tasks/${(answer.accepted[0] as { taskId?: string }).taskId}/cancel`);
   });
 

@@ -168,24 +168,28 @@ describe('cancel and retry', () => {
 });
 
 describe('batch', () => {
-  it('takes seed 003 tasks.jsonl lines and says which were refused', async () => {
+  it('reads seed 003 tasks.jsonl lines, refuses them with the reason (no agent runtime yet), and says why per line', async () => {
     const lines = [
       '{"task_id": "研究框架对比", "task_type": "reasoning", "description": "研究PyTorch和TensorFlow的主要差异和优劣势", "expected_tools": ["browser", "python_executor"], "max_steps": 12}',
       '{"task_id": "计算阶乘", "task_type": "code", "description": "计算5的阶乘", "expected_tools": ["python_executor"], "max_steps": 4}',
       '{"task_id": "bad", "task_type": "poetry", "description": "x"}',
       'not json',
+      '{"type": "container", "image": "busybox", "command": ["true"], "name": "runs"}',
     ].join('\n');
-    const r = await api<{ accepted: { line: number; name: string }[]; rejected: { line: number }[] }>(
-      'POST',
-      '/v1/tasks/batch',
-      lines,
-      {
-        'content-type': 'application/x-ndjson',
-      },
-    );
+    const r = await api<{
+      accepted: { line: number; name: string }[];
+      rejected: { line: number; error: { details: { path: string; message: string }[] } }[];
+    }>('POST', '/v1/tasks/batch', lines, {
+      'content-type': 'application/x-ndjson',
+    });
     expect(r.status).toBe(202);
-    expect(r.body.accepted.map((a) => a.name)).toEqual(['研究框架对比', '计算阶乘']);
-    expect(r.body.rejected.map((x) => x.line)).toEqual([3, 4]);
+    expect(r.body.accepted.map((a) => a.name)).toEqual(['runs']);
+    expect(r.body.rejected.map((x) => x.line)).toEqual([1, 2, 3, 4]);
+    for (const line of r.body.rejected.slice(0, 2))
+      expect(line.error.details[0]).toMatchObject({
+        path: 'type',
+        message: expect.stringMatching(/agent runtime/),
+      });
   });
 });
 
@@ -276,16 +280,27 @@ describe('stats', () => {
     expect((await api('GET', '/v1/stats/daily?days=500')).status).toBe(400);
   });
 
+  it('refuses task types it has no runtime for, naming type and why', async () => {
+    for (const [type, params, why] of [
+      ['inference', { modelId: 'no-such-model', kind: 'custom', input: 'hi' }, /model registry/],
+      ['trajectory', { taskType: 'code', description: 'x' }, /agent runtime/],
+    ] as const) {
+      const r = await api<{ error: { details: { path: string; message: string }[] } }>('POST', '/v1/tasks', {
+        type,
+        params,
+      });
+      expect(r.status, type).toBe(400);
+      expect(r.body.error.details[0]).toMatchObject({ path: 'type', message: expect.stringMatching(why) });
+    }
+  });
+
   it("serves a task's trajectory from S3, and 404 while there is none", async () => {
+    // any task's trajectory: the container task here writes one itself (the agent runtime is not built)
     const r = await api<Task>('POST', '/v1/tasks', {
-      type: 'trajectory',
+      type: 'container',
+      image: 'busybox',
+      command: ['true'],
       name: '计算阶乘',
-      params: {
-        taskType: 'code',
-        description: '计算5的阶乘',
-        expectedTools: ['python_executor'],
-        maxSteps: 4,
-      },
     });
     expect((await api('GET', `/v1/tasks/${r.body.taskId}/trajectory`)).status).toBe(404);
     const trajectory = {

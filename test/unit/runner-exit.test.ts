@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { exitCodeFor } from '../../containers/runner/src/exit.ts';
-import { classifyFailure, EXIT_WORKLOAD_KILLED } from '../../lambdas/domain/classify.ts';
+import { workloadCommand } from '../../containers/runner/src/runner.ts';
+import { classifyFailure, EXIT_NO_RUNTIME, EXIT_WORKLOAD_KILLED } from '../../lambdas/domain/classify.ts';
 
 const outcome = (code: number) =>
   classifyFailure('States.TaskFailed', JSON.stringify({ Containers: [{ ExitCode: code }] })).outcome;
@@ -29,5 +30,28 @@ describe('runner exit codes', () => {
     expect(exitCodeFor({ kind: 'signal', signal: 'SIGKILL' })).toBe(EXIT_WORKLOAD_KILLED);
     expect(exitCodeFor({ kind: 'exited', code: 137 })).toBe(EXIT_WORKLOAD_KILLED);
     expect(exitCodeFor({ kind: 'signal', signal: 'SIGSEGV' })).toBe(139);
+  });
+});
+
+describe('what runs a task with no command', () => {
+  const config = { defaultCommand: 'python3 train.py' } as never;
+  const task = (type: string) => ({ taskId: 't', spec: { type, params: {} } }) as never;
+
+  it("runs the image's default command (the trainer) for training tasks only", () => {
+    expect(workloadCommand(task('training'), config)).toEqual(['sh', '-c', 'python3 train.py']);
+    for (const type of ['inference', 'trajectory', 'container'])
+      expect(workloadCommand(task(type), config), type).toBeUndefined();
+  });
+
+  it('reports nothing to run as unrunnable, so the task fails at once with the reason', () => {
+    expect(exitCodeFor({ kind: 'no-runtime' })).toBe(EXIT_NO_RUNTIME);
+    const c = classifyFailure(
+      'States.TaskFailed',
+      JSON.stringify({ Containers: [{ ExitCode: EXIT_NO_RUNTIME }] }),
+    );
+    expect(c).toMatchObject({
+      outcome: 'unrunnable',
+      reason: expect.stringMatching(/no runtime for its type/),
+    });
   });
 });

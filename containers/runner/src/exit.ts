@@ -1,6 +1,7 @@
 /** How the runner's exit code tells the workflow what happened (see lambdas/domain/classify.ts). */
 import {
   EXIT_KILLED,
+  EXIT_NO_RUNTIME,
   EXIT_RUNNER_ERROR,
   EXIT_STALLED,
   EXIT_STOPPED,
@@ -12,7 +13,8 @@ export type Ending =
   | { kind: 'signal'; signal: NodeJS.Signals }
   | { kind: 'stopped' } // we were asked to stop (SIGTERM: cancel, timeout, spot, scale-in)
   | { kind: 'stalled' } // no output for stallSeconds
-  | { kind: 'spawn-failed' };
+  | { kind: 'spawn-failed' }
+  | { kind: 'no-runtime' }; // nothing in the image runs this type of task
 
 const SIGNALS: Partial<Record<NodeJS.Signals, number>> = {
   SIGKILL: 9,
@@ -30,6 +32,8 @@ export function exitCodeFor(e: Ending): number {
       return EXIT_STALLED;
     case 'spawn-failed':
       return 127;
+    case 'no-runtime':
+      return EXIT_NO_RUNTIME;
     case 'signal':
       // a SIGKILLed workload is reported as such; 137 stays the code of a runner that was killed
       return e.signal === 'SIGKILL' ? EXIT_WORKLOAD_KILLED : 128 + (SIGNALS[e.signal] ?? 1);
@@ -49,6 +53,8 @@ export function describeEnding(e: Ending): string {
       return 'stalled (no output for stallSeconds)';
     case 'spawn-failed':
       return 'the workload command could not be started';
+    case 'no-runtime':
+      return 'no command, and no runtime in the image for this type of task';
     case 'signal':
       return `killed by ${e.signal}`;
     case 'exited':

@@ -86,9 +86,14 @@ export function workloadEnv(task: TaskRecord, c: RunnerConfig, base: NodeJS.Proc
   return env;
 }
 
+/**
+ * The task's own command, or the image's default command, which is the reference trainer and so
+ * serves training tasks only: any other type without a command has nothing to run it (never the
+ * trainer in its place).
+ */
 export function workloadCommand(task: TaskRecord, c: RunnerConfig): string[] | undefined {
   if (task.spec.command?.length) return task.spec.command;
-  if (c.defaultCommand) return ['sh', '-c', c.defaultCommand];
+  if (c.defaultCommand && task.spec.type === 'training') return ['sh', '-c', c.defaultCommand];
   return undefined;
 }
 
@@ -141,8 +146,10 @@ export async function runTask(
   let ending: Ending;
   let usage: Usage | undefined;
   if (!cmd) {
-    log('the task has no command and the image no default command');
-    ending = { kind: 'spawn-failed' };
+    log(
+      `nothing runs this ${task.spec.type} task: it gives no command and the image has no runtime for its type`,
+    );
+    ending = { kind: 'no-runtime' };
   } else {
     const r = await runWorkload(
       cmd,
