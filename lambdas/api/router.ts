@@ -4,6 +4,7 @@
  * read the same table.
  */
 import type { z } from 'zod';
+import type { Actor } from '../domain/actor.ts';
 import { badRequest, notFound } from '../domain/errors.ts';
 import type { ArtifactReader, HealthCheck, LogReader } from '../domain/ports.ts';
 import type { TaskRepository } from '../domain/task-repository.ts';
@@ -22,7 +23,15 @@ export interface ApiDeps {
   admins: readonly string[];
 }
 
+/** A signed route's handler: it gets who is asking, worked out once by the router. */
 export type RouteHandler = (
+  event: ApiEvent,
+  params: Record<string, string>,
+  deps: ApiDeps,
+  actor: Actor,
+) => Promise<ApiResult>;
+/** A public route's handler (health): no identity. */
+export type PublicHandler = (
   event: ApiEvent,
   params: Record<string, string>,
   deps: ApiDeps,
@@ -30,18 +39,17 @@ export type RouteHandler = (
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
-export interface Route {
+interface RouteBase {
   readonly method: Method;
   /** API Gateway path syntax: `/v1/tasks/{id}` */
   readonly path: string;
-  /** `none` only for routes anyone may call (health); everything else needs SigV4. @default 'iam' */
-  readonly auth?: 'iam' | 'none';
-  readonly handler: RouteHandler;
 }
+/** Routes need SigV4 (IAM) unless they say `auth: 'none'`, as only health does. */
+export type Route =
+  | (RouteBase & { readonly auth?: 'iam'; readonly handler: RouteHandler })
+  | (RouteBase & { readonly auth: 'none'; readonly handler: PublicHandler });
 
-interface Compiled extends Route {
-  regex: RegExp;
-}
+type Compiled = Route & { regex: RegExp };
 
 export function compile(routes: readonly Route[]): Compiled[] {
   return routes.map((r) => ({
@@ -70,10 +78,10 @@ export async function dispatchRoute(
     }
     return json(404, { error: { code: 'NotFound', message: `no route ${method} ${path}`, details: [] } });
   }
-  // authentication before anything else: an unsigned request learns nothing about its input
-  if (r.auth !== 'none') actorOf(event, deps.admins);
   const params = r.regex.exec(path)?.groups ?? {};
-  return r.handler(event, params, deps);
+  if (r.auth === 'none') return r.handler(event, params, deps);
+  // authentication before anything else: an unsigned request learns nothing about its input
+  return r.handler(event, params, deps, actorOf(event, deps.admins));
 }
 
 function query(event: ApiEvent): Record<string, string> {

@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import type { Status, TaskRecord, TaskSpec } from '../domain/model.ts';
-import { actorOf, json, jsonBody } from './http.ts';
+import { json, jsonBody } from './http.ts';
 import { idParam, parseQuery, type Route } from './router.ts';
 
 export const SEED_STATUSES = ['pending', 'running', 'success', 'failed', 'cancelled'] as const;
@@ -100,9 +100,9 @@ export const seedTrainRoutes: Route[] = [
   {
     method: 'POST',
     path: '/train',
-    handler: async (event, _p, deps) => {
+    handler: async (event, _p, deps, actor) => {
       const body = seedTrainBody.parse(jsonBody(event));
-      const { task } = await deps.service.submit(seedTrainToSpec(body), actorOf(event, deps.admins).id);
+      const { task } = await deps.service.submit(seedTrainToSpec(body), actor.id);
       return json(200, {
         task_id: task.taskId,
         status: toSeedStatus(task.status),
@@ -113,20 +113,20 @@ export const seedTrainRoutes: Route[] = [
   {
     method: 'GET',
     path: '/train/{task_id}',
-    handler: async (event, p, deps) =>
-      json(200, toSeedTask(await deps.service.get(idParam(p, 'task_id'), actorOf(event, deps.admins)))),
+    handler: async (_e, p, deps, actor) =>
+      json(200, toSeedTask(await deps.service.get(idParam(p, 'task_id'), actor))),
   },
   {
     method: 'GET',
     path: '/train',
-    handler: async (event, _p, deps) => {
+    handler: async (event, _p, deps, actor) => {
       const q = parseQuery(seedListQuery, event);
       const statuses: (Status | undefined)[] = q.status ? fromSeedStatus(q.status) : [undefined];
       const tasks: TaskRecord[] = [];
       for (const status of statuses) {
         const page = await deps.service.list(
           { ...(status ? { status } : {}), type: 'training', limit: q.limit },
-          actorOf(event, deps.admins),
+          actor,
         );
         tasks.push(...page.items);
       }
@@ -138,8 +138,8 @@ export const seedTrainRoutes: Route[] = [
   {
     method: 'DELETE',
     path: '/train/{task_id}',
-    handler: async (event, p, deps) => {
-      const task = await deps.service.cancel(idParam(p, 'task_id'), actorOf(event, deps.admins));
+    handler: async (_e, p, deps, actor) => {
+      const task = await deps.service.cancel(idParam(p, 'task_id'), actor);
       return json(200, {
         task_id: task.taskId,
         status: toSeedStatus(task.status),
@@ -150,8 +150,8 @@ export const seedTrainRoutes: Route[] = [
   {
     method: 'GET',
     path: '/stats',
-    handler: async (event, _p, deps) => {
-      const s = await deps.service.stats(actorOf(event, deps.admins));
+    handler: async (_e, _p, deps, actor) => {
+      const s = await deps.service.stats(actor);
       const b = s.byStatus;
       const success = b.SUCCEEDED;
       const failed = b.FAILED;

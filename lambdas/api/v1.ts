@@ -2,14 +2,14 @@
 import type { z } from 'zod';
 import { badRequest, DomainError, notFound } from '../domain/errors.ts';
 import { publicView, submitSchema, type TaskRecord, TERMINAL } from '../domain/model.ts';
-import { actorOf, fromZod, header, json, jsonBody, rawBody } from './http.ts';
+import { fromZod, header, json, jsonBody, rawBody } from './http.ts';
 import { idParam, parseQuery, type Route, type RouteHandler } from './router.ts';
 import { dailyQuery, listQuery, logsQuery } from './schemas.ts';
 import { isSeedTrajectoryLine, seedTrajectoryLine, seedTrajectoryToSpec } from './seed-trajectory.ts';
 
 const view = (t: TaskRecord) => publicView(t);
 
-const submit: RouteHandler = async (event, _p, deps) => {
+const submit: RouteHandler = async (event, _p, deps, actor) => {
   const spec = submitSchema.parse(jsonBody(event));
   const key = header(event, 'idempotency-key');
   if (key !== undefined && !/^[\w.:-]{1,128}$/.test(key)) {
@@ -17,7 +17,7 @@ const submit: RouteHandler = async (event, _p, deps) => {
       { path: 'Idempotency-Key', message: '1-128 of [A-Za-z0-9_.:-]' },
     ]);
   }
-  const { task, created } = await deps.service.submit(spec, actorOf(event, deps.admins).id, key);
+  const { task, created } = await deps.service.submit(spec, actor.id, key);
   return json(created ? 202 : 200, view(task), { location: `/v1/tasks/${task.taskId}` });
 };
 
@@ -42,11 +42,11 @@ function batchLines(event: Parameters<RouteHandler>[0]): unknown[] {
   return body;
 }
 
-const submitBatch: RouteHandler = async (event, _p, deps) => {
+const submitBatch: RouteHandler = async (event, _p, deps, actor) => {
   const lines = batchLines(event);
   if (lines.length === 0) throw badRequest('no tasks in the batch', [{ path: '(body)', message: 'empty' }]);
   if (lines.length > 1000) throw new DomainError(413, 'PayloadTooLarge', 'at most 1000 tasks per batch');
-  const owner = actorOf(event, deps.admins).id;
+  const owner = actor.id;
   const accepted: { line: number; taskId: string; name?: string }[] = [];
   const rejected: {
     line: number;
@@ -99,8 +99,8 @@ const submitBatch: RouteHandler = async (event, _p, deps) => {
   });
 };
 
-const cancel: RouteHandler = async (event, p, deps) =>
-  json(200, view(await deps.service.cancel(idParam(p), actorOf(event, deps.admins))));
+const cancel: RouteHandler = async (_e, p, deps, actor) =>
+  json(200, view(await deps.service.cancel(idParam(p), actor)));
 
 export const v1Routes: Route[] = [
   { method: 'POST', path: '/v1/tasks', handler: submit },
@@ -108,31 +108,29 @@ export const v1Routes: Route[] = [
   {
     method: 'GET',
     path: '/v1/tasks',
-    handler: async (event, _p, deps) => {
-      const page = await deps.service.list(parseQuery(listQuery, event), actorOf(event, deps.admins));
+    handler: async (event, _p, deps, actor) => {
+      const page = await deps.service.list(parseQuery(listQuery, event), actor);
       return json(200, { tasks: page.items.map(view), ...(page.cursor ? { cursor: page.cursor } : {}) });
     },
   },
   {
     method: 'GET',
     path: '/v1/tasks/{id}',
-    handler: async (event, p, deps) =>
-      json(200, view(await deps.service.get(idParam(p), actorOf(event, deps.admins)))),
+    handler: async (_e, p, deps, actor) => json(200, view(await deps.service.get(idParam(p), actor))),
   },
   { method: 'DELETE', path: '/v1/tasks/{id}', handler: cancel },
   { method: 'POST', path: '/v1/tasks/{id}/cancel', handler: cancel },
   {
     method: 'POST',
     path: '/v1/tasks/{id}/retry',
-    handler: async (event, p, deps) =>
-      json(202, view(await deps.service.retry(idParam(p), actorOf(event, deps.admins)))),
+    handler: async (_e, p, deps, actor) => json(202, view(await deps.service.retry(idParam(p), actor))),
   },
   {
     method: 'GET',
     path: '/v1/tasks/{id}/logs',
-    handler: async (event, p, deps) => {
+    handler: async (event, p, deps, actor) => {
       const q = parseQuery(logsQuery, event);
-      const task = await deps.service.owned(idParam(p), actorOf(event, deps.admins));
+      const task = await deps.service.owned(idParam(p), actor);
       const attempt = q.attempt ?? task.attempts.length;
       const a = task.attempts[attempt - 1];
       if (!a?.logStream) {
@@ -154,8 +152,8 @@ export const v1Routes: Route[] = [
   {
     method: 'GET',
     path: '/v1/tasks/{id}/artifacts',
-    handler: async (event, p, deps) => {
-      const task = await deps.service.owned(idParam(p), actorOf(event, deps.admins));
+    handler: async (_e, p, deps, actor) => {
+      const task = await deps.service.owned(idParam(p), actor);
       const artifacts = await deps.artifacts.list(`tasks/${task.taskId}/`);
       return json(200, { taskId: task.taskId, artifacts });
     },
@@ -163,8 +161,8 @@ export const v1Routes: Route[] = [
   {
     method: 'GET',
     path: '/v1/tasks/{id}/trajectory',
-    handler: async (event, p, deps) => {
-      const task = await deps.service.owned(idParam(p), actorOf(event, deps.admins));
+    handler: async (_e, p, deps, actor) => {
+      const task = await deps.service.owned(idParam(p), actor);
       const text = await deps.artifacts.getText(`trajectories/${task.taskId}.json`);
       if (text === undefined) throw notFound(`trajectory of task ${task.taskId}`);
       return { statusCode: 200, headers: { 'content-type': 'application/json; charset=utf-8' }, body: text };
@@ -173,14 +171,14 @@ export const v1Routes: Route[] = [
   {
     method: 'GET',
     path: '/v1/stats',
-    handler: async (event, _p, deps) => json(200, await deps.service.stats(actorOf(event, deps.admins))),
+    handler: async (_e, _p, deps, actor) => json(200, await deps.service.stats(actor)),
   },
   {
     method: 'GET',
     path: '/v1/stats/daily',
-    handler: async (event, _p, deps) => {
+    handler: async (event, _p, deps, actor) => {
       const q = parseQuery(dailyQuery, event);
-      return json(200, { days: await deps.service.daily(q.days, actorOf(event, deps.admins)) });
+      return json(200, { days: await deps.service.daily(q.days, actor) });
     },
   },
 ];

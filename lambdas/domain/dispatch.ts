@@ -6,7 +6,7 @@
  */
 import type { Logger } from './logger.ts';
 import type { TaskRecord } from './model.ts';
-import { type Clock, ExecutionFinished, type Executions, type Waker } from './ports.ts';
+import { type Clock, ExecutionFinished, type Executions } from './ports.ts';
 import { CapacityFull, type TaskRepository } from './task-repository.ts';
 
 export interface DispatchConfig {
@@ -27,12 +27,6 @@ export interface DispatchDeps {
   executions: Executions;
   clock: Clock;
   logger: Logger;
-  /** wakes the dispatcher again when a slot frees outside the workflow @default none */
-  waker?: Waker;
-}
-
-async function wakeAfterFree(deps: DispatchDeps) {
-  await deps.waker?.wake({ why: 'slot freed by the dispatcher' });
 }
 
 export async function dispatch(deps: DispatchDeps, config: DispatchConfig): Promise<DispatchResult> {
@@ -83,13 +77,13 @@ export async function dispatch(deps: DispatchDeps, config: DispatchConfig): Prom
       } catch (e) {
         if (!(e instanceof ExecutionFinished)) throw e;
         // cannot happen with fresh run names; if it does, end the task rather than hold a slot forever
+        // (this pass sees the freed slot when it reads the stats again)
         await store.transition(task, {
           from: 'STARTING',
           to: 'FAILED',
           reason: `its workflow execution ${name} had already ended (${e.status}); retry it to run again`,
           set: { finishedAt: clock.now().toISOString() },
         });
-        await wakeAfterFree(deps);
       }
     }
     if (!claimedAny && candidates.length < free + 5) return { started, expired, freeSlots: free };

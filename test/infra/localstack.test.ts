@@ -102,6 +102,20 @@ describe('the LocalStack target', () => {
 });
 
 describe('the AWS target', () => {
+  it('runs a prebuilt image named by taskImage instead of building one', () => {
+    const image = '123456789012.dkr.ecr.us-east-1.amazonaws.com/trainstack-trainer:1';
+    const { app, stack } = testApp({ taskImage: image });
+    const resources = app.synth().getStackByName(stack.stackName).template.Resources as Record<
+      string,
+      { Type: string; Properties: { ContainerDefinitions?: { Image: unknown }[] } }
+    >;
+    const images = Object.values(resources)
+      .filter((r) => r.Type === 'AWS::ECS::TaskDefinition')
+      .flatMap((r) => r.Properties.ContainerDefinitions?.map((c) => c.Image) ?? []);
+    expect(images.length).toBeGreaterThan(1);
+    for (const i of images) expect(i).toBe(image);
+  });
+
   it('outputs the API URL, the invoke policy, the bucket and the dashboard URL', () => {
     const { app, stack } = testApp();
     const outputs = Object.keys(app.synth().getStackByName(stack.stackName).template.Outputs ?? {});
