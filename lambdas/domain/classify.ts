@@ -79,79 +79,38 @@ export function classifyFailure(error: string, cause: unknown, timeoutSeconds?: 
   const exitCode = container?.ExitCode;
   const stopped = `${ecs?.StoppedReason ?? ''} ${container?.Reason ?? ''}`.trim();
   const arn = ecs?.TaskArn ? { ecsTaskArn: ecs.TaskArn } : {};
+  // the end of an ECS task, as the .sync integration reports it
+  const ended = (outcome: Outcome, reason: string): Classified => ({ outcome, exitCode, reason, ...arn });
   if (error === 'States.TaskFailed' && ecs) {
-    if (ecs.StopCode && INFRA_STOP_CODES.has(ecs.StopCode)) {
-      return {
-        outcome: 'infrastructure',
-        exitCode,
-        reason: `host lost (${ecs.StopCode}): ${stopped}`,
-        ...arn,
-      };
-    }
-    if (INFRA_REASONS.some((r) => r.test(stopped)) && (exitCode === undefined || exitCode === EXIT_STOPPED)) {
-      return { outcome: 'infrastructure', exitCode, reason: `infrastructure: ${stopped}`, ...arn };
-    }
-    if (exitCode === EXIT_STOPPED) {
-      return { outcome: 'stopped', exitCode, reason: `stopped: ${stopped || 'SIGTERM'}`, ...arn };
-    }
-    if (exitCode === EXIT_RUNNER_ERROR) {
-      return {
-        outcome: 'infrastructure',
-        exitCode,
-        reason: 'the runner failed (task record or storage unreachable)',
-        ...arn,
-      };
-    }
-    if (exitCode === EXIT_STALLED) {
-      return { outcome: 'stall', exitCode, reason: 'stalled: no output for stallSeconds', ...arn };
-    }
-    if (/OutOfMemory/i.test(stopped)) {
-      return {
-        outcome: 'workload',
-        exitCode,
-        reason: `out of memory (exit ${exitCode ?? '?'}) ${stopped}`.trim(),
-        ...arn,
-      };
-    }
-    if (exitCode === EXIT_NO_RUNTIME) {
-      return {
-        outcome: 'unrunnable',
-        exitCode,
-        reason: "the task's image has no runtime for its type and the task gives no command",
-        ...arn,
-      };
-    }
-    if (exitCode === EXIT_WORKLOAD_KILLED) {
-      return {
-        outcome: 'workload',
-        exitCode,
-        reason: 'the workload was killed with SIGKILL (by the kernel when it ran out of memory, usually)',
-        ...arn,
-      };
-    }
-    if (exitCode === EXIT_KILLED) {
-      // the runner itself died without an out-of-memory report: its host or container went away
-      return {
-        outcome: 'infrastructure',
-        exitCode,
-        reason: `the runner was killed (SIGKILL, exit 137) with no out-of-memory report${stopped ? `: ${stopped}` : ''}`,
-        ...arn,
-      };
-    }
-    if (exitCode !== undefined && exitCode !== 0) {
-      return {
-        outcome: 'workload',
-        exitCode,
-        reason: `exit code ${exitCode}${stopped ? `: ${stopped}` : ''}`,
-        ...arn,
-      };
-    }
-    return {
-      outcome: 'infrastructure',
-      exitCode,
-      reason: `task stopped: ${stopped || 'unknown reason'}`,
-      ...arn,
-    };
+    if (ecs.StopCode && INFRA_STOP_CODES.has(ecs.StopCode))
+      return ended('infrastructure', `host lost (${ecs.StopCode}): ${stopped}`);
+    if (INFRA_REASONS.some((r) => r.test(stopped)) && (exitCode === undefined || exitCode === EXIT_STOPPED))
+      return ended('infrastructure', `infrastructure: ${stopped}`);
+    if (exitCode === EXIT_STOPPED) return ended('stopped', `stopped: ${stopped || 'SIGTERM'}`);
+    if (exitCode === EXIT_RUNNER_ERROR)
+      return ended('infrastructure', 'the runner failed (task record or storage unreachable)');
+    if (exitCode === EXIT_STALLED) return ended('stall', 'stalled: no output for stallSeconds');
+    if (/OutOfMemory/i.test(stopped))
+      return ended('workload', `out of memory (exit ${exitCode ?? '?'}) ${stopped}`.trim());
+    if (exitCode === EXIT_NO_RUNTIME)
+      return ended(
+        'unrunnable',
+        "the task's image has no runtime for its type and the task gives no command",
+      );
+    if (exitCode === EXIT_WORKLOAD_KILLED)
+      return ended(
+        'workload',
+        'the workload was killed with SIGKILL (by the kernel when it ran out of memory, usually)',
+      );
+    // the runner itself died without an out-of-memory report: its host or container went away
+    if (exitCode === EXIT_KILLED)
+      return ended(
+        'infrastructure',
+        `the runner was killed (SIGKILL, exit 137) with no out-of-memory report${stopped ? `: ${stopped}` : ''}`,
+      );
+    if (exitCode !== undefined && exitCode !== 0)
+      return ended('workload', `exit code ${exitCode}${stopped ? `: ${stopped}` : ''}`);
+    return ended('infrastructure', `task stopped: ${stopped || 'unknown reason'}`);
   }
   const text = typeof cause === 'string' ? cause : JSON.stringify(cause ?? '');
   return { outcome: 'infrastructure', reason: `${error}: ${text.slice(0, 500)}` };
