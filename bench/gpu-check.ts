@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { runTask } from '../containers/runner/src/runner.ts';
+import { localSecretSource } from '../containers/runner/src/secrets.ts';
 import { sampleGpus } from '../containers/runner/src/usage.ts';
 import { MemoryTaskRepository } from '../lambdas/clients/memory-tasks.ts';
 import { mustGet } from '../lambdas/domain/task-repository.ts';
@@ -84,7 +85,14 @@ const out = new PassThrough();
 out.pipe(process.stdout);
 const t0 = process.hrtime.bigint();
 const result = await runTask(
-  { store, s3: memoryS3, out, err: out, log: (m) => console.error(`[runner] ${m}`) },
+  {
+    store,
+    s3: memoryS3,
+    secrets: localSecretSource(undefined, {}),
+    out,
+    err: out,
+    log: (m) => console.error(`[runner] ${m}`),
+  },
   {
     taskId,
     attempt: 1,

@@ -32,6 +32,16 @@ const program = new Command()
     'JSON list of {accessKeyId, secretAccessKey, arn}: local credentials whose SigV4-signed requests act as that principal',
     process.env.TRAINSTACK_IDENTITIES,
   )
+  .option(
+    '--secrets <file>',
+    'JSON file of secret reference to value ({"ssm:/trainstack/hf-token": "..."}) that tasks\' secrets are read from',
+    process.env.TRAINSTACK_SECRETS_FILE,
+  )
+  .option(
+    '--workload-user <uid:gid>',
+    'run workloads as this user, apart from the runner (the local cloud must run as root)',
+    process.env.TRAINSTACK_WORKLOAD_USER,
+  )
   .option('--verbose', "print the functions' INFO logs too")
   .option('--quiet', 'print only the URLs')
   .parse();
@@ -47,6 +57,8 @@ const opts = program.opts<{
   quiet?: boolean;
   verbose?: boolean;
   identities?: string;
+  secrets?: string;
+  workloadUser?: string;
 }>();
 const log = opts.quiet
   ? () => {}
@@ -73,6 +85,14 @@ if (opts.identities) {
     process.exit(2);
   }
 }
+if (opts.workloadUser && !/^\d+:\d+$/.test(opts.workloadUser)) {
+  console.error(`--workload-user must be uid:gid (numbers), not ${opts.workloadUser}`);
+  process.exit(2);
+}
+if (opts.workloadUser && process.getuid?.() !== 0) {
+  console.error('--workload-user needs the local cloud to run as root (to start workloads as another user)');
+  process.exit(2);
+}
 const started = Date.now();
 let cloud: Awaited<ReturnType<typeof startLocalCloud>>;
 try {
@@ -86,6 +106,8 @@ try {
     // the functions' Powertools loggers: warnings and errors unless asked for more
     functionLogLevel: opts.verbose ? 'INFO' : 'WARN',
     dockerImage: opts.docker ? opts.dockerImage : false,
+    ...(opts.secrets ? { secretsFile: opts.secrets } : {}),
+    ...(opts.workloadUser ? { workloadUser: opts.workloadUser } : {}),
     log,
   });
 } catch (e) {

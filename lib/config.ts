@@ -38,6 +38,11 @@ export interface TrainstackConfig {
    * at deploy time, so deploying needs no Docker. @default '' (build the image asset)
    */
   readonly taskImage: string;
+  /**
+   * Tasks' `secrets` may name SSM parameters and Secrets Manager secrets under this prefix only; the
+   * runner's role may read those and no others. @default trainstack/
+   */
+  readonly secretsPrefix: string;
 }
 
 export const TARGETS = ['aws', 'localstack'] as const;
@@ -58,6 +63,7 @@ export const DEFAULTS: TrainstackConfig = {
   gpuHourlyUsd: 1.006,
   target: 'aws',
   taskImage: '',
+  secretsPrefix: 'trainstack/',
 };
 
 function coerce(value: unknown, like: unknown, key: string): unknown {
@@ -94,6 +100,10 @@ export function readConfig(node: Node): TrainstackConfig {
   if (c.minInstances < 0 || c.maxInstances < c.minInstances)
     throw new Error('context: need 0 <= minInstances <= maxInstances');
   if (!c.instanceTypes.length) throw new Error('context instanceTypes is empty');
+  if (!/^[A-Za-z0-9_+=.@-][A-Za-z0-9/_+=.@-]*\/$/.test(c.secretsPrefix))
+    throw new Error(
+      `context secretsPrefix must be a path that ends in / (like trainstack/), got ${c.secretsPrefix}`,
+    );
   if (!TARGETS.includes(c.target))
     throw new Error(`context target must be ${TARGETS.join(' or ')}, got ${String(c.target)}`);
   return c;

@@ -3,7 +3,7 @@
  * AMI that scales to zero behind a capacity provider, and the runner's task definition.
  */
 import * as path from 'node:path';
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { AutoScalingGroup, BlockDeviceVolume, EbsDeviceVolumeType } from 'aws-cdk-lib/aws-autoscaling';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import {
@@ -28,12 +28,13 @@ import {
   LogDrivers,
   NetworkMode,
 } from 'aws-cdk-lib/aws-ecs';
-import { ManagedPolicy, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { ManagedPolicy, Policy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { RUNNER_ENV } from '../lambdas/contracts/runner-env.ts';
 import { REPO_ROOT } from './function.ts';
+import { narrowWildcard } from './narrow.ts';
 import { RUNNER_TABLE_ACTIONS } from './storage.ts';
 
 export const RUNNER_CONTAINER = 'runner';
@@ -67,6 +68,8 @@ export interface GpuClusterProps {
   readonly gpusPerInstance?: number;
   /** A task image already in a registry, instead of building containers/Dockerfile. @default build the asset */
   readonly taskImage?: string;
+  /** The SSM parameters and Secrets Manager secrets tasks may read start with this. @default trainstack/ */
+  readonly secretsPrefix?: string;
 }
 
 export class GpuCluster extends Construct {
@@ -113,12 +116,13 @@ export class GpuCluster extends Construct {
       description: 'GPU instances: no ingress, egress to AWS APIs and registries',
       allowAllOutbound: true,
     });
+    // The ECS agent's permissions come from the cluster (CDK adds them, on this cluster), not from
+    // AmazonEC2ContainerServiceforEC2Role, which grants them on '*'. CDK's own logs statement is
+    // narrowed below to the task log group, once that exists.
+    const stack = Stack.of(this);
     const instanceRole = new Role(this, 'InstanceRole', {
       assumedBy: new ServicePrincipal('ec2.amazonaws.com'),
-      managedPolicies: [
-        ManagedPolicy.fromAwsManagedPolicyName('service-role/AmazonEC2ContainerServiceforEC2Role'),
-        ManagedPolicy.fromAwsManagedPolicyName('AmazonSSMManagedInstanceCore'),
-      ],
+      managedPolicies: [ManagedPolicy.fromAwsManagedPolicyName('AmazonSSMManagedInstanceCore')],
     });
     const launchTemplate = new LaunchTemplate(this, 'LaunchTemplate', {
       machineImage: EcsOptimizedImage.amazonLinux2023(AmiHardwareType.GPU),
@@ -175,6 +179,13 @@ export class GpuCluster extends Construct {
       retention: props.logRetention,
       removalPolicy: RemovalPolicy.DESTROY,
     });
+    const instancePolicy = instanceRole.node.tryFindChild('DefaultPolicy');
+    if (instancePolicy instanceof Policy)
+      narrowWildcard(
+        instancePolicy,
+        ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        [this.logGroup.logGroupArn],
+      );
     // one image and one task role for every GPU size: the sizes differ only in what they reserve
     // the trainer image: built from the repository at deploy time (needs Docker), or one already pushed
     const image = props.taskImage
@@ -191,6 +202,23 @@ export class GpuCluster extends Construct {
     props.table.grant(this.taskRole, ...RUNNER_TABLE_ACTIONS);
     props.bucket.grantRead(this.taskRole);
     props.bucket.grantPut(this.taskRole);
+    // the tasks' `secrets`: parameters and secrets under the prefix, read at the start of an attempt
+    const prefix = props.secretsPrefix ?? 'trainstack/';
+    this.taskRole.addToPolicy(
+      new PolicyStatement({
+        sid: 'ReadTaskSecrets',
+        actions: ['ssm:GetParameter', 'secretsmanager:GetSecretValue'],
+        resources: [
+          stack.formatArn({ service: 'ssm', resource: 'parameter', resourceName: `${prefix}*` }),
+          stack.formatArn({
+            service: 'secretsmanager',
+            resource: 'secret',
+            resourceName: `${prefix}*`,
+            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+          }),
+        ],
+      }),
+    );
     this.runners = taskSizes(props.gpusPerInstance ?? 1).map((gpus) => {
       const taskDefinition = new Ec2TaskDefinition(this, gpus ? `Runner${gpus}Gpu` : 'RunnerCpu', {
         networkMode: NetworkMode.BRIDGE,

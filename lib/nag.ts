@@ -65,7 +65,14 @@ export function acknowledgeNagFindings(stack: TrainstackStack): void {
     executions,
     'DescribeExecution on executions of the task state machine only, to reconcile active tasks.',
   );
-  if (stack.gpu) acknowledgeGpuCluster(stack, stack.gpu, { arnPrefix, tableIndexes, bucketObjects });
+  if (stack.gpu)
+    acknowledgeGpuCluster(stack, stack.gpu, {
+      arnPrefix,
+      ref,
+      tableIndexes,
+      bucketObjects,
+      secretsPrefix: stack.config.secretsPrefix,
+    });
 
   const sm = stack.workflow;
   ack(
@@ -78,6 +85,12 @@ export function acknowledgeNagFindings(stack: TrainstackStack): void {
     `IAM5[Resource::${ref(stack.stepFunction)}:*]`,
     'Invoke any version of the one workflow-step function.',
   );
+  if (stack.gpu)
+    ack(
+      sm,
+      `IAM5[Resource::${arnPrefix('ecs')}:task/<${stack.getLogicalId(stack.gpu.cluster.node.defaultChild as CfnResource)}>/*]`,
+      'The ECS .sync integration describes and stops tasks of the GPU cluster only (narrowed from *).',
+    );
 
   if (stack.api) {
     ack(
@@ -97,9 +110,15 @@ export function acknowledgeNagFindings(stack: TrainstackStack): void {
 function acknowledgeGpuCluster(
   stack: TrainstackStack,
   gpu: GpuCluster,
-  f: { arnPrefix: (service: string) => string; tableIndexes: string; bucketObjects: string },
+  f: {
+    arnPrefix: (service: string) => string;
+    ref: (c: IConstruct) => string;
+    tableIndexes: string;
+    bucketObjects: string;
+    secretsPrefix: string;
+  },
 ): void {
-  const { arnPrefix, tableIndexes, bucketObjects } = f;
+  const { arnPrefix, ref, tableIndexes, bucketObjects, secretsPrefix } = f;
   ack(
     stack.stepFunction,
     `IAM5[Resource::${arnPrefix('ecs')}:task/<${stack.getLogicalId(gpu.cluster.node.defaultChild as CfnResource)}>/*]`,
@@ -129,20 +148,33 @@ function acknowledgeGpuCluster(
 
   ack(
     gpu,
-    'IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role]',
-    'The AWS-maintained policy the ECS agent needs on container instances.',
-  );
-  ack(
-    gpu,
     'IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]',
     'Session Manager access to GPU hosts for debugging, instead of SSH and an open port.',
   );
-  ack(gpu, 'IAM5[Action::ecs:Submit*]', 'Granted by CDK for the ECS agent to report container state.');
+  ack(
+    gpu,
+    'IAM5[Action::ecs:Submit*]',
+    'Granted by CDK on this cluster only, for the ECS agent to report container and task state.',
+  );
   ack(
     gpu,
     'IAM5[Resource::*]',
-    'ECS agent actions (DiscoverPollEndpoint, Poll, telemetry) take no resource.',
+    'ecs:DiscoverPollEndpoint and ecr:GetAuthorizationToken take no resource; Poll and telemetry are conditioned on this cluster.',
   );
+  ack(
+    gpu,
+    `IAM5[Resource::${ref(gpu.logGroup)}]`,
+    'Log streams of the one task log group (its ARN ends in :*), for the awslogs driver.',
+  );
+  for (const [service, resource] of [
+    ['ssm', `parameter/${secretsPrefix}*`],
+    ['secretsmanager', `secret:${secretsPrefix}*`],
+  ] as const)
+    ack(
+      task,
+      `IAM5[Resource::${arnPrefix(service)}:${resource}]`,
+      "Tasks' secrets: parameters and secrets under the stack's secretsPrefix only (CDK context).",
+    );
   ack(
     gpu,
     'AS3',

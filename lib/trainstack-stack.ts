@@ -40,10 +40,13 @@ export class TrainstackStack extends Stack {
   readonly apiFunction: HouseFunction;
   readonly stepFunction: HouseFunction;
   readonly observability: Observability;
+  /** the settings it was built with (CDK context and defaults) */
+  readonly config: TrainstackConfig;
 
   constructor(scope: Construct, id: string, props: TrainstackStackProps) {
     super(scope, id, props);
     const c = props.config;
+    this.config = c;
     const logRetention = retention(c.logRetentionDays);
     const cap = concurrencyCap(c);
 
@@ -61,6 +64,7 @@ export class TrainstackStack extends Stack {
         spot: c.spot,
         gpusPerInstance: c.gpusPerInstance,
         ...(c.taskImage ? { taskImage: c.taskImage } : {}),
+        secretsPrefix: c.secretsPrefix,
       });
     }
     this.taskLogs =
@@ -96,6 +100,7 @@ export class TrainstackStack extends Stack {
         MAX_QUEUE_DEPTH: String(c.maxQueueDepth),
         MAX_CONCURRENT_TASKS: String(cap),
         MAX_GPUS_PER_TASK: String(Math.max(...taskSizes(c.gpusPerInstance))),
+        SECRETS_PREFIX: c.secretsPrefix,
         // who sees and acts on every owner's tasks
         ADMIN_PRINCIPALS: c.adminPrincipals.join(','),
       },

@@ -4,8 +4,9 @@
  * classifies the failure and either loops back after a backoff wait or ends the task.
  * Retry counts are per task, so the loop is a Choice, not a Retry field.
  */
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type { AsgCapacityProvider, Cluster } from 'aws-cdk-lib/aws-ecs';
+import { Policy } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import {
@@ -44,6 +45,7 @@ import {
   type StepAction,
 } from '../lambdas/contracts/workflow-step.ts';
 import type { RunnerTask } from './gpu-cluster.ts';
+import { narrowWildcard } from './narrow.ts';
 
 export const STATE = {
   startAttempt: 'StartAttempt',
@@ -157,6 +159,22 @@ export class Workflow extends Construct {
       logs: { destination: this.logGroup, level: LogLevel.ALL, includeExecutionData: true },
       timeout: Duration.days(30),
     });
+    if (props.compute) {
+      // the ECS integration stops and describes tasks on '*': only this cluster's tasks are its to touch
+      const policy = this.stateMachine.role.node.tryFindChild('DefaultPolicy');
+      if (policy instanceof Policy)
+        narrowWildcard(
+          policy,
+          ['ecs:StopTask', 'ecs:DescribeTasks'],
+          [
+            Stack.of(this).formatArn({
+              service: 'ecs',
+              resource: 'task',
+              resourceName: `${props.compute.cluster.clusterName}/*`,
+            }),
+          ],
+        );
+    }
   }
   /** RunTask (.sync) of one task size, with the per-task timeout; its end goes to the step that records it. */
   private runTask(compute: WorkflowCompute, r: RunnerTask, failed: LambdaInvoke, succeeded: LambdaInvoke) {

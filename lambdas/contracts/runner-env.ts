@@ -22,6 +22,19 @@ export const RUNNER_ENV = {
   stopGraceSeconds: 'TRAINSTACK_STOP_GRACE_SECONDS',
   /** where the runner records its workload's process id (the local cloud's ECS reaps it with the runner) */
   workloadPidFile: 'TRAINSTACK_WORKLOAD_PID_FILE',
+  /**
+   * `uid:gid` the workload runs as, other than the runner's: it then cannot read the runner's
+   * environment (`/proc/<pid>/environ`, where the task role's credentials URI is) or signal it. The
+   * images set it; the runner, root in its container, drops to it. Unset: the runner's own user.
+   */
+  workloadUser: 'TRAINSTACK_WORKLOAD_USER',
+  /**
+   * Where the task's `secrets` come from when there is no secret store: a JSON file of reference to
+   * value (the local cloud's `--secrets`). Unset: SSM Parameter Store and Secrets Manager.
+   */
+  secretsFile: 'TRAINSTACK_SECRETS_FILE',
+  /** the local cloud: read secrets from the file and the environment, not from AWS */
+  localSecrets: 'TRAINSTACK_LOCAL_SECRETS',
 } as const;
 
 /** What the runner gives the workload beyond its own env: where to write, and the task's parameters. */

@@ -20,6 +20,9 @@ export const EXIT_WORKLOAD_KILLED = 89;
 /** Exit code the runner uses when the image has nothing that runs this type of task (sysexits EX_CONFIG). */
 export const EXIT_NO_RUNTIME = 78;
 
+/** Exit code the runner uses when a secret the task names could not be read (sysexits EX_NOPERM). */
+export const EXIT_SECRET_UNAVAILABLE = 77;
+
 /** `unrunnable`: nothing in this deployment can run the task (it fails at once, with the reason). */
 export type Outcome = 'workload' | 'infrastructure' | 'timeout' | 'stopped' | 'stall' | 'unrunnable';
 
@@ -96,6 +99,11 @@ export function classifyFailure(error: string, cause: unknown, timeoutSeconds?: 
       return ended(
         'unrunnable',
         "the task's image has no runtime for its type and the task gives no command",
+      );
+    if (exitCode === EXIT_SECRET_UNAVAILABLE)
+      return ended(
+        'unrunnable',
+        "a secret the task names could not be read (the attempt's log says which and why); the workload did not start",
       );
     if (exitCode === EXIT_WORKLOAD_KILLED)
       return ended(

@@ -8,13 +8,32 @@ import type { Status, TaskType } from './status.ts';
 
 export { ACTIVE, STATUSES, type Status, TASK_TYPES, type TaskType, TERMINAL } from './status.ts';
 
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'env names are letters, digits and _');
 const envMap = z
-  .record(
-    z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'env names are letters, digits and _'),
-    z.string().max(4096),
-  )
+  .record(envName, z.string().max(4096))
   .refine((m) => Object.keys(m).length <= 50, 'at most 50 env entries')
   .refine((m) => JSON.stringify(m).length <= 16_384, 'env is at most 16 KiB in all');
+
+/**
+ * A secret the runner reads when an attempt starts and hands the workload as an environment variable:
+ * `ssm:<parameter name>` (SecureString decrypted) or `secretsmanager:<name or ARN>`, with `#<key>` to
+ * take one key of a JSON secret. The record keeps the reference only, never the value.
+ */
+export const SECRET_REF =
+  /^(ssm|secretsmanager):([A-Za-z0-9/_+=.@:-]{1,2048})(?:#([A-Za-z0-9_.+-]{1,256}))?$/;
+export function parseSecretRef(ref: string): { store: 'ssm' | 'secretsmanager'; name: string; key?: string } {
+  const m = SECRET_REF.exec(ref);
+  if (!m?.[1] || !m[2]) throw new Error(`not a secret reference: ${ref}`);
+  return { store: m[1] as 'ssm' | 'secretsmanager', name: m[2], ...(m[3] ? { key: m[3] } : {}) };
+}
+const secretsMap = z
+  .record(
+    envName,
+    z
+      .string()
+      .regex(SECRET_REF, 'a reference: ssm:<parameter name> or secretsmanager:<name or ARN>[#<json key>]'),
+  )
+  .refine((m) => Object.keys(m).length <= 50, 'at most 50 secrets');
 
 const tags = z
   .record(z.string().min(1).max(128), z.string().max(256))
@@ -31,6 +50,8 @@ const common = {
   maxQueueWaitSeconds: z.number().int().min(60).max(604_800).optional(),
   stallSeconds: z.number().int().min(10).max(86_400).optional(),
   env: envMap.optional(),
+  /** environment variables whose values the runner reads from a secret store at start */
+  secrets: secretsMap.optional(),
   tags: tags.optional(),
   image: z.string().min(1).max(1024).optional(),
   command: z.array(z.string().max(8192)).min(1).max(256).optional(),

@@ -3,9 +3,10 @@
  */
 import { ulid } from 'ulidx';
 import { type Actor, mayAccess } from './actor.ts';
-import { badRequest, conflict, DomainError, notFound, tooManyRequests } from './errors.ts';
+import { badRequest, conflict, DomainError, type FieldIssue, notFound, tooManyRequests } from './errors.ts';
 import {
   ACTIVE,
+  parseSecretRef,
   STATUSES,
   type Status,
   type TaskRecord,
@@ -18,6 +19,9 @@ import type { Clock, Executions, Waker } from './ports.ts';
 import { MAX_SPEC_BYTES, sizeOf, storableIssues } from './storable.ts';
 import { type ListFilter, mustGet, type Page, type Stats, type TaskRepository } from './task-repository.ts';
 import { durationOf } from './time.ts';
+
+/** The secret names tasks may reference unless the stack says otherwise (CDK context secretsPrefix). */
+export const DEFAULT_SECRETS_PREFIX = 'trainstack/';
 
 /**
  * Task types this version has no runtime for, with why: refused at submit, never run by something
@@ -34,6 +38,25 @@ export interface TaskServiceConfig {
   maxConcurrentTasks: number;
   /** The most GPUs one task can have: what the cluster's instances hold. @default 8 */
   maxGpusPerTask?: number;
+  /** Secret names tasks may reference start with this (the runner may read only these). @default trainstack/ */
+  secretsPrefix?: string;
+}
+
+/** What is wrong with a spec's secrets: names outside the prefix the runner may read, names also in env. */
+export function secretIssues(spec: TaskSpec, prefix: string): FieldIssue[] {
+  const issues: FieldIssue[] = [];
+  for (const [name, ref] of Object.entries(spec.secrets ?? {})) {
+    if (spec.env && name in spec.env)
+      issues.push({ path: `secrets.${name}`, message: `${name} is in env too; give it once` });
+    const { store, name: id } = parseSecretRef(ref);
+    const bare = store === 'ssm' ? id.replace(/^\//, '') : (id.split(':secret:')[1] ?? id);
+    if (!bare.startsWith(prefix))
+      issues.push({
+        path: `secrets.${name}`,
+        message: `tasks may read secrets whose names start with ${prefix} (CDK context secretsPrefix), not ${id}`,
+      });
+  }
+  return issues;
 }
 
 export interface StatsView {
@@ -81,6 +104,8 @@ export class TaskService {
         },
       ]);
     }
+    const secrets = secretIssues(full, this.config.secretsPrefix ?? DEFAULT_SECRETS_PREFIX);
+    if (secrets.length) throw badRequest('the task names secrets it cannot have', secrets);
     const unstorable = storableIssues(full);
     if (unstorable.length) throw badRequest('the task has values a task record cannot hold', unstorable);
     const { bytes, largest } = sizeOf(full as unknown as Record<string, unknown>);

@@ -12,7 +12,7 @@ import { s3ArtifactReader } from '../clients/s3.ts';
 import { sfnExecutions } from '../clients/sfn.ts';
 import { sqs, sqsWaker } from '../clients/sqs.ts';
 import { systemClock } from '../domain/ports.ts';
-import { TaskService } from '../domain/tasks.ts';
+import { DEFAULT_SECRETS_PREFIX, TaskService } from '../domain/tasks.ts';
 import { env, envInt } from '../shared/env.ts';
 import { logger } from '../shared/logger.ts';
 
@@ -31,6 +31,7 @@ export const deps: ApiDeps = {
       maxQueueDepth: envInt('MAX_QUEUE_DEPTH', 10_000),
       maxConcurrentTasks: envInt('MAX_CONCURRENT_TASKS', 4),
       maxGpusPerTask: envInt('MAX_GPUS_PER_TASK', 8),
+      secretsPrefix: process.env.SECRETS_PREFIX ?? DEFAULT_SECRETS_PREFIX,
     },
     systemClock,
   ),

@@ -7,7 +7,7 @@
  * (`stepfunctions.ts`), ECS tasks as local processes or Docker containers (`ecs.ts`, with
  * `host-probes.ts`), the API over HTTP (`api-server.ts`) and crash recovery (`recovery.ts`).
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
@@ -77,6 +77,17 @@ export interface LocalCloudOptions {
   readonly identities?: readonly LocalIdentity[];
   /** The functions' Powertools log level. @default WARN */
   readonly functionLogLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+  /**
+   * Run workloads as this `uid:gid`, not as the runner's user (needs the local cloud to run as root):
+   * they then cannot read the runner's environment. The workload's files must be readable by it.
+   * @default the local cloud's own user
+   */
+  readonly workloadUser?: string;
+  /**
+   * A JSON file of secret reference to value (`{"ssm:/trainstack/hf-token": "..."}`) that tasks'
+   * `secrets` are read from; also the local cloud's TRAINSTACK_SECRET_<NAME> variables. @default none
+   */
+  readonly secretsFile?: string;
   /** Progress write interval of the runner in tasks. @default the runner's (1 s) */
   readonly progressIntervalMs?: number;
   /** @default silent */
@@ -174,6 +185,11 @@ export async function startLocalCloud(o: LocalCloudOptions = {}): Promise<LocalC
     ]);
     cleanups.push(() => lambdas.stop());
 
+    if (o.workloadUser) {
+      // the workload's user passes through to its task's folder (and may not list the others)
+      mkdirSync(path.join(scratch, 'tasks'), { recursive: true });
+      for (const d of [scratch, path.join(scratch, 'tasks')]) chmodSync(d, 0o711);
+    }
     // a local cloud that was killed left its runners and workloads running: end them first
     const orphans = reapOrphans(path.join(scratch, 'tasks'));
     if (orphans) log('killed process groups left by a previous run', { count: orphans });
@@ -195,6 +211,15 @@ export async function startLocalCloud(o: LocalCloudOptions = {}): Promise<LocalC
         ...(o.progressIntervalMs !== undefined
           ? { [RUNNER_ENV.progressIntervalMs]: String(o.progressIntervalMs) }
           : {}),
+        ...(o.workloadUser ? { [RUNNER_ENV.workloadUser]: o.workloadUser } : {}),
+        // secrets: from the file and this process's TRAINSTACK_SECRET_* variables, never from AWS
+        [RUNNER_ENV.localSecrets]: 'true',
+        ...(o.secretsFile ? { [RUNNER_ENV.secretsFile]: path.resolve(o.secretsFile) } : {}),
+        ...Object.fromEntries(
+          Object.entries(process.env).filter(
+            (e): e is [string, string] => e[0].startsWith('TRAINSTACK_SECRET_') && e[1] !== undefined,
+          ),
+        ),
       },
       logs,
       workDir: path.join(scratch, 'tasks'),

@@ -70,11 +70,19 @@ export function dockerRunArgs(
     '-v',
     `${path.join(dir, 'checkpoints')}:/work/checkpoints`,
   );
-  // the image's own PATH, HOME and default command; a container needs no pid file (it dies whole)
-  const skip = new Set<string>(['PATH', 'HOME', RUNNER_ENV.defaultCommand, RUNNER_ENV.workloadPidFile]);
+  // the image's own PATH, HOME, default command and workload user; no pid file (a container dies whole)
+  const skip = new Set<string>([
+    'PATH',
+    'HOME',
+    RUNNER_ENV.defaultCommand,
+    RUNNER_ENV.workloadPidFile,
+    RUNNER_ENV.workloadUser,
+  ]);
   for (const [k, v] of Object.entries(env)) {
     if (skip.has(k)) continue;
-    if (k === RUNNER_ENV.outputDir) args.push('-e', `${RUNNER_ENV.outputDir}=/work/output`);
+    if (k === RUNNER_ENV.secretsFile)
+      args.push('-v', `${v}:/run/trainstack/secrets.json:ro`, '-e', `${k}=/run/trainstack/secrets.json`);
+    else if (k === RUNNER_ENV.outputDir) args.push('-e', `${RUNNER_ENV.outputDir}=/work/output`);
     else if (k === RUNNER_ENV.checkpointDir) args.push('-e', `${RUNNER_ENV.checkpointDir}=/work/checkpoints`);
     else args.push('-e', `${k}=${v}`);
   }

@@ -11,17 +11,26 @@ beforeAll(() => {
   resources = app.synth().getStackByName(stack.stackName).template.Resources;
 });
 
-/** Every action the policies attached to roles whose logical id starts with `prefix` allow. */
-function actionsOf(prefix: string): string[] {
-  const roles = Object.keys(resources).filter(
-    (id) => id.startsWith(prefix) && resources[id]?.Type === 'AWS::IAM::Role',
-  );
+/** The statements of the policies attached to roles whose logical id starts with `prefix`. */
+function statementsOf(prefix: string, of = resources): Statement[] {
+  const roles = Object.keys(of).filter((id) => id.startsWith(prefix) && of[id]?.Type === 'AWS::IAM::Role');
   expect(roles.length, prefix).toBeGreaterThan(0);
-  return Object.values(resources)
+  return Object.values(of)
     .filter((r) => r.Type === 'AWS::IAM::Policy')
     .filter((r) => (r.Properties.Roles as { Ref: string }[]).some((ref) => roles.includes(ref.Ref)))
-    .flatMap((r) => (r.Properties.PolicyDocument as { Statement: Statement[] }).Statement)
-    .flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]));
+    .flatMap((r) => (r.Properties.PolicyDocument as { Statement: Statement[] }).Statement);
+}
+const actionList = (s: Statement) => (Array.isArray(s.Action) ? s.Action : [s.Action]);
+/** Every action the policies attached to roles whose logical id starts with `prefix` allow. */
+function actionsOf(prefix: string): string[] {
+  return statementsOf(prefix).flatMap(actionList);
+}
+/** The resources every statement allowing `action` names, as JSON (intrinsics included). */
+function resourcesFor(prefix: string, action: string, of = resources): string[] {
+  return statementsOf(prefix, of)
+    .filter((s) => actionList(s).includes(action))
+    .flatMap((s) => (Array.isArray(s.Resource) ? s.Resource : [s.Resource]))
+    .map((r) => JSON.stringify(r));
 }
 
 describe('least privilege', () => {
@@ -48,5 +57,42 @@ describe('least privilege', () => {
       HttpTokens: 'required',
       HttpPutResponseHopLimit: 1,
     });
+  });
+
+  it.each(['ecs:StopTask', 'ecs:DescribeTasks'])(
+    'the workflow may %s on tasks of the GPU cluster only',
+    (action) => {
+      const found = resourcesFor('WorkflowStateMachineRole', action);
+      expect(found.length).toBeGreaterThan(0);
+      for (const r of found) expect(r).toMatch(/:task\/",\{"Ref":"GpuCluster[0-9A-F]+"\},"\/\*"/);
+    },
+  );
+
+  it('GPU instances write logs to the task log group only, and carry no policy with ECS agent actions on *', () => {
+    for (const action of ['logs:CreateLogStream', 'logs:PutLogEvents']) {
+      const found = resourcesFor('GpuInstanceRole', action);
+      expect(found).toHaveLength(1);
+      expect(found[0]).toMatch(/^\{"Fn::GetAtt":\["GpuTaskLogs[0-9A-F]+","Arn"\]\}$/);
+    }
+    const role = Object.entries(resources).find(
+      ([id, r]) => id.startsWith('GpuInstanceRole') && r.Type === 'AWS::IAM::Role',
+    )?.[1];
+    expect(JSON.stringify(role?.Properties.ManagedPolicyArns)).not.toContain(
+      'AmazonEC2ContainerServiceforEC2Role',
+    );
+  });
+
+  it("the runner reads secrets under the stack's secretsPrefix only", () => {
+    for (const action of ['ssm:GetParameter', 'secretsmanager:GetSecretValue']) {
+      const found = resourcesFor('GpuTaskRole', action);
+      expect(found.length).toBe(2);
+      expect(found.join()).toContain(':parameter/trainstack/*');
+      expect(found.join()).toContain(':secret:trainstack/*');
+    }
+    const { app, stack } = testApp({ secretsPrefix: 'ml-team/' });
+    const other = app.synth().getStackByName(stack.stackName).template.Resources as Record<string, Resource>;
+    const found = resourcesFor('GpuTaskRole', 'ssm:GetParameter', other).join();
+    expect(found).toContain(':parameter/ml-team/*');
+    expect(found).not.toContain('trainstack/');
   });
 });

@@ -3,14 +3,18 @@
  * writes progress at most about once a second, uploads outputs and trajectories, keeps checkpoints
  * across a SIGTERM, and the next attempt resumes from them.
  */
-import { mkdtempSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { bundleRunner } from '../../containers/runner/build.ts';
 import { type RunnerConfig, type RunResult, runTask } from '../../containers/runner/src/runner.ts';
+import { localSecretSource } from '../../containers/runner/src/secrets.ts';
 import type { DynamoTaskRepository } from '../../lambdas/clients/dynamodb-tasks.ts';
+import { RUNNER_ENV } from '../../lambdas/contracts/runner-env.ts';
 import type { TaskRecord, TaskSpec } from '../../lambdas/domain/model.ts';
 import { mustGet } from '../../lambdas/domain/task-repository.ts';
 import { REPO_ROOT } from '../../lib/function.ts';
@@ -90,13 +94,23 @@ function config(task: TaskRecord, extra: Partial<RunnerConfig> = {}): RunnerConf
   };
 }
 
+/** The secrets the runner's tests can read: one plain, one JSON. */
+const secretsFile = path.join(mkdtempSync(path.join(tmpdir(), 'runner-secrets-')), 'secrets.json');
+writeFileSync(
+  secretsFile,
+  JSON.stringify({
+    'ssm:/trainstack/hf-token': 'hf_0123456789abcdef',
+    'secretsmanager:trainstack/db': { user: 'ml', password: 's3cr3t-pass' },
+  }),
+);
+
 async function run(c: RunnerConfig, signal = new AbortController().signal) {
   const out = new PassThrough();
   const chunks: string[] = [];
   out.on('data', (d) => chunks.push(String(d)));
   const logs: string[] = [];
   const result: RunResult = await runTask(
-    { store, s3, out, err: out, log: (m) => logs.push(m) },
+    { store, s3, secrets: localSecretSource(secretsFile, {}), out, err: out, log: (m) => logs.push(m) },
     c,
     process.env,
     signal,
@@ -137,6 +151,49 @@ describe('runner', () => {
       `tasks/${task.taskId}/trajectory.json`,
     ]);
     expect(await keys(`trajectories/${task.taskId}`)).toEqual([`trajectories/${task.taskId}.json`]);
+  });
+
+  it("hands the workload its task's secrets as variables, masks their values in the log, and keeps them out of the record", async () => {
+    const task = await startedTask({
+      type: 'container',
+      image: 'x',
+      params: {},
+      command: [
+        'sh',
+        '-c',
+        'echo "token=$HF_TOKEN user=$DB_USER pass=$DB_PASS"; echo "$HF_TOKEN" > "$TRAINSTACK_OUTPUT_DIR/t"',
+      ],
+      secrets: {
+        HF_TOKEN: 'ssm:/trainstack/hf-token',
+        DB_USER: 'secretsmanager:trainstack/db#user',
+        DB_PASS: 'secretsmanager:trainstack/db#password',
+      },
+    });
+    const { result, output, logs } = await run(config(task));
+    expect(result.exitCode).toBe(0);
+    // the workload saw the values (it wrote one to a file); the log shows *** for the long ones
+    expect(output).toContain('token=*** user=ml pass=***');
+    expect(output).not.toContain('hf_0123456789abcdef');
+    expect(logs).toContain('read 3 secret(s): DB_PASS, DB_USER, HF_TOKEN');
+    const record = JSON.stringify(await mustGet(store, task.taskId));
+    expect(record).not.toContain('hf_0123456789abcdef');
+    expect(record).not.toContain('s3cr3t-pass');
+    expect(record).toContain('ssm:/trainstack/hf-token');
+  });
+
+  it('does not start the workload when a secret cannot be read, and says which', async () => {
+    const task = await startedTask({
+      type: 'container',
+      image: 'x',
+      params: {},
+      command: ['sh', '-c', 'echo started'],
+      secrets: { HF_TOKEN: 'ssm:/trainstack/hf-token', MISSING: 'ssm:/trainstack/nope' },
+    });
+    const { result, output, logs } = await run(config(task));
+    expect(result.ending.kind).toBe('secret-unavailable');
+    expect(result.exitCode).toBe(77);
+    expect(output).not.toContain('started');
+    expect(logs.join('\n')).toContain('secret MISSING (ssm:/trainstack/nope) could not be read');
   });
 
   it('uploads outputs of a failed workload too, and passes its exit code on', async () => {
@@ -229,5 +286,86 @@ describe('runner', () => {
       `tasks/${task.taskId}/metrics.json`,
       `tasks/${task.taskId}/model.pt`,
     ]);
+  });
+});
+
+/**
+ * A task that hunts for credentials (its environment, the credentials endpoint variables, every
+ * /proc/<pid>/environ it can read, its parent's first) and uses what it finds to rewrite another
+ * task. The runner runs as its own process here, from the bundle the image carries, with the
+ * endpoint and keys in its environment as the local cloud (or ECS, with the credentials URI) gives
+ * them. The first case proves the attack works when nothing stops it; the second is the product.
+ */
+describe('a hostile workload', () => {
+  const attacker = readFileSync(path.join(REPO_ROOT, 'test', 'support', 'hostile-workload.py'), 'utf8');
+  const isRoot = process.getuid?.() === 0;
+  let bundle: string;
+  beforeAll(async () => {
+    bundle = await bundleRunner(path.join(mkdtempSync(path.join(tmpdir(), 'runner-bundle-')), 'runner.mjs'));
+  });
+
+  async function attack(workloadUser?: string) {
+    const victim = await startedTask({
+      type: 'container',
+      image: 'x',
+      params: {},
+      command: ['sh', '-c', 'echo honest'],
+    });
+    const task = await startedTask({
+      type: 'container',
+      image: 'x',
+      params: {},
+      command: ['python3', '-c', attacker, victim.taskId, stack.tableName, stack.bucketName],
+    });
+    const c = config(task);
+    chmodSync(path.dirname(c.outputDir), 0o711); // the workload's user may pass through, not list
+    const env: Record<string, string> = {
+      PATH: String(process.env.PATH),
+      AWS_ENDPOINT_URL: String(process.env.AWS_ENDPOINT_URL),
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+      AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: '/v2/credentials/task-role',
+      [RUNNER_ENV.table]: stack.tableName,
+      [RUNNER_ENV.bucket]: stack.bucketName,
+      [RUNNER_ENV.taskId]: task.taskId,
+      [RUNNER_ENV.attempt]: String(c.attempt),
+      [RUNNER_ENV.outputDir]: c.outputDir,
+      [RUNNER_ENV.checkpointDir]: c.checkpointDir,
+      ...(workloadUser ? { [RUNNER_ENV.workloadUser]: workloadUser } : {}),
+    };
+    const child = spawn(process.execPath, [bundle], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d) => {
+      output += String(d);
+    });
+    child.stderr.on('data', (d) => {
+      output += String(d);
+    });
+    const code = await new Promise<number | null>((r) => child.once('close', r));
+    const line = /^HOSTILE (.*)$/m.exec(output)?.[1];
+    expect(line, output).toBeDefined();
+    const report = JSON.parse(line ?? '{}') as { found: string[]; done: string[] };
+    const after = await mustGet(store, victim.taskId);
+    return { code, report, victim, after, output };
+  }
+
+  it("left unchecked, finds the runner's credentials in its parent's environment and rewrites another task", async () => {
+    const { report, victim, after } = await attack();
+    expect(report.found.some((f) => f.startsWith('AWS_ENDPOINT_URL in /proc/'))).toBe(true);
+    expect(report.found.some((f) => f.startsWith('AWS_CONTAINER_CREDENTIALS_RELATIVE_URI in /proc/'))).toBe(
+      true,
+    );
+    expect(report.found.filter((f) => f.endsWith('own environment'))).toEqual([]);
+    expect(report.done).toContain("rewrote the victim's command");
+    expect(after.spec.command).not.toEqual(victim.spec.command);
+  });
+
+  it.runIf(isRoot)('run as its own user, finds nothing and leaves the other task untouched', async () => {
+    const { code, report, victim, after } = await attack('65534:65534');
+    expect(code).toBe(0);
+    expect(report).toEqual({ found: [], done: [] });
+    expect(after.spec).toEqual(victim.spec);
+    expect(await keys(`tasks/${victim.taskId}/`)).toEqual([]);
   });
 });

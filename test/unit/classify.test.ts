@@ -23,6 +23,12 @@ describe('failure classification', () => {
     expect(c.reason).toContain('exit code 3');
   });
 
+  it('ends a task whose secret could not be read, without counting it as a workload failure', () => {
+    const c = ecsFailure({ StopCode: 'EssentialContainerExited', Containers: [{ ExitCode: 77 }] });
+    expect(c.outcome).toBe('unrunnable');
+    expect(c.reason).toContain('secret');
+  });
+
   it('calls a spot interruption an infrastructure failure', () => {
     const c = ecsFailure({
       StopCode: 'SpotInterruption',

@@ -1,11 +1,12 @@
 /**
- * Lints the container images (no Docker engine here to build them): pinned bases, non-root, exec-form
+ * Lints the container images (no Docker engine here to build them): pinned bases, a non-root workload, exec-form
  * entry points, sources that exist, and the targets the stack and the README name.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { DockerfileParser } from 'dockerfile-ast';
 import { describe, expect, it } from 'vitest';
+import { RUNNER_ENV } from '../../lambdas/contracts/runner-env.ts';
 import { REPO_ROOT } from '../../lib/function.ts';
 
 const FILE = 'containers/Dockerfile';
@@ -26,10 +27,16 @@ function stage(name: string) {
 describe.each(['runner', 'trainer'])('the %s image', (target) => {
   const own = (k: string) => stage(target).filter((i) => i.getKeyword() === k);
 
-  it('runs as a user other than root', () => {
-    const users = own('USER');
-    expect(users.length).toBeGreaterThan(0);
-    expect(users.at(-1)?.getArgumentsContent()).not.toMatch(/^(root|0)$/);
+  it('runs the workload as a user other than root (the runner drops to it)', () => {
+    const env = own('ENV')
+      .map((e) => e.getArgumentsContent() ?? '')
+      .join(' ');
+    const user = new RegExp(`${RUNNER_ENV.workloadUser}=(\\d+):(\\d+)`).exec(env);
+    expect(user, env).not.toBeNull();
+    expect(Number(user?.[1])).toBeGreaterThan(0);
+    expect(Number(user?.[2])).toBeGreaterThan(0);
+    // the runner must be root to switch users: a USER other than root would make every spawn fail
+    expect(own('USER').at(-1)?.getArgumentsContent()).toBe('root');
   });
 
   it('uses an exec-form ENTRYPOINT that starts the runner', () => {

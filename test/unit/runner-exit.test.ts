@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { exitCodeFor } from '../../containers/runner/src/exit.ts';
-import { workloadCommand } from '../../containers/runner/src/runner.ts';
+import { parseWorkloadUser, workloadCommand } from '../../containers/runner/src/runner.ts';
+import { localSecretSource, masker, resolveSecrets } from '../../containers/runner/src/secrets.ts';
 import { classifyFailure, EXIT_NO_RUNTIME, EXIT_WORKLOAD_KILLED } from '../../lambdas/domain/classify.ts';
 
 const outcome = (code: number) =>
@@ -24,12 +25,39 @@ describe('runner exit codes', () => {
   it('does not let a workload fake the reserved codes', () => {
     expect(outcome(exitCodeFor({ kind: 'exited', code: 143 }))).toBe('workload');
     expect(outcome(exitCodeFor({ kind: 'exited', code: 124 }))).toBe('workload');
+    expect(outcome(exitCodeFor({ kind: 'exited', code: 78 }))).toBe('workload');
+    expect(outcome(exitCodeFor({ kind: 'exited', code: 77 }))).toBe('workload');
+  });
+
+  it('ends the task when a secret it names cannot be read', () => {
+    expect(outcome(exitCodeFor({ kind: 'secret-unavailable' }))).toBe('unrunnable');
   });
 
   it('reports a SIGKILLed workload with its own code, never as a killed runner (137)', () => {
     expect(exitCodeFor({ kind: 'signal', signal: 'SIGKILL' })).toBe(EXIT_WORKLOAD_KILLED);
     expect(exitCodeFor({ kind: 'exited', code: 137 })).toBe(EXIT_WORKLOAD_KILLED);
     expect(exitCodeFor({ kind: 'signal', signal: 'SIGSEGV' })).toBe(139);
+  });
+});
+
+describe('secrets in the log', () => {
+  it('shows *** for each value of 4 characters or more, the longest first', () => {
+    const mask = masker(['hunter2', 'hunter2-long', 'ab']);
+    expect(mask('pw=hunter2-long and hunter2, ab')).toBe('pw=*** and ***, ab');
+    expect(masker([])('hunter2')).toBe('hunter2');
+  });
+
+  it('on the local cloud, reads the file first, then TRAINSTACK_SECRET_<NAME>, and says where it looked', async () => {
+    const source = localSecretSource(undefined, { TRAINSTACK_SECRET_TRAINSTACK_HF_TOKEN: 'v1' });
+    expect(await source.read('ssm', '/trainstack/hf-token')).toBe('v1');
+    await expect(source.read('ssm', '/trainstack/other')).rejects.toThrow(
+      'TRAINSTACK_SECRET_TRAINSTACK_OTHER',
+    );
+    await expect(
+      resolveSecrets({ X: 'secretsmanager:trainstack/db#user' }, { read: async () => 'not json' }),
+    ).rejects.toThrow(
+      'secret X (secretsmanager:trainstack/db#user) could not be read: the secret is not JSON',
+    );
   });
 });
 
@@ -53,5 +81,13 @@ describe('what runs a task with no command', () => {
       outcome: 'unrunnable',
       reason: expect.stringMatching(/no runtime for its type/),
     });
+  });
+});
+
+describe('the workload user', () => {
+  it('is uid:gid in numbers, and anything else is refused', () => {
+    expect(parseWorkloadUser('1000:1000')).toEqual({ uid: 1000, gid: 1000 });
+    expect(() => parseWorkloadUser('trainer')).toThrow('uid:gid');
+    expect(() => parseWorkloadUser('1000')).toThrow('uid:gid');
   });
 });

@@ -165,6 +165,32 @@ describe('submit', () => {
       details: [{ path: 'gpus' }],
     });
   });
+
+  it('keeps secret references (never values), and refuses names outside the prefix or also in env', async () => {
+    const ok = await submit({
+      env: { A: 'x' },
+      secrets: {
+        HF: 'ssm:/trainstack/hf',
+        DB: 'secretsmanager:arn:aws:secretsmanager:us-east-1:1:secret:trainstack/db-AbCdEf#password',
+      },
+    });
+    expect(ok.spec.secrets).toEqual({
+      HF: 'ssm:/trainstack/hf',
+      DB: 'secretsmanager:arn:aws:secretsmanager:us-east-1:1:secret:trainstack/db-AbCdEf#password',
+    });
+    await expect(submit({ secrets: { HF: 'ssm:/prod/hf' } })).rejects.toMatchObject({
+      status: 400,
+      details: [{ path: 'secrets.HF', message: expect.stringContaining('start with trainstack/') }],
+    });
+    await expect(submit({ secrets: { DB: 'secretsmanager:other/db' } })).rejects.toMatchObject({
+      status: 400,
+      details: [{ path: 'secrets.DB' }],
+    });
+    await expect(submit({ env: { HF: 'v' }, secrets: { HF: 'ssm:trainstack/hf' } })).rejects.toMatchObject({
+      status: 400,
+      details: [{ path: 'secrets.HF', message: expect.stringContaining('in env too') }],
+    });
+  });
 });
 
 describe('dispatch', () => {

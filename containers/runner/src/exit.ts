@@ -3,6 +3,7 @@ import {
   EXIT_KILLED,
   EXIT_NO_RUNTIME,
   EXIT_RUNNER_ERROR,
+  EXIT_SECRET_UNAVAILABLE,
   EXIT_STALLED,
   EXIT_STOPPED,
   EXIT_WORKLOAD_KILLED,
@@ -14,7 +15,8 @@ export type Ending =
   | { kind: 'stopped' } // we were asked to stop (SIGTERM: cancel, timeout, spot, scale-in)
   | { kind: 'stalled' } // no output for stallSeconds
   | { kind: 'spawn-failed' }
-  | { kind: 'no-runtime' }; // nothing in the image runs this type of task
+  | { kind: 'no-runtime' } // nothing in the image runs this type of task
+  | { kind: 'secret-unavailable' }; // a secret the task names could not be read
 
 const SIGNALS: Partial<Record<NodeJS.Signals, number>> = {
   SIGKILL: 9,
@@ -34,6 +36,8 @@ export function exitCodeFor(e: Ending): number {
       return 127;
     case 'no-runtime':
       return EXIT_NO_RUNTIME;
+    case 'secret-unavailable':
+      return EXIT_SECRET_UNAVAILABLE;
     case 'signal':
       // a SIGKILLed workload is reported as such; 137 stays the code of a runner that was killed
       return e.signal === 'SIGKILL' ? EXIT_WORKLOAD_KILLED : 128 + (SIGNALS[e.signal] ?? 1);
@@ -41,7 +45,15 @@ export function exitCodeFor(e: Ending): number {
       // a workload that exits with one of our reserved codes on its own is a plain failure, and one that
       // exits 137 (a child of its own was SIGKILLed) is a killed workload, not a killed runner
       if (e.code === EXIT_KILLED || e.code === EXIT_WORKLOAD_KILLED) return EXIT_WORKLOAD_KILLED;
-      return e.code === EXIT_STOPPED || e.code === EXIT_STALLED || e.code === EXIT_RUNNER_ERROR ? 1 : e.code;
+      return [
+        EXIT_STOPPED,
+        EXIT_STALLED,
+        EXIT_RUNNER_ERROR,
+        EXIT_NO_RUNTIME,
+        EXIT_SECRET_UNAVAILABLE,
+      ].includes(e.code)
+        ? 1
+        : e.code;
   }
 }
 
@@ -55,6 +67,8 @@ export function describeEnding(e: Ending): string {
       return 'the workload command could not be started';
     case 'no-runtime':
       return 'no command, and no runtime in the image for this type of task';
+    case 'secret-unavailable':
+      return 'not started: a secret it names could not be read';
     case 'signal':
       return `killed by ${e.signal}`;
     case 'exited':

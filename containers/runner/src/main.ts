@@ -4,7 +4,8 @@ import { dynamodb } from '../../../lambdas/clients/dynamodb.ts';
 import { DynamoTaskRepository } from '../../../lambdas/clients/dynamodb-tasks.ts';
 import { RUNNER_ENV } from '../../../lambdas/contracts/runner-env.ts';
 import { EXIT_RUNNER_ERROR } from '../../../lambdas/domain/classify.ts';
-import { type RunnerConfig, runTask } from './runner.ts';
+import { parseWorkloadUser, type RunnerConfig, runTask } from './runner.ts';
+import { awsSecretSource, localSecretSource } from './secrets.ts';
 
 function need(name: string): string {
   const v = process.env[name];
@@ -56,14 +57,22 @@ const config: RunnerConfig = {
   ...(process.env[RUNNER_ENV.workloadPidFile]
     ? { workloadPidFile: process.env[RUNNER_ENV.workloadPidFile] }
     : {}),
+  ...(process.env[RUNNER_ENV.workloadUser]
+    ? { workloadUser: parseWorkloadUser(process.env[RUNNER_ENV.workloadUser] ?? '') }
+    : {}),
   ...meta,
 };
 const store = new DynamoTaskRepository(dynamodb, need(RUNNER_ENV.table));
 const s3 = new S3Client({ forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL) });
+// the secret store is a setting of the environment, like the endpoint: the local cloud names a file
+const secrets =
+  process.env[RUNNER_ENV.localSecrets] === 'true'
+    ? localSecretSource(process.env[RUNNER_ENV.secretsFile], process.env)
+    : awsSecretSource();
 
 try {
   const result = await runTask(
-    { store, s3, out: process.stdout, err: process.stderr, log },
+    { store, s3, secrets, out: process.stdout, err: process.stderr, log },
     config,
     process.env,
     stop.signal,

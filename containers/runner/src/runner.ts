@@ -6,7 +6,7 @@
  * workflow what happened.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -17,6 +17,7 @@ import { mustGet, type TaskRepository } from '../../../lambdas/domain/task-repos
 import { describeEnding, type Ending, exitCodeFor } from './exit.ts';
 import { parseLine } from './parse.ts';
 import { DirSync, uploadFile } from './s3sync.ts';
+import { masker, resolveSecrets, type SecretSource, SecretUnavailable } from './secrets.ts';
 import { ProgressThrottle } from './throttle.ts';
 import { type Usage, UsageSampler } from './usage.ts';
 
@@ -37,11 +38,51 @@ export interface RunnerConfig {
   gpu: boolean;
   /** record the workload's process id (its process group) here while it runs */
   workloadPidFile?: string;
+  /** run the workload as this user and group, not the runner's (see RUNNER_ENV.workloadUser) */
+  workloadUser?: WorkloadUser;
+}
+
+export interface WorkloadUser {
+  uid: number;
+  gid: number;
+}
+
+/** `uid:gid` (numbers) as TRAINSTACK_WORKLOAD_USER gives it; anything else is a configuration error. */
+export function parseWorkloadUser(value: string): WorkloadUser {
+  const m = /^(\d+):(\d+)$/.exec(value.trim());
+  if (!m)
+    throw new Error(`${RUNNER_ENV.workloadUser} must be uid:gid (numbers), not ${JSON.stringify(value)}`);
+  return { uid: Number(m[1]), gid: Number(m[2]) };
+}
+
+/** The name and home directory /etc/passwd gives this uid, if it has an entry. */
+function passwdEntry(uid: number): { name: string; home: string } | undefined {
+  try {
+    for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
+      const [name, , id, , , home] = line.split(':');
+      if (id === String(uid) && name && home) return { name, home };
+    }
+  } catch {
+    // no passwd file
+  }
+  return undefined;
+}
+
+/** Hand a directory tree to the workload's user, so it can write outputs and restored checkpoints. */
+function chownTree(dir: string, u: WorkloadUser): void {
+  chownSync(dir, u.uid, u.gid);
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) chownTree(p, u);
+    else chownSync(p, u.uid, u.gid);
+  }
 }
 
 export interface RunnerDeps {
   store: TaskRepository;
   s3: S3Client;
+  /** where the task's `secrets` are read from */
+  secrets: SecretSource;
   out: NodeJS.WritableStream;
   err: NodeJS.WritableStream;
   log: (msg: string) => void;
@@ -56,24 +97,36 @@ export interface RunResult {
 
 /**
  * What the workload must not inherit from the runner: its AWS credentials and endpoints (the task
- * role's credentials URI included), the ECS metadata endpoint, and the runner's own settings.
+ * role's credentials URI included), the ECS metadata endpoint, the local cloud's secret values (the
+ * workload gets only the secrets its task names), and the runner's own settings.
  */
 const RUNNER_ONLY = (name: string) =>
-  /^AWS_/.test(name) || /^ECS_/.test(name) || (Object.values(RUNNER_ENV) as string[]).includes(name);
+  /^(AWS_|ECS_|TRAINSTACK_SECRET_)/.test(name) || (Object.values(RUNNER_ENV) as string[]).includes(name);
 
 /**
  * Environment the workload sees: the image's own (PATH, HOME, CUDA and the like) without what is the
  * runner's only, then its spec's env, its params, and where to put outputs and checkpoints.
  */
-export function workloadEnv(task: TaskRecord, c: RunnerConfig, base: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+export function workloadEnv(
+  task: TaskRecord,
+  c: RunnerConfig,
+  base: NodeJS.ProcessEnv,
+  secrets: Record<string, string> = {},
+): NodeJS.ProcessEnv {
   const inherited = Object.fromEntries(Object.entries(base).filter(([k]) => !RUNNER_ONLY(k)));
-  const env: NodeJS.ProcessEnv = { ...inherited, ...(task.spec.env ?? {}) };
+  const env: NodeJS.ProcessEnv = { ...inherited, ...(task.spec.env ?? {}), ...secrets };
   env[WORKLOAD_ENV.taskId] = task.taskId;
   env[WORKLOAD_ENV.attempt] = String(c.attempt);
   env[WORKLOAD_ENV.outputDir] = c.outputDir;
   env[WORKLOAD_ENV.checkpointDir] = c.checkpointDir;
   env[WORKLOAD_ENV.params] = JSON.stringify(task.spec.params ?? {});
   env.PYTHONUNBUFFERED = '1';
+  if (c.workloadUser && !task.spec.env?.HOME) {
+    // the runner's HOME (root's) is not the workload's to write
+    const entry = passwdEntry(c.workloadUser.uid);
+    env.HOME = entry?.home ?? c.outputDir;
+    env.USER = env.LOGNAME = entry?.name ?? String(c.workloadUser.uid);
+  }
   if (task.spec.type === 'training') {
     const p = task.spec.params;
     env[WORKLOAD_ENV.epochs] = String(p.epochs);
@@ -137,33 +190,50 @@ export async function runTask(
   const checkpoints = new DirSync(s3, c.bucket, c.checkpointDir, `checkpoints/${c.taskId}/`);
   const restored = await checkpoints.pull();
   if (restored) log(`restored ${restored} checkpoint file(s) from s3://${c.bucket}/checkpoints/${c.taskId}/`);
+  if (c.workloadUser) {
+    chownTree(c.outputDir, c.workloadUser);
+    chownTree(c.checkpointDir, c.workloadUser);
+  }
 
   const cmd = workloadCommand(task, c);
   const throttle = new ProgressThrottle(async (u) => {
     await store.updateProgress(c.taskId, c.attempt, u);
   }, c.progressIntervalMs);
 
-  let ending: Ending;
+  let ending: Ending | undefined;
   let usage: Usage | undefined;
+  let secrets: Record<string, string> = {};
   if (!cmd) {
     log(
       `nothing runs this ${task.spec.type} task: it gives no command and the image has no runtime for its type`,
     );
     ending = { kind: 'no-runtime' };
-  } else {
+  } else if (task.spec.secrets && Object.keys(task.spec.secrets).length) {
+    try {
+      secrets = await resolveSecrets(task.spec.secrets, deps.secrets);
+      log(`read ${Object.keys(secrets).length} secret(s): ${Object.keys(secrets).sort().join(', ')}`);
+    } catch (e) {
+      if (!(e instanceof SecretUnavailable)) throw e;
+      log(e.message);
+      ending = { kind: 'secret-unavailable' };
+    }
+  }
+  if (cmd && !ending) {
     const r = await runWorkload(
       cmd,
-      workloadEnv(task, c, baseEnv),
+      workloadEnv(task, c, baseEnv, secrets),
       c,
       deps,
       throttle,
       task.spec.stallSeconds,
       stopSignal,
       checkpoints,
+      masker(Object.values(secrets)),
     );
     ending = r.ending;
     usage = r.usage;
   }
+  ending ??= { kind: 'no-runtime' };
 
   // whatever happened: keep checkpoints and outputs
   try {
@@ -183,6 +253,8 @@ export async function runTask(
   return { exitCode, ending, ...(usage ? { usage } : {}), progressWrites: throttle.writes };
 }
 
+const asUser = (c: RunnerConfig) => (c.workloadUser ? ` as ${c.workloadUser.uid}:${c.workloadUser.gid}` : '');
+
 async function runWorkload(
   cmd: string[],
   env: NodeJS.ProcessEnv,
@@ -192,19 +264,26 @@ async function runWorkload(
   stallSeconds: number | undefined,
   stopSignal: AbortSignal,
   checkpoints: DirSync,
+  mask: (line: string) => string,
 ): Promise<{ ending: Ending; usage?: Usage }> {
   const [file, ...args] = cmd as [string, ...string[]];
   let child: ChildProcess;
   try {
-    child = spawn(file, args, { cwd: c.outputDir, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    child = spawn(file, args, {
+      cwd: c.outputDir,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+      ...(c.workloadUser ? { uid: c.workloadUser.uid, gid: c.workloadUser.gid } : {}),
+    });
   } catch (e) {
-    deps.log(`cannot start ${file}: ${(e as Error).message}`);
+    deps.log(`cannot start ${file}${asUser(c)}: ${(e as Error).message}`);
     return { ending: { kind: 'spawn-failed' } };
   }
   const spawned = await new Promise<boolean>((resolve) => {
     child.once('spawn', () => resolve(true));
     child.once('error', (e) => {
-      deps.log(`cannot start ${file}: ${e.message}`);
+      deps.log(`cannot start ${file}${asUser(c)}: ${e.message}`);
       resolve(false);
     });
   });
@@ -243,8 +322,10 @@ async function runWorkload(
   const pipe = (from: NodeJS.ReadableStream | null, to: NodeJS.WritableStream) => {
     if (!from) return Promise.resolve();
     const rl = createInterface({ input: from, crlfDelay: Number.POSITIVE_INFINITY });
-    rl.on('line', (line) => {
+    rl.on('line', (raw) => {
       lastOutput = Date.now();
+      // a workload that prints a secret's value shows *** in the log instead
+      const line = mask(raw);
       to.write(`${line}\n`);
       const u = parseLine(line);
       if (u) throttle.push(u);
