@@ -28,7 +28,14 @@ import {
   LogDrivers,
   NetworkMode,
 } from 'aws-cdk-lib/aws-ecs';
-import { ManagedPolicy, Policy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import {
+  ArnPrincipal,
+  ManagedPolicy,
+  Policy,
+  PolicyStatement,
+  Role,
+  ServicePrincipal,
+} from 'aws-cdk-lib/aws-iam';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
@@ -79,6 +86,8 @@ export class GpuCluster extends Construct {
   /** the runner's task definitions, by GPU count, smallest first */
   readonly runners: RunnerTask[];
   readonly taskRole: Role;
+  /** what runners may do; each assumes it narrowed to its own task */
+  readonly dataRole: Role;
   readonly logGroup: LogGroup;
   readonly autoScalingGroup: AutoScalingGroup;
 
@@ -195,16 +204,25 @@ export class GpuCluster extends Construct {
           target: 'trainer',
           exclude: ['node_modules', 'cdk.out', '.local', '.git', '.device', 'test', 'bench', 'docs'],
         });
+    // The task role can do one thing: assume the data role. The runner assumes it with a session
+    // policy naming its own task (containers/runner/src/scope.ts), so the credentials it works with
+    // reach its record, its prefixes and its secrets only. The workload, another user in the
+    // container, never sees either.
     this.taskRole = new Role(this, 'TaskRole', {
       assumedBy: new ServicePrincipal('ecs-tasks.amazonaws.com'),
     });
+    this.dataRole = new Role(this, 'DataRole', {
+      assumedBy: new ArnPrincipal(this.taskRole.roleArn),
+      description: 'What runners may do, before each narrows it to its own task with a session policy',
+    });
+    this.dataRole.grantAssumeRole(this.taskRole);
     // the runner reads and updates records and writes objects; it never deletes either
-    props.table.grant(this.taskRole, ...RUNNER_TABLE_ACTIONS);
-    props.bucket.grantRead(this.taskRole);
-    props.bucket.grantPut(this.taskRole);
+    props.table.grant(this.dataRole, ...RUNNER_TABLE_ACTIONS);
+    props.bucket.grantRead(this.dataRole);
+    props.bucket.grantPut(this.dataRole);
     // the tasks' `secrets`: parameters and secrets under the prefix, read at the start of an attempt
     const prefix = props.secretsPrefix ?? 'trainstack/';
-    this.taskRole.addToPolicy(
+    this.dataRole.addToPolicy(
       new PolicyStatement({
         sid: 'ReadTaskSecrets',
         actions: ['ssm:GetParameter', 'secretsmanager:GetSecretValue'],
@@ -236,6 +254,9 @@ export class GpuCluster extends Construct {
           [RUNNER_ENV.bucket]: props.bucket.bucketName,
           [RUNNER_ENV.logGroup]: this.logGroup.logGroupName,
           [RUNNER_ENV.logStreamPrefix]: `${LOG_STREAM_PREFIX}/${RUNNER_CONTAINER}`,
+          [RUNNER_ENV.dataRoleArn]: this.dataRole.roleArn,
+          // containers cannot reach the instance metadata service (one hop), so the SDK needs it here
+          AWS_REGION: stack.region,
         },
       });
       return { gpus, taskDefinition, container };

@@ -11,7 +11,7 @@ import type { Construct } from 'constructs';
 import { Api } from './api.ts';
 import { concurrencyCap, type TrainstackConfig } from './config.ts';
 import { HouseFunction } from './function.ts';
-import { GpuCluster, taskSizes } from './gpu-cluster.ts';
+import { GpuCluster, LOG_STREAM_PREFIX, RUNNER_CONTAINER, taskSizes } from './gpu-cluster.ts';
 import { Observability } from './observability.ts';
 import { QueueDispatch } from './queue-dispatch.ts';
 import { FUNCTION_TABLE_ACTIONS, Storage } from './storage.ts';
@@ -76,7 +76,11 @@ export class TrainstackStack extends Stack {
       handlerFile: 'workflow-step',
       logRetention,
       timeout: Duration.seconds(45),
-      environment: { GPU_HOURLY_USD: String(c.gpuHourlyUsd) },
+      environment: {
+        GPU_HOURLY_USD: String(c.gpuHourlyUsd),
+        // where an attempt's log is when its runner died before saying so
+        TASK_LOG_STREAM_PREFIX: `${LOG_STREAM_PREFIX}/${RUNNER_CONTAINER}`,
+      },
     });
     this.workflow = new Workflow(this, 'Workflow', {
       stepFunction: this.stepFunction,

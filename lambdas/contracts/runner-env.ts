@@ -9,6 +9,8 @@ export const RUNNER_ENV = {
   bucket: 'TRAINSTACK_BUCKET',
   logGroup: 'TRAINSTACK_LOG_GROUP',
   logStreamPrefix: 'TRAINSTACK_LOG_STREAM_PREFIX',
+  /** the role the runner assumes with a session policy scoped to its task (containers/runner/src/scope.ts) */
+  dataRoleArn: 'TRAINSTACK_DATA_ROLE_ARN',
   // the workflow's container overrides, per run: pointers only (overrides are capped at 8 KB)
   taskId: 'TRAINSTACK_TASK_ID',
   attempt: 'TRAINSTACK_ATTEMPT',

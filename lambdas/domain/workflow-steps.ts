@@ -24,6 +24,11 @@ export interface StepDeps {
   random?: () => number;
   /** hourly price of one GPU for the cost estimate */
   gpuHourlyUsd?: number;
+  /**
+   * The task containers' log stream prefix (`<awslogs prefix>/<container>`): an attempt whose runner
+   * died before recording its stream still gets one, from its ECS task id, so its log can be read.
+   */
+  logStreamPrefix?: string;
 }
 
 function contextOf(task: TaskRecord, attempt: number): AttemptContext {
@@ -74,9 +79,14 @@ function endOf(
   task: TaskRecord,
   now: string,
   c: Partial<Omit<Classified, 'outcome'>> & { outcome: string },
+  logStreamPrefix?: string,
 ): Attempt {
   const last = task.attempts.at(-1) ?? { attempt: task.attempts.length, startedAt: now };
+  const ecsTaskId = c.ecsTaskArn?.split('/').pop();
   return {
+    ...(!last.logStream && ecsTaskId && logStreamPrefix
+      ? { logStream: `${logStreamPrefix}/${ecsTaskId}` }
+      : {}),
     ...last,
     endedAt: now,
     outcome: c.outcome,
@@ -103,7 +113,10 @@ export async function attemptFailed(
   const now = clock.now();
   const nowIso = now.toISOString();
   const c = classifyFailure(input.error?.Error ?? 'Unknown', input.error?.Cause, task.spec.timeoutSeconds);
-  const endAttempt = { index: task.attempts.length - 1, attempt: endOf(task, nowIso, c) };
+  const endAttempt = {
+    index: task.attempts.length - 1,
+    attempt: endOf(task, nowIso, c, deps.logStreamPrefix),
+  };
   logger.info('attempt failed', { taskId: task.taskId, attempt: task.attempts.length, ...c });
 
   const fail = async (reason: string) => {

@@ -5,7 +5,7 @@
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { REPO_ROOT } from '../function.ts';
@@ -39,6 +39,33 @@ export async function ensureDynamoDbLocal(dir = DYNAMODB_LOCAL_DIR): Promise<str
   return dir;
 }
 
+/** Where a DynamoDB Local on a data folder records its pid, so a killed owner's one can be ended. */
+const PID_FILE = 'dynamodb-local.pid';
+
+/**
+ * A DynamoDB Local left running on this data folder by a local cloud that was killed (SIGKILL leaves
+ * its children): end it before starting another on the same files. Only a process whose command line
+ * still names this folder is killed, so a reused pid is never hit.
+ */
+async function reapLeftover(pidFile: string, dbPath: string): Promise<void> {
+  if (!existsSync(pidFile)) return;
+  const pid = Number(readFileSync(pidFile, 'utf8').trim());
+  rmSync(pidFile, { force: true });
+  let cmdline: string;
+  try {
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return; // gone
+  }
+  if (!cmdline.split('\0').includes(dbPath)) return;
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    return;
+  }
+  for (let i = 0; i < 100 && existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 50));
+}
+
 export interface DynamoDbLocal {
   port: number;
   endpoint: string;
@@ -61,11 +88,14 @@ export async function startDynamoDbLocal(
     '-disableTelemetry',
     '-sharedDb',
   ];
-  if (opts.dbPath) {
+  const pidFile = opts.dbPath ? path.join(opts.dbPath, PID_FILE) : undefined;
+  if (opts.dbPath && pidFile) {
     mkdirSync(opts.dbPath, { recursive: true });
+    await reapLeftover(pidFile, opts.dbPath);
     args.push('-dbPath', opts.dbPath);
   } else args.push('-inMemory');
   const child: ChildProcess = spawn('java', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  if (pidFile && child.pid) writeFileSync(pidFile, String(child.pid));
   let output = '';
   child.stdout?.on('data', (d) => {
     output += String(d);
@@ -90,6 +120,7 @@ export async function startDynamoDbLocal(
       const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
       await exited;
       clearTimeout(timer);
+      if (pidFile) rmSync(pidFile, { force: true });
     },
   };
 }

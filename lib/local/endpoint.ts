@@ -2,12 +2,13 @@
  * The one AWS-compatible endpoint: every request is routed by the service its SigV4 credential scope
  * (or X-Amz-Target) names. SQS and S3 go to fauxqs, DynamoDB to DynamoDB Local (both proxied, since
  * they bind all interfaces on ports of their own), Step Functions, CloudWatch Logs and ECS to the
- * local implementations here. This endpoint listens on 127.0.0.1 only; the two emulators behind it
+ * local implementations here, and STS AssumeRole (./sts.ts). This endpoint listens on 127.0.0.1 only; the two emulators behind it
  * bind every interface on ports of their own (fauxqs hard-codes 0.0.0.0 and DynamoDB Local has no bind
  * option), so on a shared network a firewall should keep those ports closed.
  */
 import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
 import { AwsError, type JsonService } from './json-service.ts';
+import { stsHandler } from './sts.ts';
 
 export interface EndpointTargets {
   sqsS3: string; // base URL of fauxqs
@@ -15,6 +16,8 @@ export interface EndpointTargets {
   /** local JSON-protocol services by the SigV4 service name (states, logs, ecs) */
   json: Record<string, JsonService>;
   metadata(id: string): object | undefined;
+  /** what STS AssumeRole answers with (nothing here enforces IAM). @default local / local */
+  credentials?: { accessKeyId: string; secretAccessKey: string };
 }
 
 const TARGET_PREFIX: Record<string, string> = {
@@ -94,6 +97,8 @@ export function startEndpoint(port: number, t: EndpointTargets): Promise<Server>
     const service = serviceOf(req);
     if (service === 'dynamodb') return proxy(t.dynamodb, req, res);
     if (service === 'sqs' || service === 's3') return proxy(t.sqsS3, req, res);
+    if (service === 'sts')
+      return void stsHandler(req, res, t.credentials ?? { accessKeyId: 'local', secretAccessKey: 'local' });
     const json = t.json[service];
     if (json) return void serveJson(json, req, res);
     res.writeHead(400, { 'content-type': 'application/json' });

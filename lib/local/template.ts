@@ -108,6 +108,10 @@ export function localNames(
         names[id] = base;
         arns[id] = `arn:aws:states:${region}:${ACCOUNT}:stateMachine:${base}`;
         break;
+      case 'AWS::IAM::Role':
+        names[id] = base;
+        arns[id] = `arn:aws:iam::${ACCOUNT}:role/${base}`;
+        break;
       default:
         break;
     }

@@ -1,10 +1,15 @@
-/** `npm start` itself: it prints its URLs when ready, serves the API, and Ctrl-C leaves no process behind. */
+/**
+ * `npm start` itself: it prints its URLs when ready, serves the API, and Ctrl-C leaves no process
+ * behind; SIGKILLed and started again on its data folder, it loses nothing and leaves no orphan.
+ */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../lib/function.ts';
 import { freePort } from '../../lib/local/net.ts';
-import { alive, waitFor } from '../support/http.ts';
+import { alive, http, waitFor } from '../support/http.ts';
 
 /** Every process below `pid`. */
 function descendants(pid: number): number[] {
@@ -61,5 +66,156 @@ describe('npm start', () => {
     expect(await exited).toBe(0);
     await waitFor('every process to be gone', async () => family.every((p) => !alive(p)), 15_000);
     await expect(fetch(`http://127.0.0.1:${port}/health`)).rejects.toThrow();
+  });
+});
+
+/** Alive and not a zombie (an orphan's zombie waits for whoever adopted it; it runs nothing). */
+function running(pid: number): boolean {
+  if (!alive(pid)) return false;
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/** `bin/local.ts` in this Node (no tsx wrapper process), so a SIGKILL hits the local cloud itself. */
+async function startCloud(args: string[]) {
+  const port = await freePort();
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      path.join(REPO_ROOT, 'bin', 'local.ts'),
+      '--port',
+      String(port),
+      '--aws-port',
+      String(await freePort()),
+      '--quiet',
+      ...args,
+    ],
+    { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  child.stdout?.on('data', (d) => {
+    out += String(d);
+  });
+  child.stderr?.on('data', (d) => {
+    out += String(d);
+  });
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  await waitFor(
+    'the ready message',
+    async () => out.includes('ready') || (child.exitCode !== null && Promise.reject(new Error(out))),
+    90_000,
+  );
+  return { child, api: `http://127.0.0.1:${port}`, exited, output: () => out };
+}
+
+interface TaskView {
+  taskId: string;
+  status: string;
+  name: string;
+  attempts: { outcome?: string }[];
+}
+
+describe('npm start, killed', () => {
+  it('SIGKILLed and started again on its data folder: every task ends, none lost or run twice, stats match, no orphan', async () => {
+    const root = mkdtempSync(path.join(tmpdir(), 'trainstack-kill-'));
+    const dataDir = path.join(root, 'data');
+    const marks = path.join(root, 'marks');
+    mkdirSync(marks);
+    try {
+      const first = await startCloud(['--data-dir', dataDir, '--max-concurrent', '2']);
+      // each run that completes its work leaves one mark; a task whose work were done twice leaves two
+      const work = (seconds: number) => [
+        'sh',
+        '-c',
+        `sleep ${seconds}; echo done >> ${marks}/$TRAINSTACK_TASK_ID`,
+      ];
+      const submit = (name: string, seconds: number, priority: number) =>
+        http<TaskView>(first.api, 'POST', '/v1/tasks', {
+          type: 'container',
+          image: 'x',
+          name,
+          priority,
+          command: work(seconds),
+        });
+      const ids: string[] = [];
+      for (const [name, seconds, priority] of [
+        ['quick-1', 0.2, 9],
+        ['quick-2', 0.2, 9],
+        ['long-1', 14, 5],
+        ['long-2', 14, 5],
+        ['queued-1', 0.2, 1],
+        ['queued-2', 0.2, 1],
+      ] as const) {
+        const r = await submit(name, seconds, priority);
+        expect(r.status).toBe(202);
+        ids.push(r.body.taskId);
+      }
+      const list = async (api: string) =>
+        (await http<{ tasks: TaskView[] }>(api, 'GET', '/v1/tasks?limit=100')).body.tasks;
+      await waitFor(
+        'the quick tasks done and the long ones running',
+        async () => {
+          const items = await list(first.api);
+          const by = (n: string) => items.find((t) => t.name === n)?.status;
+          return (
+            by('quick-1') === 'SUCCEEDED' &&
+            by('quick-2') === 'SUCCEEDED' &&
+            by('long-1') === 'RUNNING' &&
+            by('long-2') === 'RUNNING'
+          );
+        },
+        60_000,
+      );
+      const family = descendants(first.child.pid ?? 0);
+      expect(family.length).toBeGreaterThan(4); // DynamoDB Local, two runners, their workloads
+
+      first.child.kill('SIGKILL');
+      await first.exited;
+      expect(family.filter(running).length).toBeGreaterThan(0); // orphans: what the next start must end
+
+      const second = await startCloud(['--data-dir', dataDir, '--max-concurrent', '2']);
+      // the previous run's processes are gone as soon as it is up, long before their sleep would end
+      expect(family.filter(running)).toEqual([]);
+      const done = await waitFor(
+        'every task to end',
+        async () => {
+          const items = await list(second.api);
+          return (
+            items.length === ids.length &&
+            items.every((t) => ['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(t.status)) &&
+            items
+          );
+        },
+        120_000,
+        500,
+      );
+      expect(done.map((t) => t.status)).toEqual(ids.map(() => 'SUCCEEDED'));
+      for (const id of ids) expect(readFileSync(path.join(marks, id), 'utf8'), id).toBe('done\n');
+      const long = done.filter((t) => t.name.startsWith('long'));
+      for (const t of long) expect(t.attempts.map((a) => a.outcome)).toEqual(['infrastructure', 'succeeded']);
+      const stats = (
+        await http<{ total: number; byStatus: Record<string, number> }>(second.api, 'GET', '/v1/stats')
+      ).body;
+      expect(stats.total).toBe(ids.length);
+      expect(stats.byStatus.SUCCEEDED).toBe(ids.length);
+      expect(Object.entries(stats.byStatus).filter(([s, n]) => s !== 'SUCCEEDED' && n !== 0)).toEqual([]);
+
+      const secondFamily = descendants(second.child.pid ?? 0);
+      second.child.kill('SIGINT');
+      expect(await second.exited).toBe(0);
+      await waitFor(
+        'every process to be gone',
+        async () => [...family, ...secondFamily].every((p) => !running(p)),
+        15_000,
+      );
+      expect(existsSync(path.join(dataDir, 'dynamodb', 'dynamodb-local.pid'))).toBe(false);
+    } finally {
+      rmSync(root, { recursive: true, force: true, maxRetries: 5 });
+    }
   });
 });

@@ -68,7 +68,8 @@ describe('the workflow-step contract', () => {
 });
 
 describe('the runner environment contract', () => {
-  const known = new Set<string>(Object.values(RUNNER_ENV));
+  // the runner's variables, and the region its SDK clients need (containers cannot ask the instance)
+  const known = new Set<string>([...Object.values(RUNNER_ENV), 'AWS_REGION']);
 
   it('the task definitions set only runner variables, and all that the runner needs from them', () => {
     const defs = resourcesOfType(template, 'AWS::ECS::TaskDefinition');
@@ -78,7 +79,9 @@ describe('the runner environment contract', () => {
         (c.Environment ?? []).map((e) => e.Name),
       );
       for (const n of names) expect(known, `${id}: ${n}`).toContain(n);
-      expect(names, id).toEqual(expect.arrayContaining([RUNNER_ENV.table, RUNNER_ENV.bucket]));
+      expect(names, id).toEqual(
+        expect.arrayContaining([RUNNER_ENV.table, RUNNER_ENV.bucket, RUNNER_ENV.dataRoleArn, 'AWS_REGION']),
+      );
     }
   });
 

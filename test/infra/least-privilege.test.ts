@@ -34,7 +34,7 @@ function resourcesFor(prefix: string, action: string, of = resources): string[] 
 }
 
 describe('least privilege', () => {
-  it.each(['ApiHandler', 'DispatchDispatcher', 'WorkflowStep', 'GpuTaskRole'])(
+  it.each(['ApiHandler', 'DispatchDispatcher', 'WorkflowStep', 'GpuDataRole'])(
     '%s can neither delete task records nor objects, nor use wildcard table actions',
     (role) => {
       const actions = actionsOf(role);
@@ -46,8 +46,25 @@ describe('least privilege', () => {
   );
 
   it('the runner reads and updates records but cannot create, query or scan them', () => {
-    const dynamo = actionsOf('GpuTaskRole').filter((a) => a.startsWith('dynamodb:'));
+    const dynamo = actionsOf('GpuDataRole').filter((a) => a.startsWith('dynamodb:'));
     expect(dynamo.sort()).toEqual(['dynamodb:ConditionCheckItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem']);
+  });
+
+  it('the task role can only assume the data role, and only the task role can assume it', () => {
+    const statements = statementsOf('GpuTaskRole');
+    expect(statements.flatMap(actionList)).toEqual(['sts:AssumeRole']);
+    expect(JSON.stringify(statements[0]?.Resource)).toMatch(
+      /^\{"Fn::GetAtt":\["GpuDataRole[0-9A-F]+","Arn"\]\}$/,
+    );
+    const dataRole = Object.entries(resources).find(
+      ([id, r]) => id.startsWith('GpuDataRole') && r.Type === 'AWS::IAM::Role',
+    )?.[1];
+    const trust = (dataRole?.Properties.AssumeRolePolicyDocument as { Statement?: { Principal: unknown }[] })
+      ?.Statement;
+    expect(trust).toHaveLength(1);
+    expect(JSON.stringify(trust?.[0]?.Principal)).toMatch(
+      /^\{"AWS":\{"Fn::GetAtt":\["GpuTaskRole[0-9A-F]+","Arn"\]\}\}$/,
+    );
   });
 
   it('containers cannot reach the instance metadata service (IMDSv2, one hop)', () => {
@@ -84,14 +101,14 @@ describe('least privilege', () => {
 
   it("the runner reads secrets under the stack's secretsPrefix only", () => {
     for (const action of ['ssm:GetParameter', 'secretsmanager:GetSecretValue']) {
-      const found = resourcesFor('GpuTaskRole', action);
+      const found = resourcesFor('GpuDataRole', action);
       expect(found.length).toBe(2);
       expect(found.join()).toContain(':parameter/trainstack/*');
       expect(found.join()).toContain(':secret:trainstack/*');
     }
     const { app, stack } = testApp({ secretsPrefix: 'ml-team/' });
     const other = app.synth().getStackByName(stack.stackName).template.Resources as Record<string, Resource>;
-    const found = resourcesFor('GpuTaskRole', 'ssm:GetParameter', other).join();
+    const found = resourcesFor('GpuDataRole', 'ssm:GetParameter', other).join();
     expect(found).toContain(':parameter/ml-team/*');
     expect(found).not.toContain('trainstack/');
   });

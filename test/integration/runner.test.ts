@@ -289,6 +289,143 @@ describe('runner', () => {
   });
 });
 
+/** Glob of an IAM resource or condition pattern (`*`, `?`) as a regular expression. */
+const glob = (p: string) =>
+  new RegExp(
+    `^${p
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+  );
+
+/**
+ * What the runner really does against DynamoDB and S3 during an attempt, recorded by middleware on
+ * its clients, checked against the session policy it runs under deployed (containers/runner/src/scope.ts):
+ * a new write the policy does not allow fails here, not in production.
+ */
+describe("the runner's session policy", () => {
+  it('allows every call a whole attempt makes (record, counters, outputs, checkpoints, trajectory), and no more', async () => {
+    const { documentClient } = await import('../../lambdas/clients/dynamodb.ts');
+    const { DynamoTaskRepository } = await import('../../lambdas/clients/dynamodb-tasks.ts');
+    const { attemptPolicy } = await import('../../containers/runner/src/scope.ts');
+    const calls: { action: string; key: string }[] = [];
+    const doc = documentClient();
+    doc.middlewareStack.add(
+      (next, context) => async (args) => {
+        const input = args.input as Record<string, unknown>;
+        const command = String(context.commandName).replace(/Command$/, '');
+        // plain or marshalled ({S: ...}), whichever this step of the stack sees
+        const keyOf = (x: unknown) => {
+          const pk = (x as { Key?: { pk?: string | { S?: string } } } | undefined)?.Key?.pk;
+          return String(typeof pk === 'object' ? pk.S : pk);
+        };
+        if (command === 'TransactWrite' || command === 'TransactWriteItems')
+          for (const item of input.TransactItems as Record<string, unknown>[])
+            for (const [kind, body] of Object.entries(item))
+              calls.push({
+                action: `dynamodb:${kind === 'ConditionCheck' ? 'ConditionCheckItem' : `${kind}Item`}`,
+                key: keyOf(body),
+              });
+        else
+          calls.push({
+            action: `dynamodb:${command.replace(/^(Get|Update|Put|Delete)$/, '$1Item')}`,
+            key: keyOf(input),
+          });
+        return next(args);
+      },
+      { step: 'initialize', name: 'record' },
+    );
+    const recordingS3 = new S3Client({ forcePathStyle: true });
+    recordingS3.middlewareStack.add(
+      (next, context) => async (args) => {
+        const input = args.input as { Key?: string; Prefix?: string };
+        const command = String(context.commandName).replace(/Command$/, '');
+        const action = /^(PutObject|CreateMultipartUpload|UploadPart|CompleteMultipartUpload)$/.test(command)
+          ? 's3:PutObject'
+          : command === 'ListObjectsV2'
+            ? 's3:ListBucket'
+            : `s3:${command}`;
+        calls.push({ action, key: input.Key ?? `prefix:${input.Prefix}` });
+        return next(args);
+      },
+      { step: 'initialize', name: 'record' },
+    );
+
+    const script = [
+      'echo ckpt > "$TRAINSTACK_CHECKPOINT_DIR/latest.pt"',
+      'echo "Epoch 1/2 loss=0.5"',
+      'echo out > "$TRAINSTACK_OUTPUT_DIR/o.txt"',
+      'echo \'{"steps":[]}\' > "$TRAINSTACK_OUTPUT_DIR/trajectory.json"',
+      'sleep 1.2',
+      'echo "Epoch 2/2 loss=0.25"',
+    ].join('; ');
+    const task = await startedTask({
+      type: 'container',
+      image: 'x',
+      params: {},
+      command: ['sh', '-c', script],
+    });
+    const recStore = new DynamoTaskRepository(doc, stack.tableName);
+    const result = await runTask(
+      {
+        store: recStore,
+        s3: recordingS3,
+        secrets: localSecretSource(undefined, {}),
+        out: new PassThrough(),
+        err: new PassThrough(),
+        log: () => {},
+      },
+      config(task, { checkpointIntervalMs: 200 }),
+      process.env,
+      new AbortController().signal,
+    );
+    expect(result.exitCode).toBe(0);
+
+    const policy = attemptPolicy(
+      {
+        roleArn: 'arn:aws:iam::123456789012:role/data',
+        region: 'us-east-1',
+        bucket: stack.bucketName,
+        taskId: task.taskId,
+      },
+      task.owner,
+      [],
+    );
+    const allowed = (action: string, key: string) =>
+      policy.Statement.some((st) => {
+        if (!st.Action.includes(action)) return false;
+        if (action.startsWith('dynamodb:'))
+          return [st.Condition?.['ForAllValues:StringEquals']?.['dynamodb:LeadingKeys'] ?? []]
+            .flat()
+            .includes(key);
+        if (action === 's3:ListBucket')
+          return [st.Condition?.StringLike?.['s3:prefix'] ?? []]
+            .flat()
+            .some((p) => glob(p).test(key.replace(/^prefix:/, '')));
+        return [st.Resource].flat().some((r) => glob(r).test(`arn:aws:s3:::${stack.bucketName}/${key}`));
+      });
+    const actions = new Set(calls.map((c) => c.action));
+    // the attempt did all of it: read, counters, progress, checkpoint pull and push, outputs, trajectory
+    expect([...actions].sort()).toEqual(
+      ['dynamodb:GetItem', 'dynamodb:UpdateItem', 's3:ListBucket', 's3:PutObject'].sort(),
+    );
+    expect(calls.map((c) => c.key)).toEqual(
+      expect.arrayContaining([
+        `trajectories/${task.taskId}.json`,
+        `checkpoints/${task.taskId}/latest.pt`,
+        `tasks/${task.taskId}/o.txt`,
+        'STATS',
+        `STATS#${task.owner}`,
+      ]),
+    );
+    expect(calls.filter((c) => !allowed(c.action, c.key))).toEqual([]);
+    // and the policy is no wider than the task: another task's record and outputs are refused
+    expect(allowed('dynamodb:UpdateItem', 'TASK#01OTHERTASK0000000000000')).toBe(false);
+    expect(allowed('s3:PutObject', 'tasks/01OTHERTASK0000000000000/model.pt')).toBe(false);
+    expect(allowed('dynamodb:PutItem', `TASK#${task.taskId}`)).toBe(false);
+  });
+});
+
 /**
  * A task that hunts for credentials (its environment, the credentials endpoint variables, every
  * /proc/<pid>/environ it can read, its parent's first) and uses what it finds to rewrite another

@@ -327,6 +327,20 @@ describe('workflow steps', () => {
     expect((await mustGet(repo, t.taskId)).attempts).toHaveLength(1);
   });
 
+  it('gives an attempt whose runner died before naming its log stream the stream of its ECS task', async () => {
+    const t = await started({ maxRetries: 0 });
+    const error = {
+      Error: 'States.TaskFailed',
+      Cause: JSON.stringify({
+        TaskArn: 'arn:aws:ecs:us-east-1:1:task/cluster/0123abcd',
+        StopCode: 'EssentialContainerExited',
+        Containers: [{ ExitCode: 70 }],
+      }),
+    };
+    await attemptFailed({ ...steps, logStreamPrefix: 'task/runner' }, { taskId: t.taskId, error });
+    expect((await mustGet(repo, t.taskId)).attempts[0]?.logStream).toBe('task/runner/0123abcd');
+  });
+
   it('a workload failure is retried up to maxRetries with backoff, then FAILED with every attempt', async () => {
     const t = await started({ maxRetries: 2 });
     const waits: number[] = [];

@@ -1,10 +1,11 @@
 /** Entry point of the runner container: configuration from the environment only. */
 import { S3Client } from '@aws-sdk/client-s3';
-import { dynamodb } from '../../../lambdas/clients/dynamodb.ts';
+import { documentClient, dynamodb } from '../../../lambdas/clients/dynamodb.ts';
 import { DynamoTaskRepository } from '../../../lambdas/clients/dynamodb-tasks.ts';
 import { RUNNER_ENV } from '../../../lambdas/contracts/runner-env.ts';
 import { EXIT_RUNNER_ERROR } from '../../../lambdas/domain/classify.ts';
 import { parseWorkloadUser, type RunnerConfig, runTask } from './runner.ts';
+import { attemptPolicy, readOnlyPolicy, scopedCredentials } from './scope.ts';
 import { awsSecretSource, localSecretSource } from './secrets.ts';
 
 function need(name: string): string {
@@ -62,15 +63,43 @@ const config: RunnerConfig = {
     : {}),
   ...meta,
 };
-const store = new DynamoTaskRepository(dynamodb, need(RUNNER_ENV.table));
-const s3 = new S3Client({ forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL) });
-// the secret store is a setting of the environment, like the endpoint: the local cloud names a file
-const secrets =
-  process.env[RUNNER_ENV.localSecrets] === 'true'
-    ? localSecretSource(process.env[RUNNER_ENV.secretsFile], process.env)
-    : awsSecretSource();
+const table = need(RUNNER_ENV.table);
+const roleArn = process.env[RUNNER_ENV.dataRoleArn];
+
+/**
+ * Deployed, the runner's data access goes through credentials scoped to its task (./scope.ts): one
+ * session to read the record (its owner and secrets), then one for the attempt. Without a data role
+ * (the local cloud), the environment's credentials.
+ */
+async function taskCredentials(): Promise<ReturnType<typeof scopedCredentials> | undefined> {
+  if (!roleArn) return undefined;
+  const target = {
+    roleArn,
+    region: process.env.AWS_REGION ?? '',
+    bucket: config.bucket,
+    taskId: config.taskId,
+  };
+  const reader = new DynamoTaskRepository(
+    documentClient({ credentials: scopedCredentials(target, readOnlyPolicy(target)) }),
+    table,
+  );
+  const task = await reader.get(config.taskId);
+  return scopedCredentials(
+    target,
+    attemptPolicy(target, task?.owner ?? '', Object.values(task?.spec.secrets ?? {})),
+  );
+}
 
 try {
+  const credentials = await taskCredentials();
+  const clientConfig = credentials ? { credentials } : {};
+  const store = new DynamoTaskRepository(credentials ? documentClient(clientConfig) : dynamodb, table);
+  const s3 = new S3Client({ ...clientConfig, forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL) });
+  // the secret store is a setting of the environment, like the endpoint: the local cloud names a file
+  const secrets =
+    process.env[RUNNER_ENV.localSecrets] === 'true'
+      ? localSecretSource(process.env[RUNNER_ENV.secretsFile], process.env)
+      : awsSecretSource(clientConfig);
   const result = await runTask(
     { store, s3, secrets, out: process.stdout, err: process.stderr, log },
     config,

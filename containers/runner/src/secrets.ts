@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { GetParameterCommand, SSMClient, type SSMClientConfig } from '@aws-sdk/client-ssm';
 import { parseSecretRef } from '../../../lambdas/domain/model.ts';
 
 /** Reads one secret's raw value (the whole secret: a JSON key is taken out afterwards). */
@@ -26,18 +26,18 @@ export class SecretUnavailable extends Error {
 }
 
 /** Parameter Store and Secrets Manager, with clients made on first use (most tasks name no secrets). */
-export function awsSecretSource(): SecretSource {
+export function awsSecretSource(config: Pick<SSMClientConfig, 'credentials'> = {}): SecretSource {
   let ssm: SSMClient | undefined;
   let sm: SecretsManagerClient | undefined;
   return {
     async read(store, name) {
       if (store === 'ssm') {
-        ssm ??= new SSMClient({});
+        ssm ??= new SSMClient(config);
         const r = await ssm.send(new GetParameterCommand({ Name: name, WithDecryption: true }));
         if (r.Parameter?.Value === undefined) throw new Error('the parameter has no value');
         return r.Parameter.Value;
       }
-      sm ??= new SecretsManagerClient({});
+      sm ??= new SecretsManagerClient(config);
       const r = await sm.send(new GetSecretValueCommand({ SecretId: name }));
       if (r.SecretString === undefined)
         throw new Error('the secret has no string value (binary secrets are not supported)');

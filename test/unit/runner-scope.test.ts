@@ -1,0 +1,56 @@
+/** The session policies the runner narrows its credentials with (containers/runner/src/scope.ts). */
+import { describe, expect, it } from 'vitest';
+import {
+  attemptPolicy,
+  leadingKeys,
+  MAX_SESSION_POLICY,
+  readOnlyPolicy,
+  secretArn,
+} from '../../containers/runner/src/scope.ts';
+
+const target = {
+  roleArn: 'arn:aws-cn:iam::123456789012:role/trainstack-data',
+  region: 'cn-north-1',
+  bucket: 'artifacts',
+  taskId: '01JTASK0000000000000000000',
+};
+const owner = 'arn:aws-cn:iam::123456789012:role/ml-engineers-with-a-rather-long-role-name';
+
+describe('session policies', () => {
+  it('first only reads the own record', () => {
+    expect(readOnlyPolicy(target).Statement).toEqual([
+      expect.objectContaining({
+        Action: ['dynamodb:GetItem'],
+        Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [`TASK#${target.taskId}`] } },
+      }),
+    ]);
+  });
+
+  it('for the attempt names the own record and counters, the own prefixes, in the role ARN partition', () => {
+    const p = attemptPolicy(target, owner, []);
+    expect(leadingKeys(target.taskId, owner)).toEqual([`TASK#${target.taskId}`, 'STATS', `STATS#${owner}`]);
+    expect(JSON.stringify(p)).toContain(`arn:aws-cn:s3:::artifacts/tasks/${target.taskId}/*`);
+    expect(p.Statement.flatMap((s) => s.Action)).not.toContain('ssm:GetParameter');
+    expect(JSON.stringify(p)).not.toMatch(/DeleteItem|DeleteObject|PutItem|Query|Scan/);
+  });
+
+  it("names each secret's ARN: parameters by path, secrets with AWS's random suffix, ARNs as given", () => {
+    expect(secretArn('ssm:/trainstack/hf', target)).toBe(
+      'arn:aws-cn:ssm:cn-north-1:123456789012:parameter/trainstack/hf',
+    );
+    expect(secretArn('secretsmanager:trainstack/db#password', target)).toBe(
+      'arn:aws-cn:secretsmanager:cn-north-1:123456789012:secret:trainstack/db-??????',
+    );
+    const arn = 'arn:aws-cn:secretsmanager:cn-north-1:123456789012:secret:trainstack/x-AbCdEf';
+    expect(secretArn(`secretsmanager:${arn}`, target)).toBe(arn);
+  });
+
+  it('stays within the 2,048 characters STS takes, however many secrets a task names', () => {
+    const few = attemptPolicy(target, owner, ['ssm:/trainstack/a', 'secretsmanager:trainstack/b']);
+    expect(JSON.stringify(few.Statement.at(-1)?.Resource)).toContain('parameter/trainstack/a');
+    const many = Array.from({ length: 50 }, (_, i) => `ssm:/trainstack/team/project/secret-number-${i}`);
+    const p = attemptPolicy(target, owner, many);
+    expect(JSON.stringify(p).length).toBeLessThanOrEqual(MAX_SESSION_POLICY);
+    expect(p.Statement.at(-1)?.Resource).toBe('*');
+  });
+});
