@@ -43,6 +43,11 @@ export interface TrainstackConfig {
    * runner's role may read those and no others. @default trainstack/
    */
   readonly secretsPrefix: string;
+  /**
+   * IAM roles a task's workload may work as (its `roleArn`; `*` matches any characters). Each role's
+   * trust policy must let the stack's task role (output TaskRoleArn) assume it. @default [] (none)
+   */
+  readonly workloadRoleArns: string[];
 }
 
 export const TARGETS = ['aws', 'localstack'] as const;
@@ -64,6 +69,7 @@ export const DEFAULTS: TrainstackConfig = {
   target: 'aws',
   taskImage: '',
   secretsPrefix: 'trainstack/',
+  workloadRoleArns: [],
 };
 
 function coerce(value: unknown, like: unknown, key: string): unknown {
@@ -104,6 +110,11 @@ export function readConfig(node: Node): TrainstackConfig {
     throw new Error(
       `context secretsPrefix must be a path that ends in / (like trainstack/), got ${c.secretsPrefix}`,
     );
+  for (const arn of c.workloadRoleArns)
+    if (!/^arn:aws[a-z-]*:iam::(\d{12}|\*):role\/\S+$/.test(arn))
+      throw new Error(
+        `context workloadRoleArns: ${arn} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)`,
+      );
   if (!TARGETS.includes(c.target))
     throw new Error(`context target must be ${TARGETS.join(' or ')}, got ${String(c.target)}`);
   return c;

@@ -77,6 +77,8 @@ export interface GpuClusterProps {
   readonly taskImage?: string;
   /** The SSM parameters and Secrets Manager secrets tasks may read start with this. @default trainstack/ */
   readonly secretsPrefix?: string;
+  /** Roles workloads may work as (tasks' roleArn). @default none */
+  readonly workloadRoleArns?: readonly string[];
 }
 
 export class GpuCluster extends Construct {
@@ -216,6 +218,15 @@ export class GpuCluster extends Construct {
       description: 'What runners may do, before each narrows it to its own task with a session policy',
     });
     this.dataRole.grantAssumeRole(this.taskRole);
+    // the roles workloads may work as (tasks' roleArn): the runner assumes one for its workload
+    if (props.workloadRoleArns?.length)
+      this.taskRole.addToPolicy(
+        new PolicyStatement({
+          sid: 'AssumeWorkloadRoles',
+          actions: ['sts:AssumeRole'],
+          resources: [...props.workloadRoleArns],
+        }),
+      );
     // the runner reads and updates records and writes objects; it never deletes either
     props.table.grant(this.dataRole, ...RUNNER_TABLE_ACTIONS);
     props.bucket.grantRead(this.dataRole);

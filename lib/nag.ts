@@ -166,6 +166,12 @@ function acknowledgeGpuCluster(
     `IAM5[Resource::${ref(gpu.logGroup)}]`,
     'Log streams of the one task log group (its ARN ends in :*), for the awslogs driver.',
   );
+  for (const arn of stack.config.workloadRoleArns.filter((a) => a.includes('*')))
+    ack(
+      gpu,
+      `IAM5[Resource::${arn}]`,
+      'Workload roles the deployer allowed by pattern (CDK context workloadRoleArns).',
+    );
   for (const [service, resource] of [
     ['ssm', `parameter/${secretsPrefix}*`],
     ['secretsmanager', `secret:${secretsPrefix}*`],

@@ -65,6 +65,7 @@ export class TrainstackStack extends Stack {
         gpusPerInstance: c.gpusPerInstance,
         ...(c.taskImage ? { taskImage: c.taskImage } : {}),
         secretsPrefix: c.secretsPrefix,
+        workloadRoleArns: c.workloadRoleArns,
       });
     }
     this.taskLogs =
@@ -105,6 +106,7 @@ export class TrainstackStack extends Stack {
         MAX_CONCURRENT_TASKS: String(cap),
         MAX_GPUS_PER_TASK: String(Math.max(...taskSizes(c.gpusPerInstance))),
         SECRETS_PREFIX: c.secretsPrefix,
+        WORKLOAD_ROLE_ARNS: c.workloadRoleArns.join(','),
         // who sees and acts on every owner's tasks
         ADMIN_PRINCIPALS: c.adminPrincipals.join(','),
       },
@@ -171,6 +173,12 @@ export class TrainstackStack extends Stack {
     out('TableName', table.tableName, 'task records and stats');
     out('TaskLogGroup', this.taskLogs.logGroupName, "task containers' logs");
     out('StateMachineArn', sm.stateMachineArn, 'the task workflow');
+    if (this.gpu)
+      out(
+        'TaskRoleArn',
+        this.gpu.taskRole.roleArn,
+        "the role to trust in a workload role's trust policy (tasks' roleArn, context workloadRoleArns)",
+      );
     out(
       'DashboardUrl',
       `https://${this.region}.console.aws.amazon.com/cloudwatch/home?region=${this.region}#dashboards:name=${this.observability.dashboard.dashboardName}`,

@@ -20,7 +20,7 @@ export const EXIT_WORKLOAD_KILLED = 89;
 /** Exit code the runner uses when the image has nothing that runs this type of task (sysexits EX_CONFIG). */
 export const EXIT_NO_RUNTIME = 78;
 
-/** Exit code the runner uses when a secret the task names could not be read (sysexits EX_NOPERM). */
+/** Exit code the runner uses when a secret or the role the task names could not be had (sysexits EX_NOPERM). */
 export const EXIT_SECRET_UNAVAILABLE = 77;
 
 /** `unrunnable`: nothing in this deployment can run the task (it fails at once, with the reason). */
@@ -103,7 +103,7 @@ export function classifyFailure(error: string, cause: unknown, timeoutSeconds?: 
     if (exitCode === EXIT_SECRET_UNAVAILABLE)
       return ended(
         'unrunnable',
-        "a secret the task names could not be read (the attempt's log says which and why); the workload did not start",
+        "a secret or the role the task names could not be had (the attempt's log says which and why); the workload did not start",
       );
     if (exitCode === EXIT_WORKLOAD_KILLED)
       return ended(

@@ -54,6 +54,17 @@ const common = {
   secrets: secretsMap.optional(),
   tags: tags.optional(),
   image: z.string().min(1).max(1024).optional(),
+  /**
+   * An IAM role the workload works as (its AWS SDK finds the credentials through the runner, which
+   * assumes the role and refreshes them); only roles the stack allows (CDK context workloadRoleArns).
+   */
+  roleArn: z
+    .string()
+    .regex(
+      /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/,
+      'an IAM role ARN (arn:aws:iam::<account>:role/<name>)',
+    )
+    .optional(),
   command: z.array(z.string().max(8192)).min(1).max(256).optional(),
 };
 

@@ -40,6 +40,20 @@ export interface TaskServiceConfig {
   maxGpusPerTask?: number;
   /** Secret names tasks may reference start with this (the runner may read only these). @default trainstack/ */
   secretsPrefix?: string;
+  /** Roles a task's workload may work as (`roleArn`); `*` in one matches any characters. @default none */
+  workloadRoleArns?: readonly string[];
+}
+
+/** Whether `arn` is one of the allowed role ARNs (`*` matching any run of characters). */
+export function roleAllowed(arn: string, allowed: readonly string[]): boolean {
+  return allowed.some((p) =>
+    new RegExp(
+      `^${p
+        .split('*')
+        .map((x) => x.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+        .join('.*')}$`,
+    ).test(arn),
+  );
 }
 
 /** What is wrong with a spec's secrets: names outside the prefix the runner may read, names also in env. */
@@ -104,6 +118,15 @@ export class TaskService {
         },
       ]);
     }
+    if (full.roleArn && !roleAllowed(full.roleArn, this.config.workloadRoleArns ?? []))
+      throw badRequest('the task names a role its workload may not use', [
+        {
+          path: 'roleArn',
+          message: this.config.workloadRoleArns?.length
+            ? `not one of the roles this stack allows (CDK context workloadRoleArns): ${this.config.workloadRoleArns.join(', ')}`
+            : 'this stack allows no workload roles (deploy with -c workloadRoleArns=<role ARN>,...)',
+        },
+      ]);
     const secrets = secretIssues(full, this.config.secretsPrefix ?? DEFAULT_SECRETS_PREFIX);
     if (secrets.length) throw badRequest('the task names secrets it cannot have', secrets);
     const unstorable = storableIssues(full);

@@ -32,6 +32,7 @@ export const deps: ApiDeps = {
       maxConcurrentTasks: envInt('MAX_CONCURRENT_TASKS', 4),
       maxGpusPerTask: envInt('MAX_GPUS_PER_TASK', 8),
       secretsPrefix: process.env.SECRETS_PREFIX ?? DEFAULT_SECRETS_PREFIX,
+      workloadRoleArns: (process.env.WORKLOAD_ROLE_ARNS ?? '').split(',').filter(Boolean),
     },
     systemClock,
   ),

@@ -67,6 +67,16 @@ describe('least privilege', () => {
     );
   });
 
+  it('the task role may assume the workload roles the stack allows, and no others', () => {
+    const allowed = 'arn:aws:iam::123456789012:role/ml-*';
+    const { app, stack } = testApp({ workloadRoleArns: allowed });
+    const other = app.synth().getStackByName(stack.stackName).template.Resources as Record<string, Resource>;
+    const found = resourcesFor('GpuTaskRole', 'sts:AssumeRole', other);
+    expect(found).toContain(JSON.stringify(allowed));
+    expect(found).toHaveLength(2); // the data role, and the allowed workload roles
+    expect(() => testApp({ workloadRoleArns: 'ml-reader' })).toThrow('not an IAM role ARN');
+  });
+
   it('containers cannot reach the instance metadata service (IMDSv2, one hop)', () => {
     const [lt] = Object.values(resources).filter((r) => r.Type === 'AWS::EC2::LaunchTemplate');
     const data = lt?.Properties.LaunchTemplateData as { MetadataOptions?: object } | undefined;

@@ -14,6 +14,11 @@ describe('cdk-nag AwsSolutions', () => {
     expect(() => app.synth()).not.toThrow();
   });
 
+  it('accepts workload roles allowed by pattern, which the deployer chose', () => {
+    const { app } = testApp({ workloadRoleArns: 'arn:aws:iam::123456789012:role/ml-*' }, { nag: true });
+    expect(() => app.synth()).not.toThrow();
+  });
+
   it('fails on a new wildcard permission nobody acknowledged', () => {
     const { app, stack } = testApp({}, { nag: true });
     stack.apiFunction.addToRolePolicy(new PolicyStatement({ actions: ['s3:*'], resources: ['*'] }));

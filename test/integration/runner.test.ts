@@ -181,6 +181,84 @@ describe('runner', () => {
     expect(record).toContain('ssm:/trainstack/hf-token');
   });
 
+  it("lets a workload with a roleArn work as that role through the runner's credentials endpoint, as AWS SDKs read it", async () => {
+    const { fromTemporaryCredentials } = await import('@aws-sdk/credential-providers');
+    const providers = path.join(REPO_ROOT, 'node_modules', '@aws-sdk', 'credential-providers');
+    const workload = [
+      `const { fromHttp } = require(${JSON.stringify(providers)});`,
+      'fromHttp()().then(async (c) => {',
+      "  console.log('ROLE', c.accessKeyId, c.sessionToken);",
+      "  const r = await fetch(process.env.AWS_CONTAINER_CREDENTIALS_FULL_URI, { headers: { authorization: 'guess' } });",
+      "  console.log('WITHOUT TOKEN', r.status, 'REGION', process.env.AWS_REGION);",
+      '});',
+    ].join('\n');
+    const roleArn = 'arn:aws:iam::123456789012:role/ml-data-reader';
+    const task = await startedTask(
+      { type: 'container', image: 'x', params: {}, command: [process.execPath, '-e', workload] },
+      { roleArn },
+    );
+    const assumed: string[] = [];
+    const out = new PassThrough();
+    let output = '';
+    out.on('data', (d) => {
+      output += String(d);
+    });
+    const logs: string[] = [];
+    const result = await runTask(
+      {
+        store,
+        s3,
+        secrets: localSecretSource(undefined, {}),
+        assumeRole: (arn, sessionName) => {
+          assumed.push(`${arn} ${sessionName}`);
+          // the local cloud's STS, on the shared emulators' endpoint
+          return fromTemporaryCredentials({ params: { RoleArn: arn, RoleSessionName: sessionName } });
+        },
+        out,
+        err: out,
+        log: (m) => logs.push(m),
+      },
+      config(task),
+      process.env,
+      new AbortController().signal,
+    );
+    expect(result.exitCode, output).toBe(0);
+    expect(assumed).toEqual([`${roleArn} task-${task.taskId}`]);
+    // temporary credentials (the runner's own have no session token), and a stranger without the token gets nothing
+    expect(output).toContain('ROLE local local-session');
+    expect(output).toContain('WITHOUT TOKEN 403 REGION us-east-1');
+    expect(logs).toContain(`the workload works as ${roleArn}`);
+  });
+
+  it('does not start the workload when its role cannot be assumed', async () => {
+    const task = await startedTask(
+      { type: 'container', image: 'x', params: {}, command: ['sh', '-c', 'echo started'] },
+      { roleArn: 'arn:aws:iam::123456789012:role/not-trusting-us' },
+    );
+    const logs: string[] = [];
+    const result = await runTask(
+      {
+        store,
+        s3,
+        secrets: localSecretSource(undefined, {}),
+        assumeRole: () => async () => {
+          throw Object.assign(new Error('not authorized to perform sts:AssumeRole'), {
+            name: 'AccessDenied',
+          });
+        },
+        out: new PassThrough(),
+        err: new PassThrough(),
+        log: (m) => logs.push(m),
+      },
+      config(task),
+      process.env,
+      new AbortController().signal,
+    );
+    expect(result.ending.kind).toBe('role-unavailable');
+    expect(result.exitCode).toBe(77);
+    expect(logs.join('\n')).toContain('could not be assumed: AccessDenied: not authorized');
+  });
+
   it('does not start the workload when a secret cannot be read, and says which', async () => {
     const task = await startedTask({
       type: 'container',

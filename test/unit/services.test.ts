@@ -166,6 +166,30 @@ describe('submit', () => {
     });
   });
 
+  it('takes a workload roleArn only from the roles the stack allows, naming the field otherwise', async () => {
+    const allowed = 'arn:aws:iam::123456789012:role/ml-*';
+    await expect(submit({ roleArn: 'arn:aws:iam::123456789012:role/ml-reader' })).rejects.toMatchObject({
+      status: 400,
+      details: [{ path: 'roleArn', message: expect.stringContaining('allows no workload roles') }],
+    });
+    service = new TaskService(
+      repo,
+      rec.waker,
+      rec.executions,
+      { maxQueueDepth: 5, maxConcurrentTasks: CAP, workloadRoleArns: [allowed] },
+      clock,
+    );
+    expect((await submit({ roleArn: 'arn:aws:iam::123456789012:role/ml-reader' })).spec.roleArn).toBe(
+      'arn:aws:iam::123456789012:role/ml-reader',
+    );
+    await expect(submit({ roleArn: 'arn:aws:iam::123456789012:role/admin' })).rejects.toMatchObject({
+      details: [{ path: 'roleArn', message: expect.stringContaining(allowed) }],
+    });
+    await expect(submit({ roleArn: 'arn:aws:iam::999999999999:role/ml-reader' })).rejects.toMatchObject({
+      status: 400,
+    });
+  });
+
   it('keeps secret references (never values), and refuses names outside the prefix or also in env', async () => {
     const ok = await submit({
       env: { A: 'x' },

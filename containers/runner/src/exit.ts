@@ -16,7 +16,8 @@ export type Ending =
   | { kind: 'stalled' } // no output for stallSeconds
   | { kind: 'spawn-failed' }
   | { kind: 'no-runtime' } // nothing in the image runs this type of task
-  | { kind: 'secret-unavailable' }; // a secret the task names could not be read
+  | { kind: 'secret-unavailable' } // a secret the task names could not be read
+  | { kind: 'role-unavailable' }; // the role the task names could not be assumed
 
 const SIGNALS: Partial<Record<NodeJS.Signals, number>> = {
   SIGKILL: 9,
@@ -37,6 +38,7 @@ export function exitCodeFor(e: Ending): number {
     case 'no-runtime':
       return EXIT_NO_RUNTIME;
     case 'secret-unavailable':
+    case 'role-unavailable':
       return EXIT_SECRET_UNAVAILABLE;
     case 'signal':
       // a SIGKILLed workload is reported as such; 137 stays the code of a runner that was killed
@@ -69,6 +71,8 @@ export function describeEnding(e: Ending): string {
       return 'no command, and no runtime in the image for this type of task';
     case 'secret-unavailable':
       return 'not started: a secret it names could not be read';
+    case 'role-unavailable':
+      return 'not started: the role it names could not be assumed';
     case 'signal':
       return `killed by ${e.signal}`;
     case 'exited':

@@ -1,5 +1,6 @@
 /** Entry point of the runner container: configuration from the environment only. */
 import { S3Client } from '@aws-sdk/client-s3';
+import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import { documentClient, dynamodb } from '../../../lambdas/clients/dynamodb.ts';
 import { DynamoTaskRepository } from '../../../lambdas/clients/dynamodb-tasks.ts';
 import { RUNNER_ENV } from '../../../lambdas/contracts/runner-env.ts';
@@ -101,7 +102,17 @@ try {
       ? localSecretSource(process.env[RUNNER_ENV.secretsFile], process.env)
       : awsSecretSource(clientConfig);
   const result = await runTask(
-    { store, s3, secrets, out: process.stdout, err: process.stderr, log },
+    {
+      store,
+      s3,
+      secrets,
+      // with the runner's own credentials (the task role), never the data role's
+      assumeRole: (roleArn, sessionName) =>
+        fromTemporaryCredentials({ params: { RoleArn: roleArn, RoleSessionName: sessionName.slice(0, 64) } }),
+      out: process.stdout,
+      err: process.stderr,
+      log,
+    },
     config,
     process.env,
     stop.signal,

@@ -16,6 +16,7 @@ import type { TaskRecord } from '../../../lambdas/domain/model.ts';
 import { mustGet, type TaskRepository } from '../../../lambdas/domain/task-repository.ts';
 import { describeEnding, type Ending, exitCodeFor } from './exit.ts';
 import { parseLine } from './parse.ts';
+import { type CredentialServer, type CredentialSource, serveRoleCredentials } from './role-credentials.ts';
 import { DirSync, uploadFile } from './s3sync.ts';
 import { masker, resolveSecrets, type SecretSource, SecretUnavailable } from './secrets.ts';
 import { ProgressThrottle } from './throttle.ts';
@@ -83,6 +84,8 @@ export interface RunnerDeps {
   s3: S3Client;
   /** where the task's `secrets` are read from */
   secrets: SecretSource;
+  /** credentials of a role the workload works as (a task's `roleArn`), assumed with the runner's own */
+  assumeRole?: (roleArn: string, sessionName: string) => CredentialSource;
   out: NodeJS.WritableStream;
   err: NodeJS.WritableStream;
   log: (msg: string) => void;
@@ -137,6 +140,16 @@ export function workloadEnv(
     if (p.model) env[WORKLOAD_ENV.model] = p.model;
   }
   return env;
+}
+
+/** Where AWS is for a workload with a role: the region, and the endpoint when one is set (the local cloud). */
+function awsLocation(base: NodeJS.ProcessEnv): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(base).filter(
+      (e): e is [string, string] =>
+        e[1] !== undefined && /^(AWS_REGION|AWS_DEFAULT_REGION|AWS_ENDPOINT_URL(_[A-Z0-9_]+)?)$/.test(e[0]),
+    ),
+  );
 }
 
 /**
@@ -218,10 +231,25 @@ export async function runTask(
       ending = { kind: 'secret-unavailable' };
     }
   }
+  let roleServer: CredentialServer | undefined;
+  if (cmd && !ending && task.spec.roleArn) {
+    try {
+      if (!deps.assumeRole) throw new Error('this runner cannot assume roles');
+      roleServer = await serveRoleCredentials(deps.assumeRole(task.spec.roleArn, `task-${task.taskId}`));
+      log(`the workload works as ${task.spec.roleArn}`);
+    } catch (e) {
+      log(
+        `the role ${task.spec.roleArn} could not be assumed: ${(e as Error).name}: ${(e as Error).message}`,
+      );
+      ending = { kind: 'role-unavailable' };
+    }
+  }
   if (cmd && !ending) {
+    const env = workloadEnv(task, c, baseEnv, secrets);
+    if (roleServer) Object.assign(env, roleServer.env, awsLocation(baseEnv));
     const r = await runWorkload(
       cmd,
-      workloadEnv(task, c, baseEnv, secrets),
+      env,
       c,
       deps,
       throttle,
@@ -233,6 +261,7 @@ export async function runTask(
     ending = r.ending;
     usage = r.usage;
   }
+  await roleServer?.close();
   ending ??= { kind: 'no-runtime' };
 
   // whatever happened: keep checkpoints and outputs
