@@ -121,6 +121,13 @@ program
   .option('--batch-size <n>', 'training batch size', int, 32)
   .option('--learning-rate <x>', 'training learning rate', Number, 0.001)
   .option('--image <image>', 'container image')
+  .option('--model <model>', 'inference: the registered model (id or name)')
+  .option(
+    '--kind <kind>',
+    'inference: text-generation | translation | summarization | embedding | custom',
+    'text-generation',
+  )
+  .option('--input <text>', 'inference: the input')
   .option('--priority <1-10>', 'higher runs first', int)
   .option('--gpus <n>', 'GPUs', int)
   .option('--max-retries <n>', 'retries of workload failures', int)
@@ -137,6 +144,7 @@ program
             ...(o.type === 'training'
               ? { params: { epochs: o.epochs, batchSize: o.batchSize, learningRate: o.learningRate } }
               : {}),
+            ...(o.type === 'inference' ? { params: { model: o.model, kind: o.kind, input: o.input } } : {}),
             ...(o.image ? { image: o.image } : {}),
             ...(command.length ? { command } : {}),
             ...(o.priority !== undefined ? { priority: o.priority } : {}),
@@ -194,6 +202,75 @@ program
     run(async (file: string) =>
       print(await call(ep(), 'POST', '/v1/tasks/batch', readFileSync(file, 'utf8'), 'application/x-ndjson')),
     ),
+  );
+
+const models = program
+  .command('models')
+  .description('the model registry (LLM endpoints for inference tasks)');
+models
+  .command('add <name>')
+  .description('register a model: an OpenAI-compatible endpoint')
+  .requiredOption(
+    '--base-url <url>',
+    'the API root, e.g. https://api.openai.com/v1 or http://127.0.0.1:8000/v1',
+  )
+  .requiredOption('--model <model>', 'the model name the endpoint knows')
+  .option('--type <type>', 'openai | local | custom', 'openai')
+  .option('--max-workers <n>', 'tasks calling it at once, at most', int, 1)
+  .option('--api-key <ref>', 'a secret reference: ssm:<name> or secretsmanager:<name>[#key] (never the key)')
+  .option('--max-tokens <n>', 'default max_tokens', int)
+  .option('--temperature <x>', 'default temperature', Number)
+  .action(
+    run(async (name: string, o: Record<string, string | number | undefined>) => {
+      const defaults = {
+        ...(o.maxTokens !== undefined ? { maxTokens: o.maxTokens } : {}),
+        ...(o.temperature !== undefined ? { temperature: o.temperature } : {}),
+      };
+      print(
+        await call(ep(), 'POST', '/v1/models', {
+          name,
+          type: o.type,
+          baseUrl: o.baseUrl,
+          model: o.model,
+          maxWorkers: o.maxWorkers,
+          defaults,
+          ...(o.apiKey ? { apiKey: o.apiKey } : {}),
+        }),
+      );
+    }),
+  );
+models.command('list').action(
+  run(async () => {
+    const r = await call(ep(), 'GET', '/v1/models');
+    for (const m of (r.models as Record<string, unknown>[]) ?? [])
+      console.log(
+        [
+          m.modelId,
+          String(m.status).padEnd(7),
+          `${m.active}/${m.maxWorkers}`.padStart(7),
+          m.name,
+          m.baseUrl,
+        ].join('  '),
+      );
+  }),
+);
+for (const status of ['online', 'offline'] as const)
+  models
+    .command(`${status} <model>`)
+    .description(`put a model ${status} (by id or name)`)
+    .action(
+      run(async (m: string) =>
+        print(await call(ep(), 'PUT', `/v1/models/${encodeURIComponent(m)}/status`, { status })),
+      ),
+    );
+models
+  .command('rm <model>')
+  .description('remove a model (refused while tasks of it run)')
+  .action(
+    run(async (m: string) => {
+      await call(ep(), 'DELETE', `/v1/models/${encodeURIComponent(m)}`);
+      console.log(`removed ${m}`);
+    }),
   );
 
 program

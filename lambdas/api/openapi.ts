@@ -1,6 +1,7 @@
 /** The OpenAPI document, generated from the same zod schemas that validate requests. */
 import { z } from 'zod';
 import { submitSchema } from '../domain/model.ts';
+import { modelSpecSchema } from '../domain/models.ts';
 import { ROUTES } from './routes.ts';
 import { listQuery } from './schemas.ts';
 import { seedTrainBody } from './seed-train.ts';
@@ -20,6 +21,14 @@ export function openapi(): object {
     if (r.method === 'POST' && r.path === '/train') {
       op.requestBody = {
         content: { 'application/json': { schema: { $ref: '#/components/schemas/SeedTrain' } } },
+      };
+    }
+    if (
+      (r.method === 'POST' && r.path === '/v1/models') ||
+      (r.method === 'PUT' && r.path === '/v1/models/{id}')
+    ) {
+      op.requestBody = {
+        content: { 'application/json': { schema: { $ref: '#/components/schemas/ModelSpec' } } },
       };
     }
     if (r.method === 'GET' && r.path === '/v1/tasks') {
@@ -43,6 +52,7 @@ export function openapi(): object {
       schemas: {
         TaskSubmit: z.toJSONSchema(submitSchema, { io: 'input', unrepresentable: 'any' }),
         SeedTrain: z.toJSONSchema(seedTrainBody, { io: 'input', unrepresentable: 'any' }),
+        ModelSpec: z.toJSONSchema(modelSpecSchema, { io: 'input', unrepresentable: 'any' }),
       },
     },
   };

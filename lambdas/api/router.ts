@@ -6,6 +6,7 @@
 import type { z } from 'zod';
 import type { Actor } from '../domain/actor.ts';
 import { badRequest, notFound } from '../domain/errors.ts';
+import type { ModelService } from '../domain/models.ts';
 import type { ArtifactReader, HealthCheck, LogReader } from '../domain/ports.ts';
 import type { TaskRepository } from '../domain/task-repository.ts';
 import type { TaskService } from '../domain/tasks.ts';
@@ -14,6 +15,7 @@ import { taskId as taskIdSchema } from './schemas.ts';
 
 export interface ApiDeps {
   service: TaskService;
+  models: ModelService;
   store: TaskRepository;
   logs: LogReader;
   artifacts: ArtifactReader;

@@ -4,8 +4,8 @@
  * table, so the two cannot disagree.
  *
  * Items: `TASK#<id>` (the record), `STATS` and `STATS#<owner>` (counters, all and per owner),
- * `DAY#<yyyy-mm-dd>` and `DAY#<owner>#<yyyy-mm-dd>` (daily counters) and `IDEMP#<owner>#<key>`
- * (idempotency keys).
+ * `DAY#<yyyy-mm-dd>` and `DAY#<owner>#<yyyy-mm-dd>` (daily counters), `IDEMP#<owner>#<key>`
+ * (idempotency keys), and `MODEL#<id>` with `MODELNAME#<name>` (the model registry).
  */
 export const PARTITION_KEY = 'pk';
 
@@ -32,6 +32,10 @@ export const taskPk = (id: string) => `TASK#${id}`;
 export const dayPk = (isoDate: string, owner?: string) =>
   owner === undefined ? `DAY#${isoDate.slice(0, 10)}` : `DAY#${owner}#${isoDate.slice(0, 10)}`;
 export const idempotencyPk = (owner: string, key: string) => `IDEMP#${owner}#${key}`;
+/** A registered model (listed through byCreated under MODEL_LIST_PK), and its name's claim. */
+export const modelPk = (id: string) => `MODEL#${id}`;
+export const modelNamePk = (name: string) => `MODELNAME#${name}`;
+export const MODEL_LIST_PK = 'MODEL';
 export const createdKey = (t: { createdAt: string; taskId: string }) => `${t.createdAt}#${t.taskId}`;
 /** Sort key of the queue index: higher priority first (10 - priority, zero-padded), then first come. */
 export const queueSk = (t: { priority: number; createdAt: string; taskId: string }) =>

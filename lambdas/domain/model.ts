@@ -90,7 +90,8 @@ export const trajectoryParams = z
 
 export const inferenceParams = z
   .object({
-    modelId: z.string().min(1).max(128),
+    /** the registered model's id or name (GET /v1/models) */
+    model: z.string().min(1).max(128),
     kind: z.enum(['text-generation', 'translation', 'summarization', 'embedding', 'custom']),
     input: z.union([z.string().max(200_000), z.record(z.string(), z.unknown())]),
   })

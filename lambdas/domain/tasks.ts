@@ -15,6 +15,7 @@ import {
   TERMINAL,
   withDefaults,
 } from './model.ts';
+import type { ModelRepository } from './models.ts';
 import type { Clock, Executions, Waker } from './ports.ts';
 import { MAX_SPEC_BYTES, sizeOf, storableIssues } from './storable.ts';
 import { type ListFilter, mustGet, type Page, type Stats, type TaskRepository } from './task-repository.ts';
@@ -29,7 +30,7 @@ export const DEFAULT_SECRETS_PREFIX = 'trainstack/';
  */
 export const NO_RUNTIME_YET: Partial<Record<TaskType, string>> = {
   inference:
-    'inference tasks need the model registry and the inference runner, which this version does not have yet',
+    'inference tasks need the inference runner, which this version does not have yet (the model registry is there: /v1/models)',
   trajectory: 'trajectory tasks need the agent runtime, which this version does not have yet',
 };
 
@@ -93,6 +94,8 @@ export class TaskService {
     private readonly executions: Executions,
     private readonly config: TaskServiceConfig,
     private readonly clock: Clock,
+    /** the model registry, where inference tasks' models must exist @default none: no model exists */
+    private readonly models?: Pick<ModelRepository, 'get' | 'byName'>,
   ) {}
 
   async submit(
@@ -139,6 +142,17 @@ export class TaskService {
           message: 'the largest field; keep large inputs in S3 and pass their location',
         },
       ]);
+    }
+    if (full.type === 'inference') {
+      const ref = full.params.model;
+      const known = (await this.models?.get(ref)) ?? (await this.models?.byName(ref));
+      if (!known)
+        throw badRequest(`no model ${ref}`, [
+          {
+            path: 'params.model',
+            message: 'no registered model has this id or name (GET /v1/models lists them)',
+          },
+        ]);
     }
     const missing = NO_RUNTIME_YET[full.type];
     if (missing)

@@ -6,11 +6,13 @@ import { openapi } from '../api/openapi.ts';
 import { type ApiDeps, dispatchRoute } from '../api/router.ts';
 import { COMPILED_ROUTES } from '../api/routes.ts';
 import { dynamodb } from '../clients/dynamodb.ts';
+import { DynamoModelRepository } from '../clients/dynamodb-models.ts';
 import { DynamoTaskRepository } from '../clients/dynamodb-tasks.ts';
 import { cloudWatchLogReader } from '../clients/logs.ts';
 import { s3ArtifactReader } from '../clients/s3.ts';
 import { sfnExecutions } from '../clients/sfn.ts';
 import { sqs, sqsWaker } from '../clients/sqs.ts';
+import { ModelService } from '../domain/models.ts';
 import { systemClock } from '../domain/ports.ts';
 import { DEFAULT_SECRETS_PREFIX, TaskService } from '../domain/tasks.ts';
 import { env, envInt } from '../shared/env.ts';
@@ -19,6 +21,7 @@ import { logger } from '../shared/logger.ts';
 const tableName = env('TABLE_NAME');
 const queueUrl = env('QUEUE_URL');
 const store = new DynamoTaskRepository(dynamodb, tableName);
+const modelStore = new DynamoModelRepository(dynamodb, tableName);
 let cachedOpenapi: object | undefined;
 
 export const deps: ApiDeps = {
@@ -35,7 +38,9 @@ export const deps: ApiDeps = {
       workloadRoleArns: (process.env.WORKLOAD_ROLE_ARNS ?? '').split(',').filter(Boolean),
     },
     systemClock,
+    modelStore,
   ),
+  models: new ModelService(modelStore, systemClock),
   logs: cloudWatchLogReader(env('LOG_GROUP_NAME')),
   artifacts: s3ArtifactReader(env('BUCKET_NAME')),
   health: [

@@ -468,6 +468,50 @@ describe('the local cloud', () => {
     expect(answer.rejected.map((r) => r.line)).toEqual([2, 3]);
     expect(answer.rejected[0]?.error.details[0]?.path).toBe('type'); // no agent runtime yet
     await api('POST', `/v1/tasks/${(answer.accepted[0] as { taskId?: string }).taskId}/cancel`);
+
+    // the model registry: add, list, offline, online, rm; an inference task names a model
+    const added = JSON.parse(
+      await cli(
+        'models',
+        'add',
+        'cli-llm',
+        '--type',
+        'local',
+        '--base-url',
+        'http://127.0.0.1:8000/v1',
+        '--model',
+        'llama',
+        '--max-workers',
+        '2',
+        '--api-key',
+        'ssm:/trainstack/llm-key',
+      ),
+    ) as { modelId: string; maxWorkers: number };
+    expect(added.maxWorkers).toBe(2);
+    expect(await cli('models', 'list')).toMatch(new RegExp(`${added.modelId}\\s+online\\s+0/2\\s+cli-llm`));
+    expect(JSON.parse(await cli('models', 'offline', 'cli-llm')).status).toBe('offline');
+    expect(JSON.parse(await cli('models', 'online', added.modelId)).status).toBe('online');
+    await expect(
+      cli(
+        'models',
+        'add',
+        'cli-llm-2',
+        '--base-url',
+        'http://x/v1',
+        '--model',
+        'm',
+        '--api-key',
+        'sk-raw-key',
+      ),
+    ).rejects.toThrow(/apiKey/);
+    await expect(cli('submit', '--type', 'inference', '--model', 'nope', '--input', 'hi')).rejects.toThrow(
+      /params\.model/,
+    );
+    await expect(cli('submit', '--type', 'inference', '--model', 'cli-llm', '--input', 'hi')).rejects.toThrow(
+      /inference runner/,
+    );
+    expect(await cli('models', 'rm', 'cli-llm')).toContain('removed cli-llm');
+    expect(await cli('models', 'list')).not.toContain('cli-llm');
   });
 
   it('refuses a second start on a port that is taken, and says so', async () => {

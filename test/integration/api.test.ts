@@ -281,8 +281,14 @@ describe('stats', () => {
   });
 
   it('refuses task types it has no runtime for, naming type and why', async () => {
+    await api('POST', '/v1/models', {
+      name: 'runtime-check',
+      type: 'local',
+      baseUrl: 'http://127.0.0.1:8000/v1',
+      model: 'm',
+    });
     for (const [type, params, why] of [
-      ['inference', { modelId: 'no-such-model', kind: 'custom', input: 'hi' }, /model registry/],
+      ['inference', { model: 'runtime-check', kind: 'custom', input: 'hi' }, /inference runner/],
       ['trajectory', { taskType: 'code', description: 'x' }, /agent runtime/],
     ] as const) {
       const r = await api<{ error: { details: { path: string; message: string }[] } }>('POST', '/v1/tasks', {

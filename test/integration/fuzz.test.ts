@@ -67,7 +67,7 @@ const spec = fc.record(
     params: fc.oneof(
       fc.record({ epochs: hostileNumber, batchSize: hostileNumber, learningRate: hostileNumber }),
       fc.record({
-        modelId: fc.string({ maxLength: 10 }),
+        model: fc.string({ maxLength: 10 }),
         kind: fc.constantFrom('custom', 'embedding', 'x'),
         input: fc.oneof(hostileJson, deep),
       }),
@@ -118,7 +118,7 @@ const query = fc.dictionary(
 /** A valid task with one field replaced by something hostile: reaches the checks after validation. */
 const BASES = [
   { type: 'training', params: { epochs: 1, batchSize: 1, learningRate: 0.1 } },
-  { type: 'inference', params: { modelId: 'm', kind: 'custom', input: { text: 'hi' } } },
+  { type: 'inference', params: { model: 'm', kind: 'custom', input: { text: 'hi' } } },
   { type: 'container', image: 'busybox', command: ['true'] },
 ];
 const mutated = fc
@@ -253,7 +253,7 @@ describe('the inputs that once gave a 500', () => {
     const r = await api<Err>(
       'POST',
       '/v1/tasks',
-      '{"type":"inference","params":{"modelId":"m","kind":"custom","input":{"a":[1e400]}}}',
+      '{"type":"inference","params":{"model":"m","kind":"custom","input":{"a":[1e400]}}}',
     );
     expect(r.status).toBe(400);
     expect(fieldOf(r)).toEqual(['params.input.a[0]']);
@@ -264,13 +264,13 @@ describe('the inputs that once gave a 500', () => {
     for (let i = 0; i < 40; i++) v = { a: v };
     const nested = await api<Err>('POST', '/v1/tasks', {
       type: 'inference',
-      params: { modelId: 'm', kind: 'custom', input: v },
+      params: { model: 'm', kind: 'custom', input: v },
     });
     expect(nested.status).toBe(400);
     expect(fieldOf(nested)[0]).toMatch(/^params\.input(\.a)+$/);
     const empty = await api<Err>('POST', '/v1/tasks', {
       type: 'inference',
-      params: { modelId: 'm', kind: 'custom', input: { '': 1 } },
+      params: { model: 'm', kind: 'custom', input: { '': 1 } },
     });
     expect(empty.status).toBe(400);
     expect(fieldOf(empty)).toEqual(['params.input']);

@@ -58,9 +58,14 @@ export async function testStack(endpoint: string, context?: Record<string, unkno
 }
 
 /** Overwrite attributes of a task record directly, for limits the API would refuse (a 1 s timeout). */
-export async function patchTask(
+export function patchTask(tableName: string, taskId: string, attributes: Record<string, unknown>) {
+  return patchItem(tableName, `TASK#${taskId}`, attributes);
+}
+
+/** Overwrite attributes of any item by its key (what only the dispatcher would change, say). */
+export async function patchItem(
   tableName: string,
-  taskId: string,
+  pk: string,
   attributes: Record<string, unknown>,
 ): Promise<void> {
   const { UpdateCommand } = await import('@aws-sdk/lib-dynamodb');
@@ -69,7 +74,7 @@ export async function patchTask(
   await dynamodb.send(
     new UpdateCommand({
       TableName: tableName,
-      Key: { pk: `TASK#${taskId}` },
+      Key: { pk },
       UpdateExpression: `SET ${names.map((_, i) => `#a${i} = :v${i}`).join(', ')}`,
       ExpressionAttributeNames: Object.fromEntries(names.map((n, i) => [`#a${i}`, n])),
       ExpressionAttributeValues: Object.fromEntries(names.map((n, i) => [`:v${i}`, attributes[n]])),

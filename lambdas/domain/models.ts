@@ -1,0 +1,180 @@
+/**
+ * The model registry: the LLM endpoints inference and trajectory tasks call (seed 004's models).
+ * A model is an OpenAI-compatible endpoint (`openai`: OpenAI or any compatible server; `local`: an
+ * open model you serve, such as vLLM; `custom`), with defaults, a limit on the tasks that call it at
+ * once (`maxWorkers`) and an online/offline status. Its API key is only ever a reference to a secret
+ * (as a task's `secrets` are): the registry never holds, returns or logs a key. Pure: no AWS imports.
+ */
+import { ulid } from 'ulidx';
+import { z } from 'zod';
+import { type Actor, mayAccess } from './actor.ts';
+import { badRequest, conflict, DomainError, notFound } from './errors.ts';
+import { SECRET_REF } from './model.ts';
+import type { Clock } from './ports.ts';
+
+export const MODEL_TYPES = ['openai', 'local', 'custom'] as const;
+export const MODEL_STATUSES = ['online', 'offline'] as const;
+export type ModelStatus = (typeof MODEL_STATUSES)[number];
+
+const httpUrl = z
+  .string()
+  .url()
+  .max(2048)
+  .refine((u) => /^https?:\/\//.test(u), 'an http(s) URL');
+
+/** What a user gives to register or replace a model. */
+export const modelSpecSchema = z
+  .object({
+    /** unique: tasks name a model by it or by its id */
+    name: z
+      .string()
+      .regex(
+        /^[A-Za-z0-9][\w.:/-]{0,127}$/,
+        '1-128 of letters, digits and _ . : / - (starting with a letter or digit)',
+      ),
+    type: z.enum(MODEL_TYPES),
+    /** the OpenAI-compatible API root, e.g. https://api.openai.com/v1 or http://vllm:8000/v1 */
+    baseUrl: httpUrl,
+    /** the model name the endpoint knows (`model` in its requests) */
+    model: z.string().min(1).max(256),
+    defaults: z
+      .object({
+        maxTokens: z.number().int().min(1).max(1_000_000).optional(),
+        temperature: z.number().min(0).max(2).optional(),
+      })
+      .strict()
+      .default({}),
+    /** tasks that call the model at once, at most */
+    maxWorkers: z.number().int().min(1).max(1000).default(1),
+    /** the API key, as a secret reference (ssm:<name> or secretsmanager:<name>[#key]); never the key */
+    apiKey: z
+      .string()
+      .regex(
+        SECRET_REF,
+        'a secret reference (ssm:<name> or secretsmanager:<name>[#key]), never the key itself',
+      )
+      .optional(),
+    /** USD per million tokens, for cost estimates */
+    prices: z
+      .object({
+        inputPerMillionTokens: z.number().min(0).max(1_000_000),
+        outputPerMillionTokens: z.number().min(0).max(1_000_000),
+      })
+      .strict()
+      .optional(),
+    status: z.enum(MODEL_STATUSES).default('online'),
+  })
+  .strict();
+export type ModelSpec = z.output<typeof modelSpecSchema>;
+
+export const modelStatusSchema = z.object({ status: z.enum(MODEL_STATUSES) }).strict();
+
+export interface ModelRecord extends ModelSpec {
+  modelId: string;
+  owner: string;
+  createdAt: string;
+  updatedAt: string;
+  /** tasks of this model running now (kept by the dispatcher with the global cap) */
+  active: number;
+}
+
+/** The registry's storage. Names are unique among models that exist. */
+export interface ModelRepository {
+  /** Stores a new model; false when the name is taken. */
+  create(m: ModelRecord): Promise<boolean>;
+  get(modelId: string): Promise<ModelRecord | undefined>;
+  byName(name: string): Promise<ModelRecord | undefined>;
+  /** Every model, oldest first. */
+  list(): Promise<ModelRecord[]>;
+  /** Replaces the model's settings; 'name-taken' when it is renamed to a name in use, 'gone' when it no longer exists. */
+  replace(prev: ModelRecord, next: ModelRecord): Promise<'ok' | 'name-taken' | 'gone'>;
+  /** Removes the model unless tasks of it are running ('busy'). */
+  remove(m: ModelRecord): Promise<'ok' | 'busy' | 'gone'>;
+}
+
+export class ModelService {
+  constructor(
+    private readonly models: ModelRepository,
+    private readonly clock: Clock,
+  ) {}
+
+  async create(spec: ModelSpec, actor: Actor): Promise<ModelRecord> {
+    const now = this.clock.now().toISOString();
+    const m: ModelRecord = {
+      ...spec,
+      modelId: ulid(),
+      owner: actor.id,
+      createdAt: now,
+      updatedAt: now,
+      active: 0,
+    };
+    if (!(await this.models.create(m))) throw conflict(`a model named ${spec.name} exists`);
+    return m;
+  }
+
+  /** A model by id or by name, or a 404. */
+  async get(idOrName: string): Promise<ModelRecord> {
+    const m = (await this.models.get(idOrName)) ?? (await this.models.byName(idOrName));
+    if (!m) throw notFound(`model ${idOrName}`);
+    return m;
+  }
+
+  /** For a task's `model` field: the model, or a 400 naming the field. */
+  async forTask(idOrName: string, path: string): Promise<ModelRecord> {
+    const m = (await this.models.get(idOrName)) ?? (await this.models.byName(idOrName));
+    if (!m)
+      throw badRequest(`no model ${idOrName}`, [
+        { path, message: `no model has this id or name (GET /v1/models lists them)` },
+      ]);
+    return m;
+  }
+
+  list(): Promise<ModelRecord[]> {
+    return this.models.list();
+  }
+
+  /** Who registered a model, and admins, may change or remove it; anyone may use it. */
+  private async mine(idOrName: string, actor: Actor): Promise<ModelRecord> {
+    const m = await this.get(idOrName);
+    if (!mayAccess(actor, m.owner))
+      throw new DomainError(
+        403,
+        'Forbidden',
+        `model ${m.name} was registered by ${m.owner}: only they or an admin may change it`,
+      );
+    return m;
+  }
+
+  private async save(prev: ModelRecord, next: ModelRecord): Promise<ModelRecord> {
+    const r = await this.models.replace(prev, next);
+    if (r === 'name-taken') throw conflict(`a model named ${next.name} exists`);
+    if (r === 'gone') throw notFound(`model ${prev.modelId}`);
+    return next;
+  }
+
+  async replace(idOrName: string, spec: ModelSpec, actor: Actor): Promise<ModelRecord> {
+    const prev = await this.mine(idOrName, actor);
+    return this.save(prev, { ...spec, ...keep(prev), updatedAt: this.clock.now().toISOString() });
+  }
+
+  async setStatus(idOrName: string, status: ModelStatus, actor: Actor): Promise<ModelRecord> {
+    const prev = await this.mine(idOrName, actor);
+    return this.save(prev, { ...prev, status, updatedAt: this.clock.now().toISOString() });
+  }
+
+  async remove(idOrName: string, actor: Actor): Promise<void> {
+    const m = await this.mine(idOrName, actor);
+    const r = await this.models.remove(m);
+    if (r === 'busy')
+      throw conflict(`model ${m.name} has ${m.active} task(s) running: cancel them or wait, then delete it`);
+    if (r === 'gone') throw notFound(`model ${idOrName}`);
+  }
+}
+
+/** What a replace keeps from the stored model: identity, ownership and the running count. */
+const keep = (m: ModelRecord) => ({
+  modelId: m.modelId,
+  owner: m.owner,
+  createdAt: m.createdAt,
+  active: m.active,
+});
