@@ -88,12 +88,26 @@ export const trajectoryParams = z
   })
   .strict();
 
+const inferenceInput = z.union([z.string().max(200_000), z.record(z.string(), z.unknown())]);
+
 export const inferenceParams = z
   .object({
     /** the registered model's id or name (GET /v1/models) */
     model: z.string().min(1).max(128),
     kind: z.enum(['text-generation', 'translation', 'summarization', 'embedding', 'custom']),
-    input: z.union([z.string().max(200_000), z.record(z.string(), z.unknown())]),
+    /** one input: text, or an object (`{"text": ...}`, or for `custom` a whole chat request with `messages`) */
+    input: inferenceInput.optional(),
+    /** many inputs, answered in order (one line each in results.jsonl) */
+    inputs: z.array(inferenceInput).min(1).max(1000).optional(),
+    /** translation: the language to translate into @default English */
+    targetLanguage: z.string().min(1).max(64).optional(),
+    /** requests in flight at once, within this task @default 4 */
+    concurrency: z.number().int().min(1).max(64).optional(),
+    /** override the model's defaults */
+    maxTokens: z.number().int().min(1).max(1_000_000).optional(),
+    temperature: z.number().min(0).max(2).optional(),
+    /** the share of inputs that may fail (after retries) with the task still succeeding @default 0 for one input, 0.05 for many */
+    errorBudget: z.number().min(0).max(1).optional(),
   })
   .strict();
 
@@ -157,6 +171,10 @@ export interface TaskRecord {
   resourceUsage?: ResourceUsage;
   estimatedCostUsd?: number;
   idempotencyKey?: string;
+  /** the registered model an inference task calls (resolved from its params.model at submit) */
+  modelId?: string;
+  /** a single-input inference task's answer (at most 8 KiB; every answer is in results.jsonl) */
+  output?: string;
   executionArn?: string;
   /** Times the task was dispatched: each run is one workflow execution, named `<taskId>-<run>`. */
   runs?: number;
@@ -194,6 +212,8 @@ export function publicView(task: TaskRecord): TaskRecord {
     resultLocation,
     resourceUsage,
     estimatedCostUsd,
+    modelId,
+    output,
   } = task;
   return {
     taskId,
@@ -217,5 +237,7 @@ export function publicView(task: TaskRecord): TaskRecord {
     resultLocation,
     resourceUsage,
     estimatedCostUsd,
+    ...(modelId ? { modelId } : {}),
+    ...(output !== undefined ? { output } : {}),
   };
 }

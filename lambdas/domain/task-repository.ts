@@ -75,6 +75,8 @@ export interface ProgressPatch {
   progress?: number;
   metrics?: Record<string, number>;
   resourceUsage?: object;
+  /** a single-input inference task's answer */
+  output?: string;
 }
 
 export interface TaskRepository {

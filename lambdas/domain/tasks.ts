@@ -29,8 +29,6 @@ export const DEFAULT_SECRETS_PREFIX = 'trainstack/';
  * else in their place (the reference trainer used to run them and report SUCCEEDED).
  */
 export const NO_RUNTIME_YET: Partial<Record<TaskType, string>> = {
-  inference:
-    'inference tasks need the inference runner, which this version does not have yet (the model registry is there: /v1/models)',
   trajectory: 'trajectory tasks need the agent runtime, which this version does not have yet',
 };
 
@@ -143,21 +141,30 @@ export class TaskService {
         },
       ]);
     }
+    let modelId: string | undefined;
     if (full.type === 'inference') {
-      const ref = full.params.model;
-      const known = (await this.models?.get(ref)) ?? (await this.models?.byName(ref));
+      const p = full.params;
+      if ((p.input === undefined) === (p.inputs === undefined))
+        throw badRequest('an inference task needs its input', [
+          { path: 'params.input', message: 'give either input (one) or inputs (a list), not both' },
+        ]);
+      const known = (await this.models?.get(p.model)) ?? (await this.models?.byName(p.model));
       if (!known)
-        throw badRequest(`no model ${ref}`, [
+        throw badRequest(`no model ${p.model}`, [
           {
             path: 'params.model',
             message: 'no registered model has this id or name (GET /v1/models lists them)',
           },
         ]);
+      modelId = known.modelId;
     }
     const missing = NO_RUNTIME_YET[full.type];
     if (missing)
       throw badRequest(`${full.type} tasks cannot run in this version`, [{ path: 'type', message: missing }]);
-    const task = newTaskRecord(full, owner, this.clock.now(), idempotencyKey);
+    const task = {
+      ...newTaskRecord(full, owner, this.clock.now(), idempotencyKey),
+      ...(modelId ? { modelId } : {}),
+    };
     const result = await this.store.create(task);
     if (result.created) await this.waker.wake({ taskId: task.taskId, why: 'submitted' });
     return result;

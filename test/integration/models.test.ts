@@ -121,19 +121,26 @@ describe('the model registry', () => {
     expect((await bob('POST', '/v1/models', gpt({ name: 'reg-6' }))).status).toBe(201);
   });
 
-  it('refuses an inference task naming no registered model (400 on params.model), and one naming a model until the inference runner exists', async () => {
-    await alice('POST', '/v1/models', gpt({ name: 'reg-7' }));
+  it('takes an inference task naming a registered model (by name or id), and refuses an unknown one on params.model', async () => {
+    const m = (await alice<Model>('POST', '/v1/models', gpt({ name: 'reg-7' }))).body;
     const unknown = await bob<Problem>('POST', '/v1/tasks', {
       type: 'inference',
       params: { model: 'no-such-model', kind: 'text-generation', input: 'hi' },
     });
     expect(unknown.status).toBe(400);
     expect(unknown.body.error.details).toEqual([expect.objectContaining({ path: 'params.model' })]);
-    const known = await bob<Problem>('POST', '/v1/tasks', {
+    const neither = await bob<Problem>('POST', '/v1/tasks', {
       type: 'inference',
-      params: { model: 'reg-7', kind: 'text-generation', input: 'hi' },
+      params: { model: 'reg-7', kind: 'text-generation' },
     });
-    expect(known.status).toBe(400);
-    expect(known.body.error.details).toEqual([expect.objectContaining({ path: 'type' })]);
+    expect(neither.body.error.details).toEqual([expect.objectContaining({ path: 'params.input' })]);
+    for (const ref of ['reg-7', m.modelId]) {
+      const ok = await bob<{ status: string; modelId: string }>('POST', '/v1/tasks', {
+        type: 'inference',
+        params: { model: ref, kind: 'text-generation', input: 'hi' },
+      });
+      expect(ok.status).toBe(202);
+      expect(ok.body).toMatchObject({ status: 'QUEUED', modelId: m.modelId });
+    }
   });
 });

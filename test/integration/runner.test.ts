@@ -27,6 +27,7 @@ let s3: S3Client;
 let steps: typeof import('../../lambdas/domain/workflow-steps.ts');
 let stepDeps: import('../../lambdas/domain/workflow-steps.ts').StepDeps;
 let python: string;
+let models: import('../../lambdas/clients/dynamodb-models.ts').DynamoModelRepository;
 
 beforeAll(async () => {
   stack = await testStack(inject('awsEndpoint'));
@@ -45,6 +46,8 @@ beforeAll(async () => {
     bucketName: stack.bucketName,
   };
   python = pythonWithTorch();
+  const { DynamoModelRepository } = await import('../../lambdas/clients/dynamodb-models.ts');
+  models = new DynamoModelRepository(dynamodb, stack.tableName);
 });
 
 /** A task dispatched and at the start of an attempt, as the workflow leaves it for the runner. */
@@ -59,6 +62,7 @@ async function startedTask(
     { start: async () => '', stop: async () => {}, status: async () => 'MISSING' as const },
     { maxQueueDepth: 1000, maxConcurrentTasks: 100 },
     { now: () => new Date() },
+    models,
   );
   const { task } = await service.submit(
     { priority: 5, timeoutSeconds: 3600, maxRetries: 3, ...spec } as TaskSpec,
@@ -101,6 +105,7 @@ writeFileSync(
   JSON.stringify({
     'ssm:/trainstack/hf-token': 'hf_0123456789abcdef',
     'secretsmanager:trainstack/db': { user: 'ml', password: 's3cr3t-pass' },
+    'ssm:/trainstack/llm-key': 'sk-test-0123456789',
   }),
 );
 
@@ -110,7 +115,15 @@ async function run(c: RunnerConfig, signal = new AbortController().signal) {
   out.on('data', (d) => chunks.push(String(d)));
   const logs: string[] = [];
   const result: RunResult = await runTask(
-    { store, s3, secrets: localSecretSource(secretsFile, {}), out, err: out, log: (m) => logs.push(m) },
+    {
+      store,
+      s3,
+      models,
+      secrets: localSecretSource(secretsFile, {}),
+      out,
+      err: out,
+      log: (m) => logs.push(m),
+    },
     c,
     process.env,
     signal,
@@ -582,5 +595,146 @@ describe('a hostile workload', () => {
     expect(report).toEqual({ found: [], done: [] });
     expect(after.spec).toEqual(victim.spec);
     expect(await keys(`tasks/${victim.taskId}/`)).toEqual([]);
+  });
+});
+
+/**
+ * Inference tasks against an OpenAI-compatible server the test starts (scripted answers, 429 with
+ * Retry-After, 500s, inputs it always refuses), run by the runner's built-in inference runtime.
+ */
+describe('inference', () => {
+  let llm: import('../support/openai-server.ts').OpenAiServer;
+  beforeAll(async () => {
+    llm = await (await import('../support/openai-server.ts')).startOpenAiServer();
+    return () => llm.close();
+  });
+
+  async function registered(name: string, extra: object = {}) {
+    const now = new Date().toISOString();
+    const m = {
+      modelId: `M${name.toUpperCase().replace(/[^A-Z0-9]/g, '')}`.padEnd(26, '0').slice(0, 26),
+      name,
+      type: 'local' as const,
+      baseUrl: llm.baseUrl,
+      model: name,
+      defaults: { maxTokens: 64 },
+      maxWorkers: 2,
+      status: 'online' as const,
+      owner: 'tester',
+      createdAt: now,
+      updatedAt: now,
+      active: 0,
+      ...extra,
+    };
+    expect(await models.create(m)).toBe(true);
+    return m;
+  }
+
+  const inference = (model: string, params: object) =>
+    startedTask({ type: 'inference', params: { model, kind: 'text-generation', ...params } as never });
+
+  const results = (c: RunnerConfig) =>
+    readFileSync(path.join(c.outputDir, 'results.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map(
+        (l) =>
+          JSON.parse(l) as {
+            index: number;
+            output?: string;
+            error?: string;
+            embedding?: number[];
+            attempts: number;
+          },
+      );
+
+  it('answers one input with the model (its key from the secret store), keeps the answer on the task and counts tokens', async () => {
+    await registered('llm-one', {
+      apiKey: 'ssm:/trainstack/llm-key',
+      prices: { inputPerMillionTokens: 1, outputPerMillionTokens: 2 },
+    });
+    const task = await inference('llm-one', { input: 'hello there' });
+    expect(task.modelId).toBeDefined();
+    const c = config(task);
+    const { result } = await run(c);
+    expect(result.exitCode).toBe(0);
+    const t = await mustGet(store, task.taskId);
+    expect(t.output).toBe('echo(llm-one): hello there');
+    expect(t.metrics).toMatchObject({
+      requests: 1,
+      succeeded: 1,
+      failed: 0,
+      promptTokens: 2,
+      completionTokens: 3,
+    });
+    expect(t.metrics?.costUsd).toBeCloseTo((2 * 1 + 3 * 2) / 1e6, 9);
+    expect(t.progress).toBe(100);
+    const sent = llm.requests.filter((r) => r.body.model === 'llm-one');
+    expect(sent).toEqual([
+      expect.objectContaining({ path: '/chat/completions', auth: 'Bearer sk-test-0123456789' }),
+    ]);
+    expect(sent[0]?.body.max_tokens).toBe(64);
+    expect(await keys(`tasks/${task.taskId}/`)).toEqual([`tasks/${task.taskId}/results.jsonl`]);
+  });
+
+  it('answers 200 inputs in order with bounded concurrency, through 429s (Retry-After) and 500s', async () => {
+    await registered('llm-many');
+    llm.script.set('llm-many', { throttleFirst: 3, retryAfterSeconds: 1, failFirst: 2, delayMs: 5 });
+    const inputs = Array.from({ length: 200 }, (_, i) => `question ${i}`);
+    const task = await inference('llm-many', { inputs, concurrency: 8 });
+    const c = config(task);
+    const started = Date.now();
+    const { result, logs } = await run(c);
+    expect(result.exitCode).toBe(0);
+    const lines = results(c);
+    expect(lines.map((l) => l.index)).toEqual(inputs.map((_, i) => i));
+    expect(lines.map((l) => l.output)).toEqual(inputs.map((q) => `echo(llm-many): ${q}`));
+    expect(lines.filter((l) => l.attempts > 1).length).toBeGreaterThanOrEqual(1);
+    expect(llm.maxInFlight.get('llm-many')).toBeLessThanOrEqual(8);
+    expect(llm.maxInFlight.get('llm-many')).toBeGreaterThan(1);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1000); // it waited as Retry-After asked
+    expect(logs.join('\n')).toContain('after 1000 ms (Retry-After)');
+    expect((await mustGet(store, task.taskId)).metrics).toMatchObject({
+      requests: 200,
+      succeeded: 200,
+      failed: 0,
+    });
+  });
+
+  it('records a request that keeps failing on its line, and fails the task only past its error budget', async () => {
+    await registered('llm-poison');
+    llm.script.set('llm-poison', { poison: 'POISON' });
+    const inputs = ['a', 'b POISON', 'c', 'd', 'e'];
+    const strict = await inference('llm-poison', { inputs, errorBudget: 0 });
+    const c1 = config(strict);
+    expect((await run(c1)).result.exitCode).toBe(1);
+    expect(results(c1)[1]).toMatchObject({
+      index: 1,
+      error: expect.stringContaining('HTTP 400'),
+      attempts: 1,
+    });
+    expect(results(c1)[2]?.output).toBe('echo(llm-poison): c');
+    const lenient = await inference('llm-poison', { inputs, errorBudget: 0.2 });
+    expect((await run(config(lenient))).result.exitCode).toBe(0);
+    expect((await mustGet(store, lenient.taskId)).metrics).toMatchObject({ succeeded: 4, failed: 1 });
+  });
+
+  it('embeds with the embeddings endpoint, and translates with a system prompt naming the language', async () => {
+    await registered('llm-embed');
+    const e = await startedTask({
+      type: 'inference',
+      params: { model: 'llm-embed', kind: 'embedding', input: 'two words' } as never,
+    });
+    const ce = config(e);
+    expect((await run(ce)).result.exitCode).toBe(0);
+    expect(results(ce)[0]?.embedding).toEqual([0.1, 0.2, 0.3, 2]);
+    const t = await startedTask({
+      type: 'inference',
+      params: { model: 'llm-embed', kind: 'translation', input: '你好', targetLanguage: 'French' } as never,
+    });
+    expect((await run(config(t))).result.exitCode).toBe(0);
+    const sent = llm.requests.filter((r) => r.body.model === 'llm-embed');
+    expect(sent.map((r) => r.path)).toEqual(['/embeddings', '/chat/completions']);
+    expect(JSON.stringify(sent[1]?.body.messages)).toContain('into French');
   });
 });

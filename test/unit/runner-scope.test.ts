@@ -17,11 +17,13 @@ const target = {
 const owner = 'arn:aws-cn:iam::123456789012:role/ml-engineers-with-a-rather-long-role-name';
 
 describe('session policies', () => {
-  it('first only reads the own record', () => {
+  it('first only reads the own record and the registered models', () => {
     expect(readOnlyPolicy(target).Statement).toEqual([
       expect.objectContaining({
         Action: ['dynamodb:GetItem'],
-        Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [`TASK#${target.taskId}`] } },
+        Condition: {
+          'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`TASK#${target.taskId}`, 'MODEL#*'] },
+        },
       }),
     ]);
   });

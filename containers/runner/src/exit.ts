@@ -17,7 +17,8 @@ export type Ending =
   | { kind: 'spawn-failed' }
   | { kind: 'no-runtime' } // nothing in the image runs this type of task
   | { kind: 'secret-unavailable' } // a secret the task names could not be read
-  | { kind: 'role-unavailable' }; // the role the task names could not be assumed
+  | { kind: 'role-unavailable' } // the role the task names could not be assumed
+  | { kind: 'model-unavailable' }; // the model an inference task names is gone
 
 const SIGNALS: Partial<Record<NodeJS.Signals, number>> = {
   SIGKILL: 9,
@@ -39,6 +40,7 @@ export function exitCodeFor(e: Ending): number {
       return EXIT_NO_RUNTIME;
     case 'secret-unavailable':
     case 'role-unavailable':
+    case 'model-unavailable':
       return EXIT_SECRET_UNAVAILABLE;
     case 'signal':
       // a SIGKILLed workload is reported as such; 137 stays the code of a runner that was killed
@@ -73,6 +75,8 @@ export function describeEnding(e: Ending): string {
       return 'not started: a secret it names could not be read';
     case 'role-unavailable':
       return 'not started: the role it names could not be assumed';
+    case 'model-unavailable':
+      return 'not started: its model is no longer registered';
     case 'signal':
       return `killed by ${e.signal}`;
     case 'exited':

@@ -2,6 +2,7 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import { documentClient, dynamodb } from '../../../lambdas/clients/dynamodb.ts';
+import { DynamoModelRepository } from '../../../lambdas/clients/dynamodb-models.ts';
 import { DynamoTaskRepository } from '../../../lambdas/clients/dynamodb-tasks.ts';
 import { RUNNER_ENV } from '../../../lambdas/contracts/runner-env.ts';
 import { EXIT_RUNNER_ERROR } from '../../../lambdas/domain/classify.ts';
@@ -80,21 +81,29 @@ async function taskCredentials(): Promise<ReturnType<typeof scopedCredentials> |
     bucket: config.bucket,
     taskId: config.taskId,
   };
-  const reader = new DynamoTaskRepository(
-    documentClient({ credentials: scopedCredentials(target, readOnlyPolicy(target)) }),
-    table,
-  );
-  const task = await reader.get(config.taskId);
+  const readerDoc = documentClient({ credentials: scopedCredentials(target, readOnlyPolicy(target)) });
+  const reader = { doc: readerDoc, tasks: new DynamoTaskRepository(readerDoc, table) };
+  const task = await reader.tasks.get(config.taskId);
+  // an inference task also reads its model, and the model's API key
+  const model = task?.modelId
+    ? await new DynamoModelRepository(reader.doc, table).get(task.modelId)
+    : undefined;
   return scopedCredentials(
     target,
-    attemptPolicy(target, task?.owner ?? '', Object.values(task?.spec.secrets ?? {})),
+    attemptPolicy(
+      target,
+      task?.owner ?? '',
+      [...Object.values(task?.spec.secrets ?? {}), ...(model?.apiKey ? [model.apiKey] : [])],
+      task?.modelId,
+    ),
   );
 }
 
 try {
   const credentials = await taskCredentials();
   const clientConfig = credentials ? { credentials } : {};
-  const store = new DynamoTaskRepository(credentials ? documentClient(clientConfig) : dynamodb, table);
+  const doc = credentials ? documentClient(clientConfig) : dynamodb;
+  const store = new DynamoTaskRepository(doc, table);
   const s3 = new S3Client({ ...clientConfig, forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL) });
   // the secret store is a setting of the environment, like the endpoint: the local cloud names a file
   const secrets =
@@ -106,6 +115,7 @@ try {
       store,
       s3,
       secrets,
+      models: new DynamoModelRepository(doc, table),
       // with the runner's own credentials (the task role), never the data role's
       assumeRole: (roleArn, sessionName) =>
         fromTemporaryCredentials({ params: { RoleArn: roleArn, RoleSessionName: sessionName.slice(0, 64) } }),

@@ -13,8 +13,10 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { RUNNER_ENV, WORKLOAD_ENV } from '../../../lambdas/contracts/runner-env.ts';
 import { EXIT_STOPPED } from '../../../lambdas/domain/classify.ts';
 import type { TaskRecord } from '../../../lambdas/domain/model.ts';
+import type { ModelRepository } from '../../../lambdas/domain/models.ts';
 import { mustGet, type TaskRepository } from '../../../lambdas/domain/task-repository.ts';
 import { describeEnding, type Ending, exitCodeFor } from './exit.ts';
+import { type InferenceSummary, runInference } from './inference.ts';
 import { parseLine } from './parse.ts';
 import { type CredentialServer, type CredentialSource, serveRoleCredentials } from './role-credentials.ts';
 import { DirSync, uploadFile } from './s3sync.ts';
@@ -84,6 +86,8 @@ export interface RunnerDeps {
   s3: S3Client;
   /** where the task's `secrets` are read from */
   secrets: SecretSource;
+  /** the model registry, for inference tasks */
+  models?: Pick<ModelRepository, 'get'>;
   /** credentials of a role the workload works as (a task's `roleArn`), assumed with the runner's own */
   assumeRole?: (roleArn: string, sessionName: string) => CredentialSource;
   out: NodeJS.WritableStream;
@@ -140,6 +144,56 @@ export function workloadEnv(
     if (p.model) env[WORKLOAD_ENV.model] = p.model;
   }
   return env;
+}
+
+/** An inference task on its model (./inference.ts): the ending, with the answer and token counts recorded. */
+async function inference(
+  task: TaskRecord,
+  c: RunnerConfig,
+  deps: RunnerDeps,
+  throttle: ProgressThrottle,
+  stopSignal: AbortSignal,
+): Promise<Ending> {
+  if (task.spec.type !== 'inference') return { kind: 'no-runtime' };
+  const model = task.modelId ? await deps.models?.get(task.modelId) : undefined;
+  if (!model) {
+    deps.log(`the model ${task.spec.params.model} is no longer registered`);
+    return { kind: 'model-unavailable' };
+  }
+  let apiKey: string | undefined;
+  if (model.apiKey) {
+    try {
+      apiKey = (await resolveSecrets({ API_KEY: model.apiKey }, deps.secrets)).API_KEY;
+    } catch (e) {
+      deps.log(`the API key of model ${model.name}: ${(e as Error).message}`);
+      return { kind: 'secret-unavailable' };
+    }
+  }
+  let s: InferenceSummary;
+  try {
+    s = await runInference(task.spec.params, model, {
+      ...(apiKey ? { apiKey } : {}),
+      outputDir: c.outputDir,
+      log: deps.log,
+      progress: (done, total, metrics) =>
+        throttle.push({ progress: Math.floor((done / total) * 100), metrics }),
+      signal: stopSignal,
+    });
+  } catch (e) {
+    if (stopSignal.aborted) return { kind: 'stopped' };
+    throw e;
+  }
+  const metrics = {
+    requests: s.requests,
+    succeeded: s.succeeded,
+    failed: s.failed,
+    promptTokens: s.promptTokens,
+    completionTokens: s.completionTokens,
+    ...(s.costUsd !== undefined ? { costUsd: s.costUsd } : {}),
+  };
+  await throttle.close({ progress: 100, metrics });
+  if (s.output !== undefined) await deps.store.updateProgress(task.taskId, c.attempt, { output: s.output });
+  return { kind: 'exited', code: s.ok ? 0 : 1 };
 }
 
 /** Where AWS is for a workload with a role: the region, and the endpoint when one is set (the local cloud). */
@@ -216,7 +270,10 @@ export async function runTask(
   let ending: Ending | undefined;
   let usage: Usage | undefined;
   let secrets: Record<string, string> = {};
-  if (!cmd) {
+  if (!cmd && task.spec.type === 'inference') {
+    // the built-in runtime of inference tasks: in the runner, no workload process
+    ending = await inference(task, c, deps, throttle, stopSignal);
+  } else if (!cmd) {
     log(
       `nothing runs this ${task.spec.type} task: it gives no command and the image has no runtime for its type`,
     );

@@ -10,7 +10,7 @@
  * second is the one the attempt runs with.
  */
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
-import { statsPk, taskPk } from '../../../lambdas/clients/task-table.ts';
+import { modelPk, statsPk, taskPk } from '../../../lambdas/clients/task-table.ts';
 import { parseSecretRef } from '../../../lambdas/domain/model.ts';
 
 export interface ScopeTarget {
@@ -57,7 +57,7 @@ export function secretArn(ref: string, t: ScopeTarget): string {
   return `arn:${partition}:secretsmanager:${t.region}:${account}:secret:${name}-??????`;
 }
 
-/** Only reading the task's own record. */
+/** Only reading the task's own record, and the registered models (which hold no secret). */
 export function readOnlyPolicy(t: ScopeTarget): PolicyDocument {
   return {
     Version: '2012-10-17',
@@ -66,14 +66,21 @@ export function readOnlyPolicy(t: ScopeTarget): PolicyDocument {
         Effect: 'Allow',
         Action: ['dynamodb:GetItem'],
         Resource: '*',
-        Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [taskPk(t.taskId)] } },
+        Condition: {
+          'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [taskPk(t.taskId), modelPk('*')] },
+        },
       },
     ],
   };
 }
 
 /** What the runner of this task does during an attempt, and nothing more. */
-export function attemptPolicy(t: ScopeTarget, owner: string, secrets: readonly string[]): PolicyDocument {
+export function attemptPolicy(
+  t: ScopeTarget,
+  owner: string,
+  secrets: readonly string[],
+  modelId?: string,
+): PolicyDocument {
   const { partition } = arnParts(t.roleArn);
   const bucket = `arn:${partition}:s3:::${t.bucket}`;
   const statements: PolicyStatement[] = [
@@ -83,6 +90,16 @@ export function attemptPolicy(t: ScopeTarget, owner: string, secrets: readonly s
       Resource: '*',
       Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': leadingKeys(t.taskId, owner) } },
     },
+    ...(modelId
+      ? [
+          {
+            Effect: 'Allow' as const,
+            Action: ['dynamodb:GetItem'],
+            Resource: '*',
+            Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [modelPk(modelId)] } },
+          },
+        ]
+      : []),
     {
       Effect: 'Allow',
       Action: ['s3:PutObject', 's3:GetObject', 's3:AbortMultipartUpload'],

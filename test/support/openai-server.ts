@@ -1,0 +1,119 @@
+/**
+ * An OpenAI-compatible server for tests (the one fake the LLM issue allows: the real thing is a paid
+ * external API). It answers /v1/chat/completions and /v1/embeddings with scripted answers, counts
+ * the requests in flight (the most at once, per model), and can answer 429 with Retry-After or 500
+ * for the first requests of a model, or fail some inputs for good. Nothing in the product knows it
+ * is a test server: models point at it by baseUrl like at any endpoint.
+ */
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface Script {
+  /** per model: answer this many requests with 429 and `Retry-After: retryAfterSeconds` first */
+  throttleFirst?: number;
+  retryAfterSeconds?: number;
+  /** per model: answer this many requests with 500 first */
+  failFirst?: number;
+  /** inputs containing this text always get a 400 (a request that can never pass) */
+  poison?: string;
+  /** how long each answer takes @default 20 */
+  delayMs?: number;
+}
+
+export interface OpenAiServer {
+  baseUrl: string;
+  /** the most requests in flight at once, per model */
+  maxInFlight: Map<string, number>;
+  /** every request body, in arrival order */
+  requests: { path: string; auth?: string; body: Record<string, unknown> }[];
+  script: Map<string, Script>;
+  close(): Promise<void>;
+}
+
+async function body(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const chunks: Buffer[] = [];
+  for await (const c of req) chunks.push(c as Buffer);
+  return JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
+}
+
+const words = (s: string) => s.split(/\s+/).filter(Boolean).length;
+
+export async function startOpenAiServer(): Promise<OpenAiServer> {
+  const inFlight = new Map<string, number>();
+  const seen = new Map<string, number>();
+  const s: Omit<OpenAiServer, 'baseUrl' | 'close'> = {
+    maxInFlight: new Map(),
+    requests: [],
+    script: new Map(),
+  };
+  const server: Server = createServer((req, res) => {
+    void (async () => {
+      const b = await body(req);
+      const model = String(b.model);
+      const path = (req.url ?? '').replace(/^\/v1/, '');
+      s.requests.push({
+        path,
+        ...(req.headers.authorization ? { auth: req.headers.authorization } : {}),
+        body: b,
+      });
+      const n = (seen.get(model) ?? 0) + 1;
+      seen.set(model, n);
+      const now = (inFlight.get(model) ?? 0) + 1;
+      inFlight.set(model, now);
+      s.maxInFlight.set(model, Math.max(s.maxInFlight.get(model) ?? 0, now));
+      const script = s.script.get(model) ?? {};
+      await new Promise((r) => setTimeout(r, script.delayMs ?? 20));
+      inFlight.set(model, (inFlight.get(model) ?? 1) - 1);
+      const send = (status: number, payload: unknown, headers: Record<string, string> = {}) => {
+        res.writeHead(status, { 'content-type': 'application/json', ...headers });
+        res.end(JSON.stringify(payload));
+      };
+      const text = JSON.stringify(b.messages ?? b.input ?? '');
+      if (script.poison && text.includes(script.poison))
+        return send(400, { error: { message: 'this input is refused', type: 'invalid_request_error' } });
+      if (n <= (script.throttleFirst ?? 0))
+        return send(
+          429,
+          { error: { message: 'rate limited' } },
+          { 'retry-after': String(script.retryAfterSeconds ?? 1) },
+        );
+      if (n <= (script.throttleFirst ?? 0) + (script.failFirst ?? 0))
+        return send(500, { error: { message: 'server error' } });
+      if (path === '/embeddings')
+        return send(200, {
+          object: 'list',
+          data: [{ object: 'embedding', index: 0, embedding: [0.1, 0.2, 0.3, words(String(b.input))] }],
+          usage: { prompt_tokens: words(String(b.input)), total_tokens: words(String(b.input)) },
+        });
+      if (path === '/chat/completions') {
+        const messages = (b.messages ?? []) as { role: string; content: string }[];
+        const last = messages.at(-1)?.content ?? '';
+        const system = messages.find((m) => m.role === 'system')?.content;
+        const answer = `echo(${model}): ${last}${system ? ` [${system.slice(0, 20)}]` : ''}`;
+        const prompt = messages.reduce((k, m) => k + words(m.content), 0);
+        return send(200, {
+          id: `chatcmpl-${n}`,
+          object: 'chat.completion',
+          model,
+          choices: [{ index: 0, message: { role: 'assistant', content: answer }, finish_reason: 'stop' }],
+          usage: {
+            prompt_tokens: prompt,
+            completion_tokens: words(answer),
+            total_tokens: prompt + words(answer),
+          },
+        });
+      }
+      send(404, { error: { message: `no route ${path}` } });
+    })();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    ...s,
+    baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`,
+    close: () =>
+      new Promise((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
