@@ -20,6 +20,7 @@ import {
   CapacityFull,
   type DailyCounts,
   type ListFilter,
+  ModelFull,
   mustGet,
   type Page,
   type ProgressPatch,
@@ -35,6 +36,7 @@ import {
   INDEXES,
   idempotencyPk,
   LIST_PK,
+  modelPk,
   PARTITION_KEY,
   QUEUE_PK,
   queueSk,
@@ -216,17 +218,41 @@ export class DynamoTaskRepository implements TaskRepository {
       tx.push(this.addCounters(dayPk(plan.now), { [plan.daily]: 1 }));
       tx.push(this.addCounters(dayPk(plan.now, task.owner), { [plan.daily]: 1 }));
     }
+    // a task of a registered model takes (online, a worker free: exactly, like the cap) or frees a worker
+    const modelItem = plan.model ? tx.push(this.modelWorkers(plan.model)) - 1 : -1;
 
     try {
       await this.transact({ TransactItems: tx });
       return { applied: true, task: next };
     } catch (e) {
       if (!isConditionFailure(e)) throw e;
+      const reasons = (e as { CancellationReasons?: { Code?: string }[] }).CancellationReasons;
+      if (
+        plan.model &&
+        reasons?.[modelItem]?.Code === 'ConditionalCheckFailed' &&
+        reasons[0]?.Code !== 'ConditionalCheckFailed'
+      )
+        throw new ModelFull(plan.model.modelId);
       const current = await mustGet(this, task.taskId);
       if (current.status === req.to) return { applied: false, task: current };
       if (capCondition && current.status === req.from) throw new CapacityFull();
       throw conflict(`task ${task.taskId} is ${current.status}, not ${req.from}`);
     }
+  }
+
+  private modelWorkers(m: NonNullable<ReturnType<typeof planTransition>['model']>): TxItems[number] {
+    return {
+      Update: {
+        TableName: this.tableName,
+        Key: { pk: modelPk(m.modelId) },
+        UpdateExpression: 'ADD active :d',
+        ConditionExpression: m.claim
+          ? 'attribute_exists(pk) AND attribute_not_exists(deleted) AND #st = :online AND (attribute_not_exists(active) OR active < maxWorkers)'
+          : 'attribute_exists(pk)',
+        ...(m.claim ? { ExpressionAttributeNames: { '#st': 'status' } } : {}),
+        ExpressionAttributeValues: { ':d': m.delta, ...(m.claim ? { ':online': 'online' } : {}) },
+      },
+    };
   }
 
   async recordAttemptStart(

@@ -48,6 +48,11 @@ export class MemoryModelRepository implements ModelRepository {
     return 'ok';
   }
 
+  /** The stored model itself (the task repository takes and frees its workers in place). */
+  peek(modelId: string): ModelRecord | undefined {
+    return this.models.get(modelId);
+  }
+
   /** Tests: set how many tasks of a model run (the dispatcher's job). */
   setActive(modelId: string, active: number): void {
     const m = this.models.get(modelId);

@@ -8,8 +8,9 @@ import { decodeCursor, encodeCursor } from '../domain/cursor.ts';
 import { badRequest, conflict } from '../domain/errors.ts';
 import type { Attempt, TaskRecord } from '../domain/model.ts';
 import type * as port from '../domain/task-repository.ts';
-import { CapacityFull, type TaskRepository } from '../domain/task-repository.ts';
+import { CapacityFull, ModelFull, type TaskRepository } from '../domain/task-repository.ts';
 import { dailyRow, lastDays, planTransition, statsFromCounters, submitDelta } from '../domain/transitions.ts';
+import type { MemoryModelRepository } from './memory-models.ts';
 import { createdKey, queueSk } from './task-table.ts';
 
 const copy = <T>(v: T): T => structuredClone(v);
@@ -23,6 +24,9 @@ export class MemoryTaskRepository implements TaskRepository {
   private readonly days = new Map<string, Record<string, number>>();
   /** progress writes, for the benchmarks that count them */
   readonly writes = { progress: 0 };
+
+  /** `models`: the registry whose workers tasks of a model take and free (as the DynamoDB table holds both) */
+  constructor(private readonly models?: MemoryModelRepository) {}
 
   private add(into: Record<string, number>, delta: Record<string, number>) {
     for (const [k, v] of Object.entries(delta)) into[k] = (into[k] ?? 0) + v;
@@ -79,6 +83,12 @@ export class MemoryTaskRepository implements TaskRepository {
       throw conflict(`task ${task.taskId} is ${current.status}, not ${req.from}`);
     }
     if (plan.cap !== undefined && (this.countersOf().active ?? 0) >= plan.cap) throw new CapacityFull();
+    if (plan.model) {
+      const m = this.models?.peek(plan.model.modelId);
+      if (plan.model.claim && (!m || m.status !== 'online' || m.active >= m.maxWorkers))
+        throw new ModelFull(plan.model.modelId);
+      if (m) m.active += plan.model.delta;
+    }
     this.tasks.set(task.taskId, copy(plan.next));
     this.addCounters(task.owner, plan.counters);
     if (plan.daily) this.addDaily(plan.now, plan.daily, task.owner);

@@ -7,7 +7,10 @@
 import type { Logger } from './logger.ts';
 import type { TaskRecord } from './model.ts';
 import { type Clock, ExecutionFinished, type Executions } from './ports.ts';
-import { CapacityFull, type TaskRepository } from './task-repository.ts';
+import { CapacityFull, ModelFull, type TaskRepository } from './task-repository.ts';
+
+/** How far down the queue one pass looks for tasks it can start. */
+const MAX_WINDOW = 1000;
 
 export interface DispatchConfig {
   maxConcurrentTasks: number;
@@ -34,16 +37,26 @@ export async function dispatch(deps: DispatchDeps, config: DispatchConfig): Prom
   const started: string[] = [];
   const expired: string[] = [];
   const seen = new Set<string>();
+  // models found offline or with every worker busy in this pass: their tasks wait, the others go on
+  const fullModels = new Set<string>();
+  let passedOver = 0;
   for (;;) {
     const stats = await store.stats();
     const free = config.maxConcurrentTasks - stats.active;
     if (free <= 0) return { started, expired, freeSlots: 0 };
-    // read a little more than the free slots: the index is eventually consistent and may show claimed tasks
-    const candidates = (await store.nextQueued(free + 5)).filter((t) => !seen.has(t.taskId));
+    // read a little more than the free slots (the index is eventually consistent and may show claimed
+    // tasks), and past the tasks of full models, so they never hold up another model's
+    const limit = Math.min(free + 5 + passedOver, MAX_WINDOW);
+    const fetched = await store.nextQueued(limit);
+    const candidates = fetched.filter((t) => !seen.has(t.taskId));
     if (!candidates.length) return { started, expired, freeSlots: free };
     let claimedAny = false;
     for (const candidate of candidates) {
       seen.add(candidate.taskId);
+      if (candidate.modelId && fullModels.has(candidate.modelId)) {
+        passedOver++;
+        continue;
+      }
       let task = await store.get(candidate.taskId);
       if (task?.status !== 'QUEUED') continue;
       if (await expireIfWaitedTooLong(store, task, clock)) {
@@ -64,6 +77,11 @@ export async function dispatch(deps: DispatchDeps, config: DispatchConfig): Prom
         task = claimed;
       } catch (e) {
         if (e instanceof CapacityFull) return { started, expired, freeSlots: 0 };
+        if (e instanceof ModelFull) {
+          fullModels.add(e.modelId);
+          passedOver++;
+          continue;
+        }
         if (e instanceof Error && (e as { status?: number }).status === 409) continue;
         throw e;
       }
@@ -86,7 +104,7 @@ export async function dispatch(deps: DispatchDeps, config: DispatchConfig): Prom
         });
       }
     }
-    if (!claimedAny && candidates.length < free + 5) return { started, expired, freeSlots: free };
+    if (!claimedAny && fetched.length < limit) return { started, expired, freeSlots: free };
   }
 }
 

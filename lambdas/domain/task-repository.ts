@@ -114,6 +114,14 @@ export async function mustGet(repo: Pick<TaskRepository, 'get'>, taskId: string)
   return t;
 }
 
+/** A claim of a task whose model is offline, gone, or has every worker busy. */
+export class ModelFull extends Error {
+  constructor(readonly modelId: string) {
+    super(`model ${modelId} is offline or has no free worker`);
+    this.name = 'ModelFull';
+  }
+}
+
 /** A transition that would take a slot beyond the concurrency cap. */
 export class CapacityFull extends Error {
   constructor() {

@@ -183,11 +183,18 @@ export class TaskService {
     if (task.status === 'QUEUED') {
       const { ahead, atLeast } = await this.store.queuePosition(task);
       const stats = await this.store.stats();
-      task.statusReason =
-        `queued: ${atLeast ? 'at least ' : ''}${ahead} task(s) ahead; ${stats.active} of ${this.config.maxConcurrentTasks} slots in use` +
-        (stats.active >= this.config.maxConcurrentTasks
-          ? ', waiting for a free slot'
-          : ', waiting for dispatch');
+      const model = task.modelId ? await this.models?.get(task.modelId) : undefined;
+      const position = `${atLeast ? 'at least ' : ''}${ahead} task(s) ahead`;
+      if (model?.status === 'offline')
+        task.statusReason = `model ${model.name} is offline; queued: ${position}`;
+      else if (model && model.active >= model.maxWorkers)
+        task.statusReason = `model ${model.name}: ${model.active} of ${model.maxWorkers} workers busy; queued: ${position}`;
+      else
+        task.statusReason =
+          `queued: ${atLeast ? 'at least ' : ''}${ahead} task(s) ahead; ${stats.active} of ${this.config.maxConcurrentTasks} slots in use` +
+          (stats.active >= this.config.maxConcurrentTasks
+            ? ', waiting for a free slot'
+            : ', waiting for dispatch');
     }
     return task;
   }

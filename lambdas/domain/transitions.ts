@@ -67,6 +67,11 @@ export interface TransitionPlan {
   daily?: string;
   /** refuse the change if it would leave `active` above this */
   cap?: number;
+  /**
+   * A task of a registered model takes or frees one of the model's workers: `delta` is +1 or -1, and a
+   * claim (`claim: true`) must find the model online with a worker free, in the same write.
+   */
+  model?: { modelId: string; delta: number; claim: boolean };
   now: string;
 }
 
@@ -107,6 +112,9 @@ export function planTransition(task: TaskRecord, req: TransitionRequest): Transi
     counters,
     ...(delta.daily ? { daily: delta.daily } : {}),
     ...(req.activeCap !== undefined && delta.active > 0 ? { cap: req.activeCap } : {}),
+    ...(task.modelId && delta.active
+      ? { model: { modelId: task.modelId, delta: delta.active, claim: delta.active > 0 } }
+      : {}),
     now,
   };
 }

@@ -3,12 +3,14 @@
  * the life cycle, with no emulator (the same contract the DynamoDB repository keeps).
  */
 import { beforeEach, describe, expect, it } from 'vitest';
+import { MemoryModelRepository } from '../../lambdas/clients/memory-models.ts';
 import { MemoryTaskRepository } from '../../lambdas/clients/memory-tasks.ts';
 import { NO_COMPUTE_ERROR } from '../../lambdas/contracts/workflow-step.ts';
 import { MAX_INFRA_RETRIES } from '../../lambdas/domain/classify.ts';
 import { dispatch } from '../../lambdas/domain/dispatch.ts';
 import { silentLogger } from '../../lambdas/domain/logger.ts';
 import type { Status, TaskRecord, TaskSpec } from '../../lambdas/domain/model.ts';
+import { ModelService } from '../../lambdas/domain/models.ts';
 import type { ExecutionStatus } from '../../lambdas/domain/ports.ts';
 import { reconcile } from '../../lambdas/domain/reconcile.ts';
 import { mustGet } from '../../lambdas/domain/task-repository.ts';
@@ -56,6 +58,7 @@ class Clock {
 }
 
 let repo: MemoryTaskRepository;
+let models: MemoryModelRepository;
 let rec: Recorder;
 let clock: Clock;
 let service: TaskService;
@@ -115,7 +118,8 @@ async function expectStatsMatchRecords() {
 }
 
 beforeEach(() => {
-  repo = new MemoryTaskRepository();
+  models = new MemoryModelRepository();
+  repo = new MemoryTaskRepository(models);
   rec = new Recorder();
   clock = new Clock();
   service = new TaskService(
@@ -124,6 +128,7 @@ beforeEach(() => {
     rec.executions,
     { maxQueueDepth: 5, maxConcurrentTasks: CAP, maxGpusPerTask: 4 },
     clock,
+    models,
   );
   steps = {
     store: repo,
@@ -214,6 +219,98 @@ describe('submit', () => {
       status: 400,
       details: [{ path: 'secrets.HF', message: expect.stringContaining('in env too') }],
     });
+  });
+});
+
+describe('scheduling by model', () => {
+  const WIDE = 20;
+  const dispatchWide = () =>
+    dispatch(
+      { store: repo, executions: rec.executions, clock, logger: silentLogger },
+      { maxConcurrentTasks: WIDE },
+    );
+  async function model(name: string, maxWorkers: number, status: 'online' | 'offline' = 'online') {
+    const now = clock.now().toISOString();
+    const m = {
+      modelId: `01${name.toUpperCase()}`.padEnd(26, 'X'),
+      name,
+      type: 'openai' as const,
+      baseUrl: 'https://llm.example/v1',
+      model: name,
+      defaults: {},
+      maxWorkers,
+      status,
+      owner: 'alice',
+      createdAt: now,
+      updatedAt: now,
+      active: 0,
+    };
+    await models.create(m);
+    return m;
+  }
+  const ask = (m: { name: string }, priority = 5) =>
+    submit({
+      type: 'inference',
+      params: { model: m.name, kind: 'text-generation', input: 'hi' },
+      priority,
+    } as never);
+  const wide = () =>
+    new TaskService(
+      repo,
+      rec.waker,
+      rec.executions,
+      { maxQueueDepth: 100, maxConcurrentTasks: WIDE },
+      clock,
+      models,
+    );
+
+  it("never runs more of a model's tasks than its maxWorkers, and a saturated model holds up no other model", async () => {
+    service = wide();
+    const a = await model('model-a', 2);
+    const b = await model('model-b', 1);
+    const first = [];
+    for (let i = 0; i < 5; i++) first.push(await ask(a, 9)); // ahead of b's task in the queue
+    const other = await ask(b, 1);
+    const plain = await submit({ priority: 1 });
+    const r = await dispatchWide();
+    expect(r.started.sort()).toEqual([first[0]?.taskId, first[1]?.taskId, other.taskId, plain.taskId].sort());
+    expect(models.peek(a.modelId)?.active).toBe(2);
+    expect(models.peek(b.modelId)?.active).toBe(1);
+    const waiting = await service.get(first[2]?.taskId ?? '', ALICE);
+    expect(waiting.statusReason).toMatch(/^model model-a: 2 of 2 workers busy; queued: \d+ task\(s\) ahead$/);
+    // a worker frees when a task ends, and the next task of the model takes it
+    await startAttempt(steps, first[0]?.taskId ?? '');
+    await attemptSucceeded(steps, { taskId: first[0]?.taskId ?? '' });
+    expect(models.peek(a.modelId)?.active).toBe(1);
+    expect((await dispatchWide()).started).toEqual([first[2]?.taskId]);
+    expect(models.peek(a.modelId)?.active).toBe(2);
+  });
+
+  it('holds the tasks of an offline model with the reason, and starts them once it is online', async () => {
+    service = wide();
+    const m = await model('model-off', 3, 'offline');
+    const t = await ask(m);
+    expect((await dispatchWide()).started).toEqual([]);
+    expect((await service.get(t.taskId, ALICE)).statusReason).toMatch(/^model model-off is offline; queued:/);
+    const ms = new ModelService(models, clock);
+    await ms.setStatus(m.modelId, 'online', ALICE);
+    expect((await dispatchWide()).started).toEqual([t.taskId]);
+    expect(models.peek(m.modelId)?.active).toBe(1);
+    // a cancelled running task frees its worker too
+    await service.cancel(t.taskId, ALICE);
+    expect(models.peek(m.modelId)?.active).toBe(0);
+  });
+
+  it('refuses to remove a model while its tasks run (409), and allows it after', async () => {
+    service = wide();
+    const m = await model('model-busy', 1);
+    const t = await ask(m);
+    await dispatchWide();
+    const ms = new ModelService(models, clock);
+    await expect(ms.remove(m.modelId, ALICE)).rejects.toMatchObject({ status: 409 });
+    await service.cancel(t.taskId, ALICE);
+    await ms.remove(m.modelId, ALICE);
+    expect(await models.get(m.modelId)).toBeUndefined();
   });
 });
 

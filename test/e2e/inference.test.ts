@@ -1,0 +1,124 @@
+/**
+ * Inference end to end on the local cloud, against an OpenAI-compatible server the test starts
+ * (the one fake allowed: the real thing is a paid API). What is measured at that server, not in our
+ * records: a model with maxWorkers 2 never has more than two requests in flight from ten tasks; a
+ * model at its limit does not hold up another model's task; offline holds tasks with the reason and
+ * online releases them; 429s with Retry-After are waited out and a 200-input task writes 200 result
+ * lines in order with token counts.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TaskRecord } from '../../lambdas/domain/model.ts';
+import { type LocalCloud, startLocalCloud } from '../../lib/local/cloud.ts';
+import { http, waitFor } from '../support/http.ts';
+import { type OpenAiServer, startOpenAiServer } from '../support/openai-server.ts';
+
+const dataDir = mkdtempSync(path.join(tmpdir(), 'trainstack-inference-'));
+let cloud: LocalCloud;
+let llm: OpenAiServer;
+const api = <T = Record<string, unknown>>(method: string, p: string, body?: unknown) =>
+  http<T>(cloud.apiUrl, method, p, body);
+
+beforeAll(async () => {
+  llm = await startOpenAiServer();
+  cloud = await startLocalCloud({
+    apiPort: 0,
+    awsPort: 0,
+    dataDir,
+    context: { maxConcurrentTasks: 8 },
+    tickMs: 500,
+    functionLogLevel: 'ERROR',
+    progressIntervalMs: 200,
+  });
+});
+afterAll(async () => {
+  await cloud?.stop();
+  await llm?.close();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+const register = async (name: string, maxWorkers: number) => {
+  const r = await api<{ modelId: string }>('POST', '/v1/models', {
+    name,
+    type: 'local',
+    baseUrl: llm.baseUrl,
+    model: name,
+    maxWorkers,
+  });
+  expect(r.status).toBe(201);
+  return r.body.modelId;
+};
+const ask = async (model: string, params: object = { input: 'hello' }) => {
+  const r = await api<TaskRecord>('POST', '/v1/tasks', {
+    type: 'inference',
+    params: { model, kind: 'text-generation', ...params },
+  });
+  expect(r.status).toBe(202);
+  return r.body.taskId;
+};
+const get = async (id: string) => (await api<TaskRecord>('GET', `/v1/tasks/${id}`)).body;
+const finished = (id: string) =>
+  waitFor(
+    `task ${id} to finish`,
+    async () => {
+      const t = await get(id);
+      return ['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(t.status) ? t : undefined;
+    },
+    90_000,
+    200,
+  );
+
+describe('inference on the local cloud', () => {
+  it("keeps a model to its maxWorkers at the server, and a full model does not hold up another's task", async () => {
+    await register('e2e-two', 2);
+    await register('e2e-one', 1);
+    llm.script.set('e2e-two', { delayMs: 700 });
+    const ten = [];
+    for (let i = 0; i < 10; i++) ten.push(await ask('e2e-two', { input: `q${i}` }));
+    const other = await ask('e2e-one');
+    const done = await Promise.all([...ten, other].map(finished));
+    expect(done.map((t) => t.status)).toEqual(done.map(() => 'SUCCEEDED'));
+    expect(llm.maxInFlight.get('e2e-two')).toBe(2);
+    expect(done.slice(0, 10).map((t) => t.output)).toEqual(ten.map((_, i) => `echo(e2e-two): q${i}`));
+    // the other model's task, submitted last, did not wait for the ten
+    const lastOfTen = Math.max(...done.slice(0, 10).map((t) => Date.parse(t.finishedAt ?? '')));
+    expect(Date.parse(done[10]?.finishedAt ?? '')).toBeLessThan(lastOfTen);
+    expect((await api<{ active: number }>('GET', '/v1/models/e2e-two')).body.active).toBe(0);
+  });
+
+  it('holds the tasks of an offline model with the reason, and runs them once it is online', async () => {
+    await register('e2e-off', 2);
+    expect((await api('PUT', '/v1/models/e2e-off/status', { status: 'offline' })).status).toBe(200);
+    const t = await ask('e2e-off');
+    await new Promise((r) => setTimeout(r, 2000)); // a few dispatcher passes
+    const held = await get(t);
+    expect(held.status).toBe('QUEUED');
+    expect(held.statusReason).toMatch(/^model e2e-off is offline/);
+    await api('PUT', '/v1/models/e2e-off/status', { status: 'online' });
+    expect((await finished(t)).status).toBe('SUCCEEDED');
+  });
+
+  it('waits out 429s and writes 200 result lines in order with token counts', async () => {
+    await register('e2e-many', 2);
+    llm.script.set('e2e-many', { throttleFirst: 2, retryAfterSeconds: 1, delayMs: 2 });
+    const inputs = Array.from({ length: 200 }, (_, i) => `line ${i}`);
+    const t = await finished(await ask('e2e-many', { inputs, concurrency: 8 }));
+    expect(t.status).toBe('SUCCEEDED');
+    expect(t.metrics).toMatchObject({ requests: 200, succeeded: 200, failed: 0 });
+    const s3 = new S3Client({ ...cloud.clientConfig, forcePathStyle: true });
+    const o = await s3.send(
+      new GetObjectCommand({ Bucket: cloud.bucketName, Key: `tasks/${t.taskId}/results.jsonl` }),
+    );
+    const lines =
+      (await o.Body?.transformToString())
+        ?.trim()
+        .split('\n')
+        .map((l) => JSON.parse(l)) ?? [];
+    expect(lines.map((l: { index: number }) => l.index)).toEqual(inputs.map((_, i) => i));
+    expect(lines.every((l: { usage: { promptTokens: number } }) => l.usage.promptTokens === 2)).toBe(true);
+    expect(lines.filter((l: { attempts: number }) => l.attempts > 1).length).toBeGreaterThan(0);
+  });
+});
