@@ -48,6 +48,11 @@ export const modelRoutes: Route[] = [
       ),
   },
   {
+    method: 'GET',
+    path: '/v1/models/{id}/stats',
+    handler: async (_e, p, deps, actor) => json(200, await deps.models.stats(refParam(p), actor)),
+  },
+  {
     method: 'DELETE',
     path: '/v1/models/{id}',
     handler: async (_e, p, deps, actor) => {

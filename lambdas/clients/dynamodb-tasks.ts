@@ -21,6 +21,7 @@ import {
   type DailyCounts,
   type ListFilter,
   ModelFull,
+  type ModelStats,
   mustGet,
   type Page,
   type ProgressPatch,
@@ -37,6 +38,7 @@ import {
   idempotencyPk,
   LIST_PK,
   modelPk,
+  modelStatsPk,
   PARTITION_KEY,
   QUEUE_PK,
   queueSk,
@@ -94,6 +96,8 @@ export class DynamoTaskRepository implements TaskRepository {
       // the owner's own counters, in the same transaction
       this.addCounters(statsPk(task.owner), submitDelta(task.type)),
       this.addCounters(dayPk(task.createdAt, task.owner), { submitted: 1 }),
+      // and its model's
+      ...(task.modelId ? [this.addCounters(modelStatsPk(task.modelId), submitDelta(task.type))] : []),
     ];
     if (task.idempotencyKey) {
       tx.push({
@@ -218,6 +222,8 @@ export class DynamoTaskRepository implements TaskRepository {
       tx.push(this.addCounters(dayPk(plan.now), { [plan.daily]: 1 }));
       tx.push(this.addCounters(dayPk(plan.now, task.owner), { [plan.daily]: 1 }));
     }
+    if (plan.modelCounters)
+      tx.push(this.addCounters(modelStatsPk(plan.modelCounters.modelId), plan.modelCounters.add));
     // a task of a registered model takes (online, a worker free: exactly, like the cap) or frees a worker
     const modelItem = plan.model ? tx.push(this.modelWorkers(plan.model)) - 1 : -1;
 
@@ -418,6 +424,19 @@ export class DynamoTaskRepository implements TaskRepository {
       }),
     );
     return { ahead: out.Count ?? 0, atLeast: Boolean(out.LastEvaluatedKey) };
+  }
+
+  async modelStats(modelId: string): Promise<ModelStats> {
+    const out = await this.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: { pk: modelStatsPk(modelId) }, ConsistentRead: true }),
+    );
+    const item = out.Item ?? {};
+    const num = (k: string) => (typeof item[k] === 'number' ? (item[k] as number) : 0);
+    return {
+      ...statsFromCounters(item),
+      promptTokens: num('promptTokens'),
+      completionTokens: num('completionTokens'),
+    };
   }
 
   async stats(owner?: string): Promise<Stats> {

@@ -61,6 +61,7 @@ export class MemoryTaskRepository implements TaskRepository {
     this.tasks.set(task.taskId, copy(task));
     this.addCounters(task.owner, submitDelta(task.type));
     this.addDaily(task.createdAt, 'submitted', task.owner);
+    if (task.modelId) this.add(this.modelCountersOf(task.modelId), submitDelta(task.type));
     return { task: copy(task), created: true };
   }
 
@@ -92,6 +93,8 @@ export class MemoryTaskRepository implements TaskRepository {
     this.tasks.set(task.taskId, copy(plan.next));
     this.addCounters(task.owner, plan.counters);
     if (plan.daily) this.addDaily(plan.now, plan.daily, task.owner);
+    if (plan.modelCounters)
+      this.add(this.modelCountersOf(plan.modelCounters.modelId), plan.modelCounters.add);
     return { applied: true, task: copy(plan.next) };
   }
 
@@ -165,6 +168,19 @@ export class MemoryTaskRepository implements TaskRepository {
     const mine = queueSk(task);
     const ahead = this.queued().filter(({ sk }) => sk < mine).length;
     return { ahead: Math.min(ahead, cap), atLeast: ahead >= cap };
+  }
+
+  private modelCountersOf(modelId: string): Record<string, number> {
+    return this.countersOf(`model:${modelId}`);
+  }
+
+  async modelStats(modelId: string): Promise<port.ModelStats> {
+    const c = this.modelCountersOf(modelId);
+    return {
+      ...statsFromCounters(c),
+      promptTokens: c.promptTokens ?? 0,
+      completionTokens: c.completionTokens ?? 0,
+    };
   }
 
   async stats(owner?: string): Promise<port.Stats> {

@@ -36,6 +36,8 @@ export const idempotencyPk = (owner: string, key: string) => `IDEMP#${owner}#${k
 export const modelPk = (id: string) => `MODEL#${id}`;
 export const modelNamePk = (name: string) => `MODELNAME#${name}`;
 export const MODEL_LIST_PK = 'MODEL';
+/** The counters of one model's tasks (by status, run time, tokens). */
+export const modelStatsPk = (id: string) => `MODELSTATS#${id}`;
 export const createdKey = (t: { createdAt: string; taskId: string }) => `${t.createdAt}#${t.taskId}`;
 /** Sort key of the queue index: higher priority first (10 - priority, zero-padded), then first come. */
 export const queueSk = (t: { priority: number; createdAt: string; taskId: string }) =>

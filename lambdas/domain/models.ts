@@ -11,6 +11,8 @@ import { type Actor, mayAccess } from './actor.ts';
 import { badRequest, conflict, DomainError, notFound } from './errors.ts';
 import { SECRET_REF } from './model.ts';
 import type { Clock } from './ports.ts';
+import type { TaskRepository } from './task-repository.ts';
+import { toStatsView } from './tasks.ts';
 
 export const MODEL_TYPES = ['openai', 'local', 'custom'] as const;
 export const MODEL_STATUSES = ['online', 'offline'] as const;
@@ -96,7 +98,35 @@ export class ModelService {
   constructor(
     private readonly models: ModelRepository,
     private readonly clock: Clock,
+    /** where the counters of each model's tasks are @default none: stats are refused */
+    private readonly tasks?: Pick<TaskRepository, 'modelStats'>,
   ) {}
+
+  /**
+   * A model's tasks by status, success rate, tokens, mean run time, and its workers in use: for its
+   * owner and admins (they add up every user's tasks of the model).
+   */
+  async stats(idOrName: string, actor: Actor) {
+    const m = await this.mine(idOrName, actor);
+    if (!this.tasks) throw notFound(`stats of model ${idOrName}`);
+    const s = await this.tasks.modelStats(m.modelId);
+    const view = toStatsView(s, m.maxWorkers);
+    return {
+      modelId: m.modelId,
+      name: m.name,
+      status: m.status,
+      workersInUse: m.active,
+      maxWorkers: m.maxWorkers,
+      total: view.total,
+      byStatus: view.byStatus,
+      successRate: view.successRate,
+      queueDepth: view.queueDepth,
+      promptTokens: s.promptTokens,
+      completionTokens: s.completionTokens,
+      meanRunSeconds: view.meanRunSeconds,
+      meanQueueWaitSeconds: view.meanQueueWaitSeconds,
+    };
+  }
 
   async create(spec: ModelSpec, actor: Actor): Promise<ModelRecord> {
     const now = this.clock.now().toISOString();

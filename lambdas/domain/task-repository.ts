@@ -48,6 +48,11 @@ export interface Stats {
   waitCount: number;
 }
 
+export interface ModelStats extends Stats {
+  promptTokens: number;
+  completionTokens: number;
+}
+
 export interface DailyCounts {
   date: string;
   submitted: number;
@@ -103,6 +108,8 @@ export interface TaskRepository {
   queuePosition(task: TaskRecord, cap?: number): Promise<{ ahead: number; atLeast: boolean }>;
   /** Every owner's counters, or one owner's. */
   stats(owner?: string): Promise<Stats>;
+  /** The counters of one model's tasks, with the tokens of those that ended. */
+  modelStats(modelId: string): Promise<ModelStats>;
   /** One row per day, oldest first, ending today: every owner's, or one owner's. */
   daily(days: number, now?: Date, owner?: string): Promise<DailyCounts[]>;
 }

@@ -72,6 +72,8 @@ export interface TransitionPlan {
    * claim (`claim: true`) must find the model online with a worker free, in the same write.
    */
   model?: { modelId: string; delta: number; claim: boolean };
+  /** increments of the task's model's counters (its tasks by status, run time, and tokens when it ends) */
+  modelCounters?: { modelId: string; add: Record<string, number> };
   now: string;
 }
 
@@ -114,6 +116,22 @@ export function planTransition(task: TaskRecord, req: TransitionRequest): Transi
     ...(req.activeCap !== undefined && delta.active > 0 ? { cap: req.activeCap } : {}),
     ...(task.modelId && delta.active
       ? { model: { modelId: task.modelId, delta: delta.active, claim: delta.active > 0 } }
+      : {}),
+    ...(task.modelId
+      ? {
+          modelCounters: {
+            modelId: task.modelId,
+            add: {
+              ...counters,
+              ...(TERMINAL.has(req.to)
+                ? {
+                    promptTokens: next.metrics?.promptTokens ?? 0,
+                    completionTokens: next.metrics?.completionTokens ?? 0,
+                  }
+                : {}),
+            },
+          },
+        }
       : {}),
     now,
   };

@@ -87,6 +87,19 @@ describe('inference on the local cloud', () => {
     const lastOfTen = Math.max(...done.slice(0, 10).map((t) => Date.parse(t.finishedAt ?? '')));
     expect(Date.parse(done[10]?.finishedAt ?? '')).toBeLessThan(lastOfTen);
     expect((await api<{ active: number }>('GET', '/v1/models/e2e-two')).body.active).toBe(0);
+    // stats by model: its tasks by status, success rate, tokens (one prompt word, two answer words each)
+    const stats = await api<Record<string, unknown>>('GET', '/v1/models/e2e-two/stats');
+    expect(stats.body).toMatchObject({
+      name: 'e2e-two',
+      total: 10,
+      byStatus: { SUCCEEDED: 10, QUEUED: 0, RUNNING: 0 },
+      successRate: 100,
+      promptTokens: 10,
+      completionTokens: 20,
+      workersInUse: 0,
+      maxWorkers: 2,
+    });
+    expect(stats.body.meanRunSeconds).toBeGreaterThan(0);
   });
 
   it('holds the tasks of an offline model with the reason, and runs them once it is online', async () => {

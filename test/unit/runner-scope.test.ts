@@ -31,6 +31,8 @@ describe('session policies', () => {
   it('for the attempt names the own record and counters, the own prefixes, in the role ARN partition', () => {
     const p = attemptPolicy(target, owner, []);
     expect(leadingKeys(target.taskId, owner)).toEqual([`TASK#${target.taskId}`, 'STATS', `STATS#${owner}`]);
+    expect(leadingKeys(target.taskId, owner, '01MODEL')).toContain('MODELSTATS#01MODEL');
+    expect(JSON.stringify(attemptPolicy(target, owner, [], '01MODEL'))).toContain('"MODEL#01MODEL"');
     expect(JSON.stringify(p)).toContain(`arn:aws-cn:s3:::artifacts/tasks/${target.taskId}/*`);
     expect(p.Statement.flatMap((s) => s.Action)).not.toContain('ssm:GetParameter');
     expect(JSON.stringify(p)).not.toMatch(/DeleteItem|DeleteObject|PutItem|Query|Scan/);

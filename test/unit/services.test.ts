@@ -284,6 +284,14 @@ describe('scheduling by model', () => {
     expect(models.peek(a.modelId)?.active).toBe(1);
     expect((await dispatchWide()).started).toEqual([first[2]?.taskId]);
     expect(models.peek(a.modelId)?.active).toBe(2);
+    const stats = await new ModelService(models, clock, repo).stats('model-a', ALICE);
+    expect(stats).toMatchObject({ total: 5, workersInUse: 2, maxWorkers: 2, successRate: 100 });
+    expect(stats.byStatus).toMatchObject({ SUCCEEDED: 1, STARTING: 2, QUEUED: 2 });
+    await expect(
+      new ModelService(models, clock, repo).stats('model-a', { id: 'mallory', admin: false }),
+    ).rejects.toMatchObject({
+      status: 403,
+    });
   });
 
   it('holds the tasks of an offline model with the reason, and starts them once it is online', async () => {

@@ -10,7 +10,7 @@
  * second is the one the attempt runs with.
  */
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
-import { modelPk, statsPk, taskPk } from '../../../lambdas/clients/task-table.ts';
+import { modelPk, modelStatsPk, statsPk, taskPk } from '../../../lambdas/clients/task-table.ts';
 import { parseSecretRef } from '../../../lambdas/domain/model.ts';
 
 export interface ScopeTarget {
@@ -38,8 +38,13 @@ const arnParts = (roleArn: string) => {
 };
 
 /** The DynamoDB partition keys the runner of this task writes: its record, and the counters. */
-export function leadingKeys(taskId: string, owner?: string): string[] {
-  return [taskPk(taskId), statsPk(), ...(owner === undefined ? [] : [statsPk(owner)])];
+export function leadingKeys(taskId: string, owner?: string, modelId?: string): string[] {
+  return [
+    taskPk(taskId),
+    statsPk(),
+    ...(owner === undefined ? [] : [statsPk(owner)]),
+    ...(modelId === undefined ? [] : [modelStatsPk(modelId)]),
+  ];
 }
 
 /** The S3 keys (patterns) the runner of this task writes: outputs, checkpoints and the trajectory. */
@@ -88,7 +93,9 @@ export function attemptPolicy(
       Effect: 'Allow',
       Action: ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem'],
       Resource: '*',
-      Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': leadingKeys(t.taskId, owner) } },
+      Condition: {
+        'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': leadingKeys(t.taskId, owner, modelId) },
+      },
     },
     ...(modelId
       ? [
