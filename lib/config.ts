@@ -28,6 +28,12 @@ export interface TrainstackConfig {
   readonly apiThrottleBurst: number;
   /** Hourly price of one GPU, for cost estimates. @default 1.006 (g5.xlarge on-demand, us-east-1) */
   readonly gpuHourlyUsd: number;
+  /** vCPU units (1024 = 1 vCPU) of a CPU-only task on Fargate (inference, CPU containers). @default 1024 */
+  readonly cpuTaskCpu: number;
+  /** Memory of a CPU-only task on Fargate; with cpuTaskCpu, one of Fargate's sizes. @default 4096 */
+  readonly cpuTaskMemoryMiB: number;
+  /** Hourly price of a CPU-only task, for cost estimates. @default 0.0583 (1 vCPU, 4 GB on Fargate, us-east-1) */
+  readonly cpuHourlyUsd: number;
   /**
    * Where the stack deploys: `aws`, or `localstack` (LocalStack Community: no GPU cluster, image, ECS
    * or HTTP API, which it cannot create; tasks then fail with a reason that says so). @default aws
@@ -66,6 +72,9 @@ export const DEFAULTS: TrainstackConfig = {
   apiThrottleRate: 50,
   apiThrottleBurst: 100,
   gpuHourlyUsd: 1.006,
+  cpuTaskCpu: 1024,
+  cpuTaskMemoryMiB: 4096,
+  cpuHourlyUsd: 0.0583,
   target: 'aws',
   taskImage: '',
   secretsPrefix: 'trainstack/',

@@ -25,8 +25,10 @@ import {
   ContainerInsights,
   Ec2TaskDefinition,
   EcsOptimizedImage,
+  FargateTaskDefinition,
   LogDrivers,
   NetworkMode,
+  type TaskDefinition,
 } from 'aws-cdk-lib/aws-ecs';
 import {
   ArnPrincipal,
@@ -46,15 +48,20 @@ import { RUNNER_TABLE_ACTIONS } from './storage.ts';
 
 export const RUNNER_CONTAINER = 'runner';
 
-/** A task definition of the runner for a number of GPUs (0: CPU only). */
+/**
+ * A task definition of the runner for a number of GPUs. 0 is CPU only, and runs on Fargate: CPU
+ * capacity that scales to zero on its own, so a task with no GPU never takes (or starts) a GPU instance.
+ */
 export interface RunnerTask {
   readonly gpus: number;
-  readonly taskDefinition: Ec2TaskDefinition;
+  readonly taskDefinition: TaskDefinition;
   readonly container: ContainerDefinition;
+  /** Fargate (CPU only), or the GPU instances' capacity provider */
+  readonly fargate: boolean;
 }
 export const LOG_STREAM_PREFIX = 'task';
 
-/** The task sizes (GPUs) a cluster of instances with this many GPUs offers: CPU only, then 1, 2, 4, 8. */
+/** The task sizes (GPUs) a cluster of instances with this many GPUs offers: CPU only (Fargate), then 1, 2, 4, 8. */
 export function taskSizes(gpusPerInstance: number): number[] {
   return [0, ...[1, 2, 4, 8].filter((n) => n <= Math.max(1, gpusPerInstance))];
 }
@@ -79,6 +86,9 @@ export interface GpuClusterProps {
   readonly secretsPrefix?: string;
   /** Roles workloads may work as (tasks' roleArn). @default none */
   readonly workloadRoleArns?: readonly string[];
+  /** vCPU units and memory of a CPU-only (Fargate) task. @default 1024 and 4096 */
+  readonly cpuTaskCpu?: number;
+  readonly cpuTaskMemoryMiB?: number;
 }
 
 export class GpuCluster extends Construct {
@@ -92,6 +102,8 @@ export class GpuCluster extends Construct {
   readonly dataRole: Role;
   readonly logGroup: LogGroup;
   readonly autoScalingGroup: AutoScalingGroup;
+  /** CPU-only tasks (Fargate, in the public subnets): egress only */
+  readonly fargateSecurityGroup: SecurityGroup;
 
   constructor(scope: Construct, id: string, props: GpuClusterProps) {
     super(scope, id);
@@ -120,6 +132,13 @@ export class GpuCluster extends Construct {
     this.cluster = new Cluster(this, 'Cluster', {
       vpc: this.vpc,
       containerInsightsV2: ContainerInsights.ENABLED,
+      enableFargateCapacityProviders: true,
+    });
+    this.fargateSecurityGroup = new SecurityGroup(this, 'CpuTaskSg', {
+      vpc: this.vpc,
+      description:
+        'CPU-only tasks on Fargate: no ingress, egress to AWS APIs, registries and model endpoints',
+      allowAllOutbound: true,
     });
 
     const securityGroup = new SecurityGroup(this, 'InstanceSg', {
@@ -249,13 +268,22 @@ export class GpuCluster extends Construct {
       }),
     );
     this.runners = taskSizes(props.gpusPerInstance ?? 1).map((gpus) => {
-      const taskDefinition = new Ec2TaskDefinition(this, gpus ? `Runner${gpus}Gpu` : 'RunnerCpu', {
-        networkMode: NetworkMode.BRIDGE,
-        taskRole: this.taskRole,
-      });
+      const fargate = gpus === 0;
+      // CPU only: Fargate (awsvpc, scales to zero by itself); GPUs: the GPU instances (bridge)
+      const taskDefinition = fargate
+        ? new FargateTaskDefinition(this, 'RunnerCpu', {
+            cpu: props.cpuTaskCpu ?? 1024,
+            memoryLimitMiB: props.cpuTaskMemoryMiB ?? 4096,
+            taskRole: this.taskRole,
+            ephemeralStorageGiB: 40,
+          })
+        : new Ec2TaskDefinition(this, `Runner${gpus}Gpu`, {
+            networkMode: NetworkMode.BRIDGE,
+            taskRole: this.taskRole,
+          });
       const container = taskDefinition.addContainer(RUNNER_CONTAINER, {
         image,
-        memoryReservationMiB: 2048,
+        ...(fargate ? {} : { memoryReservationMiB: 2048 }),
         ...(gpus ? { gpuCount: gpus } : {}),
         essential: true,
         stopTimeout: Duration.seconds(120),
@@ -270,7 +298,7 @@ export class GpuCluster extends Construct {
           AWS_REGION: stack.region,
         },
       });
-      return { gpus, taskDefinition, container };
+      return { gpus, taskDefinition, container, fargate };
     });
   }
 }

@@ -66,6 +66,8 @@ export class TrainstackStack extends Stack {
         ...(c.taskImage ? { taskImage: c.taskImage } : {}),
         secretsPrefix: c.secretsPrefix,
         workloadRoleArns: c.workloadRoleArns,
+        cpuTaskCpu: c.cpuTaskCpu,
+        cpuTaskMemoryMiB: c.cpuTaskMemoryMiB,
       });
     }
     this.taskLogs =
@@ -79,6 +81,7 @@ export class TrainstackStack extends Stack {
       timeout: Duration.seconds(45),
       environment: {
         GPU_HOURLY_USD: String(c.gpuHourlyUsd),
+        CPU_HOURLY_USD: String(c.cpuHourlyUsd),
         // where an attempt's log is when its runner died before saying so
         TASK_LOG_STREAM_PREFIX: `${LOG_STREAM_PREFIX}/${RUNNER_CONTAINER}`,
       },
@@ -90,6 +93,7 @@ export class TrainstackStack extends Stack {
             compute: {
               cluster: this.gpu.cluster,
               runners: this.gpu.runners,
+              fargateSecurityGroup: this.gpu.fargateSecurityGroup,
               capacityProvider: this.gpu.capacityProvider,
             },
           }

@@ -5,7 +5,8 @@
  * Retry counts are per task, so the loop is a Choice, not a Retry field.
  */
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
-import type { AsgCapacityProvider, Cluster } from 'aws-cdk-lib/aws-ecs';
+import { type ISecurityGroup, SubnetType } from 'aws-cdk-lib/aws-ec2';
+import { type AsgCapacityProvider, type Cluster, FargatePlatformVersion } from 'aws-cdk-lib/aws-ecs';
 import { Policy } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -31,6 +32,7 @@ import {
 import {
   CapacityProviderOptions,
   EcsEc2LaunchTarget,
+  EcsFargateLaunchTarget,
   EcsRunTask,
   LambdaInvoke,
 } from 'aws-cdk-lib/aws-stepfunctions-tasks';
@@ -67,6 +69,8 @@ export interface WorkflowCompute {
   readonly cluster: Cluster;
   /** the runner's task definitions by GPU count, smallest first */
   readonly runners: RunnerTask[];
+  /** the security group of CPU-only (Fargate) tasks */
+  readonly fargateSecurityGroup: ISecurityGroup;
   readonly capacityProvider: AsgCapacityProvider;
 }
 
@@ -183,11 +187,22 @@ export class Workflow extends Construct {
       integrationPattern: IntegrationPattern.RUN_JOB,
       cluster: compute.cluster,
       taskDefinition: r.taskDefinition,
-      launchTarget: new EcsEc2LaunchTarget({
-        capacityProviderOptions: CapacityProviderOptions.custom([
-          { capacityProvider: compute.capacityProvider.capacityProviderName, weight: 1 },
-        ]),
-      }),
+      // CPU only: Fargate in the public subnets (no NAT: a public IP reaches AWS, registries and model
+      // endpoints); GPUs: the GPU instances' capacity provider
+      launchTarget: r.fargate
+        ? new EcsFargateLaunchTarget({ platformVersion: FargatePlatformVersion.LATEST })
+        : new EcsEc2LaunchTarget({
+            capacityProviderOptions: CapacityProviderOptions.custom([
+              { capacityProvider: compute.capacityProvider.capacityProviderName, weight: 1 },
+            ]),
+          }),
+      ...(r.fargate
+        ? {
+            assignPublicIp: true,
+            subnets: { subnetType: SubnetType.PUBLIC },
+            securityGroups: [compute.fargateSecurityGroup],
+          }
+        : {}),
       containerOverrides: [
         {
           containerDefinition: r.container,
@@ -199,7 +214,8 @@ export class Workflow extends Construct {
               value: JsonPath.format('{}', JsonPath.stringAt(ctxPath('attempt'))),
             },
           ],
-          memoryReservation: JsonPath.numberAt(ctxPath('memoryMiB')),
+          // a Fargate task has the memory of its size; on instances, the task's memoryMiB is reserved
+          ...(r.fargate ? {} : { memoryReservation: JsonPath.numberAt(ctxPath('memoryMiB')) }),
         },
       ],
       taskTimeout: Timeout.at(ctxPath('timeoutSeconds')),

@@ -24,6 +24,8 @@ export interface StepDeps {
   random?: () => number;
   /** hourly price of one GPU for the cost estimate */
   gpuHourlyUsd?: number;
+  /** hourly price of a CPU-only (Fargate) task for the cost estimate */
+  cpuHourlyUsd?: number;
   /**
    * The task containers' log stream prefix (`<awslogs prefix>/<container>`): an attempt whose runner
    * died before recording its stream still gets one, from its ECS task id, so its log can be read.
@@ -96,10 +98,16 @@ function endOf(
   };
 }
 
-function costOf(task: TaskRecord, durationSeconds: number | undefined, gpuHourlyUsd: number | undefined) {
-  if (durationSeconds === undefined || !gpuHourlyUsd) return {};
-  const gpus = Math.max(1, task.spec.gpus ?? 0);
-  return { estimatedCostUsd: Math.round(((durationSeconds * gpus * gpuHourlyUsd) / 3600) * 10_000) / 10_000 };
+/** What the task's compute cost: its GPUs at the GPU price, or (CPU only, on Fargate) the CPU task price. */
+function costOf(
+  task: TaskRecord,
+  durationSeconds: number | undefined,
+  prices: Pick<StepDeps, 'gpuHourlyUsd' | 'cpuHourlyUsd'>,
+) {
+  const gpus = task.spec.gpus ?? 0;
+  const hourly = gpus ? gpus * (prices.gpuHourlyUsd ?? 0) : (prices.cpuHourlyUsd ?? 0);
+  if (durationSeconds === undefined || !hourly) return {};
+  return { estimatedCostUsd: Math.round(((durationSeconds * hourly) / 3600) * 10_000) / 10_000 };
 }
 
 /** An attempt's container ended with an error: record it and decide whether another attempt runs. */
@@ -125,7 +133,7 @@ export async function attemptFailed(
       from: task.status,
       to: 'FAILED',
       reason,
-      set: { finishedAt: nowIso, ...duration, ...costOf(task, duration.durationSeconds, deps.gpuHourlyUsd) },
+      set: { finishedAt: nowIso, ...duration, ...costOf(task, duration.durationSeconds, deps) },
       ...(task.attempts.length ? { endAttempt } : {}),
       now: nowIso,
     });
@@ -189,7 +197,7 @@ export async function attemptSucceeded(deps: StepDeps, input: { taskId: string }
       finishedAt: nowIso,
       resultLocation: `s3://${deps.bucketName}/tasks/${task.taskId}/`,
       ...duration,
-      ...costOf(task, duration.durationSeconds, deps.gpuHourlyUsd),
+      ...costOf(task, duration.durationSeconds, deps),
     },
     ...(task.attempts.length
       ? {

@@ -20,6 +20,7 @@ const deps: StepDeps = {
   logger,
   bucketName: env('BUCKET_NAME'),
   gpuHourlyUsd: envInt('GPU_HOURLY_USD', 0),
+  cpuHourlyUsd: envInt('CPU_HOURLY_USD', 0),
   ...(process.env.TASK_LOG_STREAM_PREFIX ? { logStreamPrefix: process.env.TASK_LOG_STREAM_PREFIX } : {}),
 };
 

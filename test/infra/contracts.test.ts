@@ -96,4 +96,29 @@ describe('the runner environment contract', () => {
       expect(env, name).toEqual([RUNNER_ENV.taskId, RUNNER_ENV.attempt]);
     }
   });
+
+  it('runs CPU-only tasks on Fargate (public IP, no GPU instance) and GPU tasks on the GPU capacity provider', () => {
+    const runTasks = Object.entries(states).filter(([, s]) => s.Resource?.includes(':ecs:runTask'));
+    for (const [name, s] of runTasks) {
+      const p = s.Parameters ?? {};
+      if (name === 'RunTaskCpu') {
+        expect(p.LaunchType, name).toBe('FARGATE');
+        expect(p.CapacityProviderStrategy, name).toBeUndefined();
+        expect(p.NetworkConfiguration, name).toMatchObject({
+          AwsvpcConfiguration: { AssignPublicIp: 'ENABLED' },
+        });
+      } else {
+        expect(p.LaunchType, name).toBeUndefined();
+        expect(JSON.stringify(p.CapacityProviderStrategy), name).toContain('CapacityProvider');
+      }
+    }
+    const defs = resourcesOfType(template, 'AWS::ECS::TaskDefinition');
+    const fargate = defs.filter(([, d]) =>
+      JSON.stringify(d.RequiresCompatibilities ?? []).includes('FARGATE'),
+    );
+    expect(fargate.map(([id]) => id)).toEqual([expect.stringMatching(/^GpuRunnerCpu/)]);
+    expect(fargate[0]?.[1]).toMatchObject({ NetworkMode: 'awsvpc', Cpu: '1024', Memory: '4096' });
+    for (const [id, d] of defs.filter((x) => !fargate.includes(x)))
+      expect(JSON.stringify(d.ContainerDefinitions), id).toContain('"GPU"');
+  });
 });

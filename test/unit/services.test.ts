@@ -554,6 +554,13 @@ describe('workflow steps', () => {
     expect(after.retryCount).toBe(0);
   });
 
+  it('prices a CPU-only task (Fargate) at the CPU task price, not a GPU hour', async () => {
+    const t = await started({ gpus: 0 });
+    clock.tick(7_200_000);
+    await attemptSucceeded({ ...steps, cpuHourlyUsd: 0.05 }, { taskId: t.taskId });
+    expect((await mustGet(repo, t.taskId)).estimatedCostUsd).toBe(0.1);
+  });
+
   it('success records the result, the duration and the cost, and frees the slot', async () => {
     const t = await started({ gpus: 2 });
     clock.tick(3_600_000);
