@@ -511,7 +511,10 @@ describe('the local cloud', () => {
       await cli('submit', '--type', 'inference', '--model', 'cli-llm', '--input', 'hi'),
     ) as TaskRecord;
     expect(inference).toMatchObject({ type: 'inference', status: 'QUEUED' });
-    await cli('cancel', inference.taskId); // its endpoint is not there: nothing to wait for
+    // its API key is a secret this local cloud was not given: the task ends at once and says so
+    const ended = await finished(inference.taskId);
+    expect(ended.status).toBe('FAILED');
+    expect(ended.statusReason).toMatch(/secret, the role or the model/);
     expect(await cli('models', 'rm', 'cli-llm')).toContain('removed cli-llm');
     expect(await cli('models', 'list')).not.toContain('cli-llm');
   });
