@@ -103,7 +103,7 @@ export function classifyFailure(error: string, cause: unknown, timeoutSeconds?: 
     if (exitCode === EXIT_SECRET_UNAVAILABLE)
       return ended(
         'unrunnable',
-        "a secret, the role or the model the task names could not be had (the attempt's log says which and why); the work did not start",
+        "a secret, the role, the model or the inputs the task names could not be had (the attempt's log says which and why); the work did not start",
       );
     if (exitCode === EXIT_WORKLOAD_KILLED)
       return ended(

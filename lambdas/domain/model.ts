@@ -99,6 +99,15 @@ export const inferenceParams = z
     input: inferenceInput.optional(),
     /** many inputs, answered in order (one line each in results.jsonl) */
     inputs: z.array(inferenceInput).min(1).max(1000).optional(),
+    /**
+     * Large jobs: an `s3://bucket/key` JSONL file of inputs (one per line, up to 100,000), read with
+     * the task's `roleArn`, which must be allowed to read it
+     */
+    inputsUri: z
+      .string()
+      .regex(/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\/.+$/, 's3://<bucket>/<key> of a JSONL file')
+      .max(2048)
+      .optional(),
     /** translation: the language to translate into @default English */
     targetLanguage: z.string().min(1).max(64).optional(),
     /** requests in flight at once, within this task @default 4 */

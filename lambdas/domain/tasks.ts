@@ -144,9 +144,17 @@ export class TaskService {
     let modelId: string | undefined;
     if (full.type === 'inference') {
       const p = full.params;
-      if ((p.input === undefined) === (p.inputs === undefined))
+      const given = [p.input, p.inputs, p.inputsUri].filter((x) => x !== undefined).length;
+      if (given !== 1)
         throw badRequest('an inference task needs its input', [
-          { path: 'params.input', message: 'give either input (one) or inputs (a list), not both' },
+          {
+            path: 'params.input',
+            message: 'give one of input (one), inputs (a list) or inputsUri (a JSONL file in S3)',
+          },
+        ]);
+      if (p.inputsUri && !full.roleArn)
+        throw badRequest('reading inputsUri needs a role', [
+          { path: 'roleArn', message: 'name a role (roleArn) that may read the inputsUri object' },
         ]);
       const known = (await this.models?.get(p.model)) ?? (await this.models?.byName(p.model));
       if (!known)

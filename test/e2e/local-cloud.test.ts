@@ -514,7 +514,7 @@ describe('the local cloud', () => {
     // its API key is a secret this local cloud was not given: the task ends at once and says so
     const ended = await finished(inference.taskId);
     expect(ended.status).toBe('FAILED');
-    expect(ended.statusReason).toMatch(/secret, the role or the model/);
+    expect(ended.statusReason).toMatch(/secret, the role, the model or the inputs/);
     expect(await cli('models', 'rm', 'cli-llm')).toContain('removed cli-llm');
     expect(await cli('models', 'list')).not.toContain('cli-llm');
   });

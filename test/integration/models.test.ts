@@ -134,6 +134,11 @@ describe('the model registry', () => {
       params: { model: 'reg-7', kind: 'text-generation' },
     });
     expect(neither.body.error.details).toEqual([expect.objectContaining({ path: 'params.input' })]);
+    const uri = await bob<Problem>('POST', '/v1/tasks', {
+      type: 'inference',
+      params: { model: 'reg-7', kind: 'text-generation', inputsUri: 's3://my-bucket/requests.jsonl' },
+    });
+    expect(uri.body.error.details).toEqual([expect.objectContaining({ path: 'roleArn' })]);
     for (const ref of ['reg-7', m.modelId]) {
       const ok = await bob<{ status: string; modelId: string }>('POST', '/v1/tasks', {
         type: 'inference',

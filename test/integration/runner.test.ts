@@ -60,7 +60,7 @@ async function startedTask(
     store,
     { wake: async () => {} },
     { start: async () => '', stop: async () => {}, status: async () => 'MISSING' as const },
-    { maxQueueDepth: 1000, maxConcurrentTasks: 100 },
+    { maxQueueDepth: 1000, maxConcurrentTasks: 100, workloadRoleArns: ['arn:aws:iam::123456789012:role/*'] },
     { now: () => new Date() },
     models,
   );
@@ -736,5 +736,60 @@ describe('inference', () => {
     const sent = llm.requests.filter((r) => r.body.model === 'llm-embed');
     expect(sent.map((r) => r.path)).toEqual(['/embeddings', '/chat/completions']);
     expect(JSON.stringify(sent[1]?.body.messages)).toContain('into French');
+  });
+
+  it('reads the inputs of a large job from an s3:// JSONL file with the task role, and says so when it cannot', async () => {
+    const { PutObjectCommand } = await import('@aws-sdk/client-s3');
+    const { fromTemporaryCredentials } = await import('@aws-sdk/credential-providers');
+    await registered('llm-uri');
+    const lines = Array.from({ length: 50 }, (_, i) => JSON.stringify(i % 2 ? `q${i}` : { text: `q${i}` }));
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: stack.bucketName,
+        Key: 'inputs/reqs.jsonl',
+        Body: `${lines.join('\n')}\n`,
+      }),
+    );
+    const roleArn = 'arn:aws:iam::123456789012:role/ml-inputs-reader';
+    const fromUri = (key: string) =>
+      startedTask({
+        type: 'inference',
+        params: {
+          model: 'llm-uri',
+          kind: 'text-generation',
+          inputsUri: `s3://${stack.bucketName}/${key}`,
+        } as never,
+        roleArn,
+      });
+    const runWith = async (task: TaskRecord) => {
+      const logs: string[] = [];
+      const c = config(task);
+      const result = await runTask(
+        {
+          store,
+          s3,
+          models,
+          secrets: localSecretSource(undefined, {}),
+          assumeRole: (arn, name) =>
+            fromTemporaryCredentials({ params: { RoleArn: arn, RoleSessionName: name } }),
+          out: new PassThrough(),
+          err: new PassThrough(),
+          log: (m) => logs.push(m),
+        },
+        c,
+        process.env,
+        new AbortController().signal,
+      );
+      return { result, logs, c };
+    };
+    const ok = await runWith(await fromUri('inputs/reqs.jsonl'));
+    expect(ok.result.exitCode).toBe(0);
+    expect(ok.logs).toContain(`read 50 input(s) from s3://${stack.bucketName}/inputs/reqs.jsonl`);
+    expect(results(ok.c).map((l) => l.output)).toEqual(lines.map((_, i) => `echo(llm-uri): q${i}`));
+    const missing = await runWith(await fromUri('inputs/none.jsonl'));
+    expect(missing.result.exitCode).toBe(77);
+    expect(missing.logs.join('\n')).toContain(
+      `the inputs s3://${stack.bucketName}/inputs/none.jsonl could not be read`,
+    );
   });
 });

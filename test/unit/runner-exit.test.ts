@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { exitCodeFor } from '../../containers/runner/src/exit.ts';
+import { parseJsonlInputs } from '../../containers/runner/src/inference.ts';
 import { parseWorkloadUser, workloadCommand } from '../../containers/runner/src/runner.ts';
 import { localSecretSource, masker, resolveSecrets } from '../../containers/runner/src/secrets.ts';
 import { classifyFailure, EXIT_NO_RUNTIME, EXIT_WORKLOAD_KILLED } from '../../lambdas/domain/classify.ts';
@@ -81,6 +82,16 @@ describe('what runs a task with no command', () => {
       outcome: 'unrunnable',
       reason: expect.stringMatching(/no runtime for its type/),
     });
+  });
+});
+
+describe('inputs files', () => {
+  it('takes one JSON string or object per line, skips blank lines, and names a bad line', () => {
+    expect(parseJsonlInputs('"a"\n\n{"text":"b"}\n')).toEqual(['a', { text: 'b' }]);
+    expect(() => parseJsonlInputs('"a"\nnot json\n')).toThrow('line 2 is not JSON');
+    expect(() => parseJsonlInputs('[1]')).toThrow('line 1 is neither');
+    expect(() => parseJsonlInputs('\n')).toThrow('no inputs');
+    expect(() => parseJsonlInputs('"a"\n"b"\n"c"', 2)).toThrow('more than 2');
   });
 });
 

@@ -18,7 +18,8 @@ export type Ending =
   | { kind: 'no-runtime' } // nothing in the image runs this type of task
   | { kind: 'secret-unavailable' } // a secret the task names could not be read
   | { kind: 'role-unavailable' } // the role the task names could not be assumed
-  | { kind: 'model-unavailable' }; // the model an inference task names is gone
+  | { kind: 'model-unavailable' } // the model an inference task names is gone
+  | { kind: 'inputs-unavailable' }; // the inputs file an inference task names could not be read
 
 const SIGNALS: Partial<Record<NodeJS.Signals, number>> = {
   SIGKILL: 9,
@@ -41,6 +42,7 @@ export function exitCodeFor(e: Ending): number {
     case 'secret-unavailable':
     case 'role-unavailable':
     case 'model-unavailable':
+    case 'inputs-unavailable':
       return EXIT_SECRET_UNAVAILABLE;
     case 'signal':
       // a SIGKILLed workload is reported as such; 137 stays the code of a runner that was killed
@@ -77,6 +79,8 @@ export function describeEnding(e: Ending): string {
       return 'not started: the role it names could not be assumed';
     case 'model-unavailable':
       return 'not started: its model is no longer registered';
+    case 'inputs-unavailable':
+      return 'not started: its inputs file could not be read';
     case 'signal':
       return `killed by ${e.signal}`;
     case 'exited':

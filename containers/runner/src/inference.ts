@@ -287,3 +287,29 @@ export async function runInference(
   );
   return s;
 }
+
+/** The most inputs one task reads from an inputsUri file. */
+export const MAX_URI_INPUTS = 100_000;
+
+/**
+ * The inputs of a JSONL file: one JSON value per line (a string, or an object such as `{"text": ...}`
+ * or a whole chat request); blank lines are skipped. A line that is not JSON fails with its number.
+ */
+export function parseJsonlInputs(text: string, max = MAX_URI_INPUTS): InferenceInput[] {
+  const out: InferenceInput[] = [];
+  for (const [i, line] of text.split('\n').entries()) {
+    if (!line.trim()) continue;
+    let v: unknown;
+    try {
+      v = JSON.parse(line);
+    } catch {
+      throw new Error(`line ${i + 1} is not JSON`);
+    }
+    if (typeof v !== 'string' && (typeof v !== 'object' || v === null || Array.isArray(v)))
+      throw new Error(`line ${i + 1} is neither a string nor an object`);
+    out.push(v as InferenceInput);
+    if (out.length > max) throw new Error(`more than ${max} inputs`);
+  }
+  if (!out.length) throw new Error('no inputs in the file');
+  return out;
+}

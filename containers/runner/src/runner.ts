@@ -9,14 +9,14 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
-import type { S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { RUNNER_ENV, WORKLOAD_ENV } from '../../../lambdas/contracts/runner-env.ts';
 import { EXIT_STOPPED } from '../../../lambdas/domain/classify.ts';
 import type { TaskRecord } from '../../../lambdas/domain/model.ts';
 import type { ModelRepository } from '../../../lambdas/domain/models.ts';
 import { mustGet, type TaskRepository } from '../../../lambdas/domain/task-repository.ts';
 import { describeEnding, type Ending, exitCodeFor } from './exit.ts';
-import { type InferenceSummary, runInference } from './inference.ts';
+import { type InferenceSummary, parseJsonlInputs, runInference } from './inference.ts';
 import { parseLine } from './parse.ts';
 import { type CredentialServer, type CredentialSource, serveRoleCredentials } from './role-credentials.ts';
 import { DirSync, uploadFile } from './s3sync.ts';
@@ -169,9 +169,26 @@ async function inference(
       return { kind: 'secret-unavailable' };
     }
   }
+  let params = task.spec.params;
+  if (params.inputsUri) {
+    // large jobs: the inputs are a JSONL file in S3, read with the task's role (its owner's access)
+    try {
+      if (!task.spec.roleArn || !deps.assumeRole)
+        throw new Error("reading inputsUri needs the task's roleArn");
+      const credentials = deps.assumeRole(task.spec.roleArn, `task-${task.taskId}`);
+      const inputs = await readInputs(params.inputsUri, credentials);
+      deps.log(`read ${inputs.length} input(s) from ${params.inputsUri}`);
+      params = { ...params, inputs };
+    } catch (e) {
+      deps.log(
+        `the inputs ${params.inputsUri} could not be read: ${(e as Error).name}: ${(e as Error).message}`,
+      );
+      return { kind: 'inputs-unavailable' };
+    }
+  }
   let s: InferenceSummary;
   try {
-    s = await runInference(task.spec.params, model, {
+    s = await runInference(params, model, {
       ...(apiKey ? { apiKey } : {}),
       outputDir: c.outputDir,
       log: deps.log,
@@ -194,6 +211,19 @@ async function inference(
   await throttle.close({ progress: 100, metrics });
   if (s.output !== undefined) await deps.store.updateProgress(task.taskId, c.attempt, { output: s.output });
   return { kind: 'exited', code: s.ok ? 0 : 1 };
+}
+
+/** The inputs of an s3:// JSONL file, read with the given credentials. */
+async function readInputs(uri: string, credentials: CredentialSource) {
+  const m = /^s3:\/\/([^/]+)\/(.+)$/.exec(uri);
+  if (!m?.[1] || !m[2]) throw new Error(`not an s3:// URI: ${uri}`);
+  const client = new S3Client({
+    credentials,
+    forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL),
+    followRegionRedirects: true,
+  });
+  const r = await client.send(new GetObjectCommand({ Bucket: m[1], Key: m[2] }));
+  return parseJsonlInputs((await r.Body?.transformToString()) ?? '');
 }
 
 /** Where AWS is for a workload with a role: the region, and the endpoint when one is set (the local cloud). */
