@@ -436,6 +436,8 @@ export class DynamoTaskRepository implements TaskRepository {
       ...statsFromCounters(item),
       promptTokens: num('promptTokens'),
       completionTokens: num('completionTokens'),
+      requestsSucceeded: num('requestsSucceeded'),
+      latencyMsSum: num('latencyMsSum'),
     };
   }
 

@@ -180,6 +180,8 @@ export class MemoryTaskRepository implements TaskRepository {
       ...statsFromCounters(c),
       promptTokens: c.promptTokens ?? 0,
       completionTokens: c.completionTokens ?? 0,
+      requestsSucceeded: c.requestsSucceeded ?? 0,
+      latencyMsSum: c.latencyMsSum ?? 0,
     };
   }
 

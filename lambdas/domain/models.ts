@@ -123,6 +123,7 @@ export class ModelService {
       queueDepth: view.queueDepth,
       promptTokens: s.promptTokens,
       completionTokens: s.completionTokens,
+      meanLatencyMs: s.requestsSucceeded ? Math.round(s.latencyMsSum / s.requestsSucceeded) : null,
       meanRunSeconds: view.meanRunSeconds,
       meanQueueWaitSeconds: view.meanQueueWaitSeconds,
     };

@@ -51,6 +51,9 @@ export interface Stats {
 export interface ModelStats extends Stats {
   promptTokens: number;
   completionTokens: number;
+  /** requests that succeeded in tasks that ended, and the sum of their latencies */
+  requestsSucceeded: number;
+  latencyMsSum: number;
 }
 
 export interface DailyCounts {

@@ -127,6 +127,8 @@ export function planTransition(task: TaskRecord, req: TransitionRequest): Transi
                 ? {
                     promptTokens: next.metrics?.promptTokens ?? 0,
                     completionTokens: next.metrics?.completionTokens ?? 0,
+                    requestsSucceeded: next.metrics?.succeeded ?? 0,
+                    latencyMsSum: next.metrics?.latencyMsSum ?? 0,
                   }
                 : {}),
             },

@@ -100,6 +100,7 @@ describe('inference on the local cloud', () => {
       maxWorkers: 2,
     });
     expect(stats.body.meanRunSeconds).toBeGreaterThan(0);
+    expect(stats.body.meanLatencyMs).toBeGreaterThanOrEqual(700); // the server's scripted delay
   });
 
   it('holds the tasks of an offline model with the reason, and runs them once it is online', async () => {

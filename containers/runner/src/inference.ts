@@ -54,6 +54,8 @@ export interface InferenceSummary {
   failed: number;
   promptTokens: number;
   completionTokens: number;
+  /** the sum of the latencies of the requests that succeeded (ms), for mean latencies */
+  latencyMsSum: number;
   costUsd?: number;
   /** the one answer of a single-input task (text, or the embedding's length), for the task view */
   output?: string;
@@ -206,6 +208,7 @@ export async function runInference(
     failed: 0,
     promptTokens: 0,
     completionTokens: 0,
+    latencyMsSum: 0,
     ok: false,
   };
   let single: string | undefined;
@@ -249,6 +252,7 @@ export async function runInference(
           },
         );
         s.succeeded++;
+        s.latencyMsSum += Date.now() - started;
         s.promptTokens += a.promptTokens;
         s.completionTokens += a.completionTokens;
         if (inputs.length === 1) single = a.output ?? `embedding of ${a.embedding?.length} dimensions`;

@@ -206,6 +206,8 @@ async function inference(
     failed: s.failed,
     promptTokens: s.promptTokens,
     completionTokens: s.completionTokens,
+    latencyMsSum: s.latencyMsSum,
+    ...(s.succeeded ? { meanLatencyMs: Math.round(s.latencyMsSum / s.succeeded) } : {}),
     ...(s.costUsd !== undefined ? { costUsd: s.costUsd } : {}),
   };
   await throttle.close({ progress: 100, metrics });
