@@ -122,12 +122,14 @@ interface TaskView {
 
 describe('npm start, killed', () => {
   it('SIGKILLed and started again on its data folder: every task ends, none lost or run twice, stats match, no orphan', async () => {
+    const clouds: ChildProcess[] = [];
     const root = mkdtempSync(path.join(tmpdir(), 'trainstack-kill-'));
     const dataDir = path.join(root, 'data');
     const marks = path.join(root, 'marks');
     mkdirSync(marks);
     try {
       const first = await startCloud(['--data-dir', dataDir, '--max-concurrent', '2']);
+      clouds.push(first.child);
       // each run that completes its work leaves one mark; a task whose work were done twice leaves two
       const work = (seconds: number) => [
         'sh',
@@ -179,6 +181,7 @@ describe('npm start, killed', () => {
       expect(family.filter(running).length).toBeGreaterThan(0); // orphans: what the next start must end
 
       const second = await startCloud(['--data-dir', dataDir, '--max-concurrent', '2']);
+      clouds.push(second.child);
       // the previous run's processes are gone as soon as it is up, long before their sleep would end
       expect(family.filter(running)).toEqual([]);
       const done = await waitFor(
@@ -215,6 +218,17 @@ describe('npm start, killed', () => {
       );
       expect(existsSync(path.join(dataDir, 'dynamodb', 'dynamodb-local.pid'))).toBe(false);
     } finally {
+      // a failed assertion must not leave a local cloud (and its DynamoDB Local and tasks) running
+      for (const c of clouds) {
+        for (const p of descendants(c.pid ?? 0)) {
+          try {
+            process.kill(p, 'SIGKILL');
+          } catch {
+            // gone
+          }
+        }
+        if (c.exitCode === null) c.kill('SIGKILL');
+      }
       rmSync(root, { recursive: true, force: true, maxRetries: 5 });
     }
   });
