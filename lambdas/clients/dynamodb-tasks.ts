@@ -238,12 +238,19 @@ export class DynamoTaskRepository implements TaskRepository {
         reasons?.[modelItem]?.Code === 'ConditionalCheckFailed' &&
         reasons[0]?.Code !== 'ConditionalCheckFailed'
       )
-        throw new ModelFull(plan.model.modelId);
+        throw new ModelFull(plan.model.modelId, await this.modelGone(plan.model.modelId));
       const current = await mustGet(this, task.taskId);
       if (current.status === req.to) return { applied: false, task: current };
       if (capCondition && current.status === req.from) throw new CapacityFull();
       throw conflict(`task ${task.taskId} is ${current.status}, not ${req.from}`);
     }
+  }
+
+  private async modelGone(modelId: string): Promise<boolean> {
+    const r = await this.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: { pk: modelPk(modelId) }, ConsistentRead: true }),
+    );
+    return !r.Item || Boolean(r.Item.deleted);
   }
 
   private modelWorkers(m: NonNullable<ReturnType<typeof planTransition>['model']>): TxItems[number] {

@@ -87,7 +87,7 @@ export class MemoryTaskRepository implements TaskRepository {
     if (plan.model) {
       const m = this.models?.peek(plan.model.modelId);
       if (plan.model.claim && (!m || m.status !== 'online' || m.active >= m.maxWorkers))
-        throw new ModelFull(plan.model.modelId);
+        throw new ModelFull(plan.model.modelId, !m);
       if (m) m.active += plan.model.delta;
     }
     this.tasks.set(task.taskId, copy(plan.next));

@@ -78,6 +78,17 @@ export async function dispatch(deps: DispatchDeps, config: DispatchConfig): Prom
       } catch (e) {
         if (e instanceof CapacityFull) return { started, expired, freeSlots: 0 };
         if (e instanceof ModelFull) {
+          if (e.gone) {
+            // its model was removed while it waited: it can never run, so it ends with the reason
+            await store.transition(task, {
+              from: 'QUEUED',
+              to: 'FAILED',
+              reason: `its model (${task.spec.type === 'inference' ? task.spec.params.model : e.modelId}) was removed while it waited`,
+              set: { finishedAt: clock.now().toISOString() },
+            });
+            expired.push(task.taskId);
+            continue;
+          }
           fullModels.add(e.modelId);
           passedOver++;
           continue;

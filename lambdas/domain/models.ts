@@ -195,6 +195,11 @@ export class ModelService {
 
   async remove(idOrName: string, actor: Actor): Promise<void> {
     const m = await this.mine(idOrName, actor);
+    const queued = this.tasks ? ((await this.tasks.modelStats(m.modelId)).byStatus.QUEUED ?? 0) : 0;
+    if (queued > 0)
+      throw conflict(
+        `model ${m.name} has ${queued} task(s) queued: cancel them or let them run, then delete it`,
+      );
     const r = await this.models.remove(m);
     if (r === 'busy')
       throw conflict(`model ${m.name} has ${m.active} task(s) running: cancel them or wait, then delete it`);

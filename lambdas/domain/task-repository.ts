@@ -126,8 +126,12 @@ export async function mustGet(repo: Pick<TaskRepository, 'get'>, taskId: string)
 
 /** A claim of a task whose model is offline, gone, or has every worker busy. */
 export class ModelFull extends Error {
-  constructor(readonly modelId: string) {
-    super(`model ${modelId} is offline or has no free worker`);
+  constructor(
+    readonly modelId: string,
+    /** the model was removed: its tasks can never run */
+    readonly gone = false,
+  ) {
+    super(gone ? `model ${modelId} was removed` : `model ${modelId} is offline or has no free worker`);
     this.name = 'ModelFull';
   }
 }

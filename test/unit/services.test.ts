@@ -317,8 +317,17 @@ describe('scheduling by model', () => {
     const ms = new ModelService(models, clock);
     await expect(ms.remove(m.modelId, ALICE)).rejects.toMatchObject({ status: 409 });
     await service.cancel(t.taskId, ALICE);
-    await ms.remove(m.modelId, ALICE);
+    // queued tasks hold it too (through the registry); removed behind their back, they fail with the reason
+    const waiting = await ask(m);
+    const guarded = new ModelService(models, clock, repo);
+    await expect(guarded.remove(m.modelId, ALICE)).rejects.toMatchObject({ status: 409 });
+    await ms.remove(m.modelId, ALICE); // (a registry that does not see the tasks)
     expect(await models.get(m.modelId)).toBeUndefined();
+    await dispatchWide();
+    expect(await mustGet(repo, waiting.taskId)).toMatchObject({
+      status: 'FAILED',
+      statusReason: 'its model (model-busy) was removed while it waited',
+    });
   });
 });
 
