@@ -3,6 +3,7 @@
  * the local JSON-protocol services (Step Functions, CloudWatch Logs, ECS) plugged in by the caller.
  * The local cloud and the integration tests start them through this one function.
  */
+import { Server } from 'node:net';
 import * as path from 'node:path';
 import { startFauxqs } from 'fauxqs';
 import { startDynamoDbLocal } from './dynamodb-local.ts';
@@ -24,7 +25,32 @@ export interface EmulatorOptions {
 export interface Emulators {
   /** `http://127.0.0.1:<port>` */
   readonly endpoint: string;
+  /** where fauxqs itself listens (behind the endpoint) */
+  readonly fauxqs: string;
   stop(): Promise<void>;
+}
+
+/**
+ * Run `start` with every server it opens on all interfaces opened on 127.0.0.1 instead: fauxqs
+ * hard-codes `0.0.0.0` (it has no bind option), and nothing on this machine should answer other
+ * machines. Node's `Server.prototype.listen` is wrapped only while `start` runs.
+ */
+export async function onLoopback<T>(start: () => Promise<T>): Promise<T> {
+  const listen = Server.prototype.listen;
+  const anyHost = (h: unknown) => h === '0.0.0.0' || h === '::' || h === undefined;
+  Server.prototype.listen = function (this: Server, ...args: unknown[]) {
+    const [first] = args;
+    if (first && typeof first === 'object' && anyHost((first as { host?: string }).host))
+      args[0] = { ...(first as object), host: '127.0.0.1' };
+    else if (typeof first === 'number' && (typeof args[1] !== 'string' || anyHost(args[1])))
+      args.splice(1, typeof args[1] === 'string' ? 1 : 0, '127.0.0.1');
+    return (listen as (...a: unknown[]) => Server).apply(this, args);
+  } as typeof listen;
+  try {
+    return await start();
+  } finally {
+    Server.prototype.listen = listen;
+  }
 }
 
 export async function startEmulators(o: EmulatorOptions = {}): Promise<Emulators> {
@@ -35,11 +61,13 @@ export async function startEmulators(o: EmulatorOptions = {}): Promise<Emulators
   try {
     const ddb = await startDynamoDbLocal(o.dataDir ? { dbPath: path.join(o.dataDir, 'dynamodb') } : {});
     stops.push(() => ddb.stop());
-    const fauxqs = await startFauxqs({
-      port: 0,
-      logger: false,
-      ...(o.dataDir ? { dataDir: path.join(o.dataDir, 'fauxqs') } : {}),
-    } as Parameters<typeof startFauxqs>[0]);
+    const fauxqs = await onLoopback(() =>
+      startFauxqs({
+        port: 0,
+        logger: false,
+        ...(o.dataDir ? { dataDir: path.join(o.dataDir, 'fauxqs') } : {}),
+      } as Parameters<typeof startFauxqs>[0]),
+    );
     stops.push(() => fauxqs.stop());
     const port = o.port || (await freePort());
     const server = await startEndpoint(port, {
@@ -49,7 +77,7 @@ export async function startEmulators(o: EmulatorOptions = {}): Promise<Emulators
       metadata: o.metadata ?? (() => undefined),
     });
     stops.push(() => closeServer(server));
-    return { endpoint: `http://127.0.0.1:${port}`, stop };
+    return { endpoint: `http://127.0.0.1:${port}`, fauxqs: fauxqs.address, stop };
   } catch (e) {
     await stop();
     throw e;

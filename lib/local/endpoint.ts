@@ -1,10 +1,11 @@
 /**
  * The one AWS-compatible endpoint: every request is routed by the service its SigV4 credential scope
- * (or X-Amz-Target) names. SQS and S3 go to fauxqs, DynamoDB to DynamoDB Local (both proxied, since
- * they bind all interfaces on ports of their own), Step Functions, CloudWatch Logs and ECS to the
- * local implementations here, and STS AssumeRole (./sts.ts). This endpoint listens on 127.0.0.1 only; the two emulators behind it
- * bind every interface on ports of their own (fauxqs hard-codes 0.0.0.0 and DynamoDB Local has no bind
- * option), so on a shared network a firewall should keep those ports closed.
+ * (or X-Amz-Target) names. SQS and S3 go to fauxqs, DynamoDB to DynamoDB Local (both proxied: they
+ * listen on ports of their own), Step Functions, CloudWatch Logs and ECS to the
+ * local implementations here, and STS AssumeRole (./sts.ts). This endpoint and fauxqs listen on
+ * 127.0.0.1 only (fauxqs hard-codes 0.0.0.0; `onLoopback` in ./emulators.ts opens it on loopback).
+ * DynamoDB Local has no bind option and listens on every interface on a port of its own, so on a
+ * shared network a firewall should keep that port closed.
  */
 import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
 import { AwsError, type JsonService } from './json-service.ts';
