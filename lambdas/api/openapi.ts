@@ -3,15 +3,56 @@ import { z } from 'zod';
 import { submitSchema } from '../domain/model.ts';
 import { modelSpecSchema } from '../domain/models.ts';
 import { ROUTES } from './routes.ts';
-import { listQuery } from './schemas.ts';
-import { seedTrainBody } from './seed-train.ts';
+import { dailyQuery, listQuery, logsQuery } from './schemas.ts';
+import { llmListQuery } from './seed-llm.ts';
+import { seedListQuery, seedTrainBody } from './seed-train.ts';
+
+/** The query parameters each route takes, as the zod schemas that validate them. */
+const QUERIES: Record<string, z.ZodObject> = {
+  'GET /v1/tasks': listQuery,
+  'GET /v1/tasks/{id}/logs': logsQuery,
+  'GET /v1/stats/daily': dailyQuery,
+  'GET /train': seedListQuery,
+  'GET /api/v1/tasks': llmListQuery,
+};
+
+/** Query parameters, typed from their schema (JSON Schema of each property, and whether it is required). */
+function queryParameters(schema: z.ZodObject): object[] {
+  const json = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as {
+    properties?: Record<string, object>;
+    required?: string[];
+  };
+  return Object.entries(json.properties ?? {}).map(([name, s]) => ({
+    name,
+    in: 'query',
+    required: (json.required ?? []).includes(name),
+    schema: s,
+  }));
+}
 
 export function openapi(): object {
   const paths: Record<string, Record<string, object>> = {};
+  const error = {
+    description: 'an error',
+    content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+  };
   for (const r of ROUTES) {
     const op: Record<string, unknown> = {
-      responses: { default: { description: 'JSON; errors as {"error": {"code", "message", "details"}}' } },
+      responses: {
+        default: { description: 'JSON' },
+        '4XX': error,
+        '5XX': error,
+      },
     };
+    const pathParams = [...r.path.matchAll(/\{(\w+)\}/g)].map((m) => ({
+      name: m[1],
+      in: 'path',
+      required: true,
+      schema: { type: 'string' },
+    }));
+    const query = QUERIES[`${r.method} ${r.path}`];
+    const parameters = [...pathParams, ...(query ? queryParameters(query) : [])];
+    if (parameters.length) op.parameters = parameters;
     if (r.auth !== 'none') op.security = [{ sigv4: [] }];
     if (r.method === 'POST' && r.path === '/v1/tasks') {
       op.requestBody = {
@@ -30,9 +71,6 @@ export function openapi(): object {
       op.requestBody = {
         content: { 'application/json': { schema: { $ref: '#/components/schemas/ModelSpec' } } },
       };
-    }
-    if (r.method === 'GET' && r.path === '/v1/tasks') {
-      op.parameters = Object.keys(listQuery.shape).map((name) => ({ name, in: 'query', required: false }));
     }
     paths[r.path] = { ...paths[r.path], [r.method.toLowerCase()]: op };
   }
@@ -53,6 +91,28 @@ export function openapi(): object {
         TaskSubmit: z.toJSONSchema(submitSchema, { io: 'input', unrepresentable: 'any' }),
         SeedTrain: z.toJSONSchema(seedTrainBody, { io: 'input', unrepresentable: 'any' }),
         ModelSpec: z.toJSONSchema(modelSpecSchema, { io: 'input', unrepresentable: 'any' }),
+        Error: {
+          type: 'object',
+          required: ['error'],
+          properties: {
+            error: {
+              type: 'object',
+              required: ['code', 'message'],
+              properties: {
+                code: { type: 'string' },
+                message: { type: 'string' },
+                details: {
+                  type: 'array',
+                  description: 'each field that is wrong, and why',
+                  items: {
+                    type: 'object',
+                    properties: { path: { type: 'string' }, message: { type: 'string' } },
+                  },
+                },
+              },
+            },
+          },
+        },
       },
     },
   };

@@ -38,7 +38,7 @@ const createTask = z
   })
   .strict();
 
-const listTasks = z
+export const llmListQuery = z
   .object({
     page: z.coerce.number().int().min(1).max(1000).default(1),
     page_size: z.coerce.number().int().min(1).max(100).default(20),
@@ -146,7 +146,7 @@ export function toLlmTask(t: TaskRecord) {
 }
 
 const list: RouteHandler = async (event, _p, deps, actor) => {
-  const q = parseQuery(listTasks, event);
+  const q = parseQuery(llmListQuery, event);
   const wanted = q.page * q.page_size;
   const statuses: (Status | undefined)[] = q.status ? TO_STATUSES[q.status] : [undefined];
   const tasks: TaskRecord[] = [];

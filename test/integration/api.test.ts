@@ -330,5 +330,25 @@ describe('stats', () => {
     );
     expect(Object.keys(doc.body.paths)).toContain('/v1/tasks/{id}/cancel');
     expect(JSON.stringify(doc.body.components.schemas.TaskSubmit)).toContain('learningRate');
+    // every path parameter is declared, and query parameters are typed from the schemas that check them
+    type Op = { parameters?: { name: string; in: string; required: boolean; schema: { type?: string } }[] };
+    const paths = doc.body.paths as Record<string, Record<string, Op>>;
+    for (const [p, ops] of Object.entries(paths))
+      for (const op of Object.values(ops))
+        for (const name of [...p.matchAll(/\{(\w+)\}/g)].map((m) => m[1]))
+          expect(
+            op.parameters?.find((x) => x.name === name && x.in === 'path'),
+            `${p} ${name}`,
+          ).toBeDefined();
+    const list = paths['/v1/tasks']?.get?.parameters ?? [];
+    expect(list.find((x) => x.name === 'limit')).toMatchObject({
+      in: 'query',
+      required: false,
+      schema: { type: 'integer' },
+    });
+    expect(list.find((x) => x.name === 'status')?.schema).toMatchObject({
+      enum: expect.arrayContaining(['QUEUED']),
+    });
+    expect(JSON.stringify(doc.body.components.schemas.Error)).toContain('details');
   });
 });
