@@ -52,10 +52,4 @@ export class MemoryModelRepository implements ModelRepository {
   peek(modelId: string): ModelRecord | undefined {
     return this.models.get(modelId);
   }
-
-  /** Tests: set how many tasks of a model run (the dispatcher's job). */
-  setActive(modelId: string, active: number): void {
-    const m = this.models.get(modelId);
-    if (m) m.active = active;
-  }
 }

@@ -86,8 +86,8 @@ export class MemoryTaskRepository implements TaskRepository {
     if (plan.cap !== undefined && (this.countersOf().active ?? 0) >= plan.cap) throw new CapacityFull();
     if (plan.model) {
       const m = this.models?.peek(plan.model.modelId);
-      if (plan.model.claim && (!m || m.status !== 'online' || m.active >= m.maxWorkers))
-        throw new ModelFull(plan.model.modelId, !m);
+      const free = m?.status === 'online' && m.active < m.maxWorkers;
+      if (plan.model.claim && !free) throw new ModelFull(plan.model.modelId, !m);
       if (m) m.active += plan.model.delta;
     }
     this.tasks.set(task.taskId, copy(plan.next));

@@ -8,7 +8,7 @@
 import { ulid } from 'ulidx';
 import { z } from 'zod';
 import { type Actor, mayAccess } from './actor.ts';
-import { badRequest, conflict, DomainError, notFound } from './errors.ts';
+import { conflict, DomainError, notFound } from './errors.ts';
 import { SECRET_REF } from './model.ts';
 import type { Clock } from './ports.ts';
 import type { TaskRepository } from './task-repository.ts';
@@ -94,6 +94,14 @@ export interface ModelRepository {
   remove(m: ModelRecord): Promise<'ok' | 'busy' | 'gone'>;
 }
 
+/** The model a task or a route names, by its id or by its name. */
+export async function findModel(
+  models: Pick<ModelRepository, 'get' | 'byName'>,
+  idOrName: string,
+): Promise<ModelRecord | undefined> {
+  return (await models.get(idOrName)) ?? (await models.byName(idOrName));
+}
+
 export class ModelService {
   constructor(
     private readonly models: ModelRepository,
@@ -145,18 +153,8 @@ export class ModelService {
 
   /** A model by id or by name, or a 404. */
   async get(idOrName: string): Promise<ModelRecord> {
-    const m = (await this.models.get(idOrName)) ?? (await this.models.byName(idOrName));
+    const m = await findModel(this.models, idOrName);
     if (!m) throw notFound(`model ${idOrName}`);
-    return m;
-  }
-
-  /** For a task's `model` field: the model, or a 400 naming the field. */
-  async forTask(idOrName: string, path: string): Promise<ModelRecord> {
-    const m = (await this.models.get(idOrName)) ?? (await this.models.byName(idOrName));
-    if (!m)
-      throw badRequest(`no model ${idOrName}`, [
-        { path, message: `no model has this id or name (GET /v1/models lists them)` },
-      ]);
     return m;
   }
 

@@ -15,7 +15,7 @@ import {
   TERMINAL,
   withDefaults,
 } from './model.ts';
-import type { ModelRepository } from './models.ts';
+import { findModel, type ModelRepository } from './models.ts';
 import type { Clock, Executions, Waker } from './ports.ts';
 import { MAX_SPEC_BYTES, sizeOf, storableIssues } from './storable.ts';
 import { type ListFilter, mustGet, type Page, type Stats, type TaskRepository } from './task-repository.ts';
@@ -156,7 +156,7 @@ export class TaskService {
         throw badRequest('reading inputsUri needs a role', [
           { path: 'roleArn', message: 'name a role (roleArn) that may read the inputsUri object' },
         ]);
-      const known = (await this.models?.get(p.model)) ?? (await this.models?.byName(p.model));
+      const known = this.models && (await findModel(this.models, p.model));
       if (!known)
         throw badRequest(`no model ${p.model}`, [
           {

@@ -31,30 +31,50 @@ function descendants(pid: number): number[] {
   return all;
 }
 
+/**
+ * Start `bin/local.ts` and wait for its ready message. `launcher` runs it: `tsx`, as `npm start` does,
+ * or this Node with tsx as a loader (one process, so a SIGKILL hits the local cloud itself).
+ */
+async function startCloud(args: string[], launcher: string[] = [process.execPath, '--import', 'tsx']) {
+  const [port, awsPort] = [await freePort(), await freePort()];
+  const [bin, ...pre] = launcher as [string, ...string[]];
+  const child = spawn(
+    bin,
+    [
+      ...pre,
+      path.join(REPO_ROOT, 'bin', 'local.ts'),
+      '--port',
+      String(port),
+      '--aws-port',
+      String(awsPort),
+      '--quiet',
+      ...args,
+    ],
+    { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  child.stdout?.on('data', (d) => {
+    out += String(d);
+  });
+  child.stderr?.on('data', (d) => {
+    out += String(d);
+  });
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  await waitFor(
+    'the ready message',
+    async () => out.includes('ready') || (child.exitCode !== null && Promise.reject(new Error(out))),
+    90_000,
+  );
+  return { child, port, awsPort, api: `http://127.0.0.1:${port}`, exited, output: () => out };
+}
+
 describe('npm start', () => {
   it('prints its URLs, answers on them, and stops everything on Ctrl-C', async () => {
-    const [port, awsPort] = [await freePort(), await freePort()];
-    const child: ChildProcess = spawn(
-      path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx'),
-      [
-        path.join(REPO_ROOT, 'bin', 'local.ts'),
-        '--port',
-        String(port),
-        '--aws-port',
-        String(awsPort),
-        '--quiet',
-      ],
-      { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+    const { child, port, awsPort, exited, output } = await startCloud(
+      [],
+      [path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx')],
     );
-    let out = '';
-    child.stdout?.on('data', (d) => {
-      out += String(d);
-    });
-    child.stderr?.on('data', (d) => {
-      out += String(d);
-    });
-    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-    await waitFor('the ready message', async () => out.includes('ready'), 90_000);
+    const out = output();
     expect(out).toContain(`API            http://127.0.0.1:${port}`);
     expect(out).toContain(`AWS endpoint   http://127.0.0.1:${awsPort}`);
     const health = await fetch(`http://127.0.0.1:${port}/health`);
@@ -77,40 +97,6 @@ function running(pid: number): boolean {
   } catch {
     return false;
   }
-}
-
-/** `bin/local.ts` in this Node (no tsx wrapper process), so a SIGKILL hits the local cloud itself. */
-async function startCloud(args: string[]) {
-  const port = await freePort();
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      path.join(REPO_ROOT, 'bin', 'local.ts'),
-      '--port',
-      String(port),
-      '--aws-port',
-      String(await freePort()),
-      '--quiet',
-      ...args,
-    ],
-    { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let out = '';
-  child.stdout?.on('data', (d) => {
-    out += String(d);
-  });
-  child.stderr?.on('data', (d) => {
-    out += String(d);
-  });
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  await waitFor(
-    'the ready message',
-    async () => out.includes('ready') || (child.exitCode !== null && Promise.reject(new Error(out))),
-    90_000,
-  );
-  return { child, api: `http://127.0.0.1:${port}`, exited, output: () => out };
 }
 
 interface TaskView {

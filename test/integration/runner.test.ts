@@ -11,7 +11,12 @@ import { PassThrough } from 'node:stream';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { bundleRunner } from '../../containers/runner/build.ts';
-import { type RunnerConfig, type RunResult, runTask } from '../../containers/runner/src/runner.ts';
+import {
+  type RunnerConfig,
+  type RunnerDeps,
+  type RunResult,
+  runTask,
+} from '../../containers/runner/src/runner.ts';
 import { localSecretSource } from '../../containers/runner/src/secrets.ts';
 import type { DynamoTaskRepository } from '../../lambdas/clients/dynamodb-tasks.ts';
 import { RUNNER_ENV } from '../../lambdas/contracts/runner-env.ts';
@@ -109,7 +114,8 @@ writeFileSync(
   }),
 );
 
-async function run(c: RunnerConfig, signal = new AbortController().signal) {
+/** Run the runner in this process; `deps` replaces any of its usual dependencies. */
+async function run(c: RunnerConfig, signal = new AbortController().signal, deps: Partial<RunnerDeps> = {}) {
   const out = new PassThrough();
   const chunks: string[] = [];
   out.on('data', (d) => chunks.push(String(d)));
@@ -123,6 +129,7 @@ async function run(c: RunnerConfig, signal = new AbortController().signal) {
       out,
       err: out,
       log: (m) => logs.push(m),
+      ...deps,
     },
     c,
     process.env,
@@ -211,30 +218,13 @@ describe('runner', () => {
       { roleArn },
     );
     const assumed: string[] = [];
-    const out = new PassThrough();
-    let output = '';
-    out.on('data', (d) => {
-      output += String(d);
-    });
-    const logs: string[] = [];
-    const result = await runTask(
-      {
-        store,
-        s3,
-        secrets: localSecretSource(undefined, {}),
-        assumeRole: (arn, sessionName) => {
-          assumed.push(`${arn} ${sessionName}`);
-          // the local cloud's STS, on the shared emulators' endpoint
-          return fromTemporaryCredentials({ params: { RoleArn: arn, RoleSessionName: sessionName } });
-        },
-        out,
-        err: out,
-        log: (m) => logs.push(m),
+    const { result, output, logs } = await run(config(task), undefined, {
+      assumeRole: (arn, sessionName) => {
+        assumed.push(`${arn} ${sessionName}`);
+        // the local cloud's STS, on the shared emulators' endpoint
+        return fromTemporaryCredentials({ params: { RoleArn: arn, RoleSessionName: sessionName } });
       },
-      config(task),
-      process.env,
-      new AbortController().signal,
-    );
+    });
     expect(result.exitCode, output).toBe(0);
     expect(assumed).toEqual([`${roleArn} task-${task.taskId}`]);
     // temporary credentials (the runner's own have no session token), and a stranger without the token gets nothing
@@ -248,25 +238,11 @@ describe('runner', () => {
       { type: 'container', image: 'x', params: {}, command: ['sh', '-c', 'echo started'] },
       { roleArn: 'arn:aws:iam::123456789012:role/not-trusting-us' },
     );
-    const logs: string[] = [];
-    const result = await runTask(
-      {
-        store,
-        s3,
-        secrets: localSecretSource(undefined, {}),
-        assumeRole: () => async () => {
-          throw Object.assign(new Error('not authorized to perform sts:AssumeRole'), {
-            name: 'AccessDenied',
-          });
-        },
-        out: new PassThrough(),
-        err: new PassThrough(),
-        log: (m) => logs.push(m),
+    const { result, logs } = await run(config(task), undefined, {
+      assumeRole: () => async () => {
+        throw Object.assign(new Error('not authorized to perform sts:AssumeRole'), { name: 'AccessDenied' });
       },
-      config(task),
-      process.env,
-      new AbortController().signal,
-    );
+    });
     expect(result.ending.kind).toBe('role-unavailable');
     expect(result.exitCode).toBe(77);
     expect(logs.join('\n')).toContain('could not be assumed: AccessDenied: not authorized');
@@ -457,19 +433,10 @@ describe("the runner's session policy", () => {
       command: ['sh', '-c', script],
     });
     const recStore = new DynamoTaskRepository(doc, stack.tableName);
-    const result = await runTask(
-      {
-        store: recStore,
-        s3: recordingS3,
-        secrets: localSecretSource(undefined, {}),
-        out: new PassThrough(),
-        err: new PassThrough(),
-        log: () => {},
-      },
-      config(task, { checkpointIntervalMs: 200 }),
-      process.env,
-      new AbortController().signal,
-    );
+    const { result } = await run(config(task, { checkpointIntervalMs: 200 }), undefined, {
+      store: recStore,
+      s3: recordingS3,
+    });
     expect(result.exitCode).toBe(0);
 
     const policy = attemptPolicy(
@@ -762,25 +729,12 @@ describe('inference', () => {
         roleArn,
       });
     const runWith = async (task: TaskRecord) => {
-      const logs: string[] = [];
       const c = config(task);
-      const result = await runTask(
-        {
-          store,
-          s3,
-          models,
-          secrets: localSecretSource(undefined, {}),
-          assumeRole: (arn, name) =>
-            fromTemporaryCredentials({ params: { RoleArn: arn, RoleSessionName: name } }),
-          out: new PassThrough(),
-          err: new PassThrough(),
-          log: (m) => logs.push(m),
-        },
-        c,
-        process.env,
-        new AbortController().signal,
-      );
-      return { result, logs, c };
+      const r = await run(c, undefined, {
+        assumeRole: (arn, name) =>
+          fromTemporaryCredentials({ params: { RoleArn: arn, RoleSessionName: name } }),
+      });
+      return { ...r, c };
     };
     const ok = await runWith(await fromUri('inputs/reqs.jsonl'));
     expect(ok.result.exitCode).toBe(0);
