@@ -27,12 +27,12 @@ const httpUrl = z
 /** What a user gives to register or replace a model. */
 export const modelSpecSchema = z
   .object({
-    /** unique: tasks name a model by it or by its id */
+    /** unique: tasks and routes (/v1/models/{name}) name a model by it or by its id, so no `/` */
     name: z
       .string()
       .regex(
-        /^[A-Za-z0-9][\w.:/-]{0,127}$/,
-        '1-128 of letters, digits and _ . : / - (starting with a letter or digit)',
+        /^[A-Za-z0-9][\w.:-]{0,127}$/,
+        '1-128 of letters, digits and _ . : - (starting with a letter or digit)',
       ),
     type: z.enum(MODEL_TYPES),
     /** the OpenAI-compatible API root, e.g. https://api.openai.com/v1 or http://vllm:8000/v1 */

@@ -68,6 +68,9 @@ describe('the model registry', () => {
       path: 'apiKey',
       message: expect.stringContaining('never the key'),
     });
+    // a name with / could not be named in /v1/models/{name}
+    const slash = await alice<Problem>('POST', '/v1/models', gpt({ name: 'meta/llama' }));
+    expect(slash.body.error.details).toEqual([expect.objectContaining({ path: 'name' })]);
     const bad = await alice<Problem>(
       'POST',
       '/v1/models',
