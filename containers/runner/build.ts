@@ -10,6 +10,8 @@ import { build } from 'esbuild';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const RUNNER_ENTRY = path.join(here, 'src', 'main.ts');
+/** The agent runtime (trajectory tasks), bundled by the same recipe. */
+export const AGENT_ENTRY = path.join(here, '..', 'agent', 'src', 'main.ts');
 
 /** ESM bundles need a `require` for the few CommonJS dependencies that call it (the Lambda bundles too). */
 export const ESM_REQUIRE_SHIM =

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { submitSchema } from '../domain/model.ts';
 import { modelSpecSchema } from '../domain/models.ts';
 import { ROUTES } from './routes.ts';
-import { dailyQuery, listQuery, logsQuery } from './schemas.ts';
+import { batchSubmitQuery, dailyQuery, listQuery, logsQuery, pageQuery } from './schemas.ts';
 import { llmListQuery } from './seed-llm.ts';
 import { seedListQuery, seedTrainBody } from './seed-train.ts';
 
@@ -12,6 +12,9 @@ const QUERIES: Record<string, z.ZodObject> = {
   'GET /v1/tasks': listQuery,
   'GET /v1/tasks/{id}/logs': logsQuery,
   'GET /v1/stats/daily': dailyQuery,
+  'POST /v1/tasks/batch': batchSubmitQuery,
+  'GET /v1/batches/{id}/tasks': pageQuery,
+  'GET /v1/batches/{id}/trajectories': pageQuery,
   'GET /train': seedListQuery,
   'GET /api/v1/tasks': llmListQuery,
 };

@@ -24,3 +24,26 @@ export const logsQuery = z
 export const dailyQuery = z.object({ days: z.coerce.number().int().min(1).max(90).default(7) }).strict();
 
 export const taskId = z.string().regex(/^[0-9A-HJKMNP-TV-Z]{26}$/, 'not a task id');
+
+export const batchId = z.string().regex(/^[0-9A-HJKMNP-TV-Z]{26}$/, 'not a batch id');
+
+/** `POST /v1/tasks/batch`: the batch to add the lines to (else a new one), and defaults for its lines. */
+export const batchSubmitQuery = z
+  .object({
+    /** add to this batch (POST /v1/batches made it, or an earlier request) */
+    batchId: batchId.optional(),
+    /** a name for the new batch */
+    name: z.string().min(1).max(256).optional(),
+    /** the model of trajectory lines that name none (seed 003 lines never do) */
+    model: z.string().min(1).max(128).optional(),
+  })
+  .strict();
+
+export const batchCreateBody = z.object({ name: z.string().min(1).max(256).optional() }).strict();
+
+export const pageQuery = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(100).default(20),
+    cursor: z.string().min(1).max(2048).optional(),
+  })
+  .strict();

@@ -1,11 +1,16 @@
 /** The `/v1` surface: tasks (submit, batch, list, show, cancel, retry, logs, artifacts, trajectory) and stats. */
 import type { z } from 'zod';
 import { badRequest, DomainError, notFound } from '../domain/errors.ts';
-import { publicView, submitSchema, type TaskRecord, TERMINAL } from '../domain/model.ts';
+import { publicView, submitSchema, type TaskRecord, type TaskSpec, TERMINAL } from '../domain/model.ts';
 import { fromZod, header, json, jsonBody, rawBody } from './http.ts';
 import { idParam, parseQuery, type Route, type RouteHandler } from './router.ts';
-import { dailyQuery, listQuery, logsQuery } from './schemas.ts';
-import { isSeedTrajectoryLine, seedTrajectoryLine, seedTrajectoryToSpec } from './seed-trajectory.ts';
+import { batchSubmitQuery, dailyQuery, listQuery, logsQuery } from './schemas.ts';
+import {
+  isSeedTrajectoryLine,
+  seedLineKey,
+  seedTrajectoryLine,
+  seedTrajectoryToSpec,
+} from './seed-trajectory.ts';
 
 const view = (t: TaskRecord) => publicView(t);
 
@@ -42,12 +47,24 @@ function batchLines(event: Parameters<RouteHandler>[0]): unknown[] {
   return body;
 }
 
+/** The most lines one request takes; a larger file goes in several requests into one batch (the CLI does). */
+export const MAX_BATCH_LINES = 1000;
+
 const submitBatch: RouteHandler = async (event, _p, deps, actor) => {
+  const q = parseQuery(batchSubmitQuery, event);
+  // another owner's batch is a 404 before anything else is looked at
+  const existing = q.batchId ? await deps.service.batch(q.batchId, actor) : undefined;
   const lines = batchLines(event);
   if (lines.length === 0) throw badRequest('no tasks in the batch', [{ path: '(body)', message: 'empty' }]);
-  if (lines.length > 1000) throw new DomainError(413, 'PayloadTooLarge', 'at most 1000 tasks per batch');
+  if (lines.length > MAX_BATCH_LINES)
+    throw new DomainError(
+      413,
+      'PayloadTooLarge',
+      `at most ${MAX_BATCH_LINES} tasks per request; send more into one batch with ?batchId=`,
+    );
+  const batch = existing ?? (await deps.service.createBatch(actor, q.name));
   const owner = actor.id;
-  const accepted: { line: number; taskId: string; name?: string }[] = [];
+  const accepted: { line: number; taskId: string; name?: string; duplicate?: true }[] = [];
   const rejected: {
     line: number;
     error: { code: string; message: string; details: { path: string; message: string }[] };
@@ -63,12 +80,25 @@ const submitBatch: RouteHandler = async (event, _p, deps, actor) => {
       });
       continue;
     }
-    const spec = isSeed
-      ? seedTrajectoryToSpec(parsed.data as z.output<typeof seedTrajectoryLine>)
-      : (parsed.data as z.output<typeof submitSchema>);
+    let spec: TaskSpec;
+    let key: string | undefined;
+    if (isSeed) {
+      const l = parsed.data as z.output<typeof seedTrajectoryLine>;
+      spec = seedTrajectoryToSpec(l, q.model);
+      key = seedLineKey(l.task_id);
+    } else {
+      spec = parsed.data as TaskSpec;
+      if (spec.type === 'trajectory' && !spec.params.model && q.model)
+        spec = { ...spec, params: { ...spec.params, model: q.model } };
+    }
     try {
-      const { task } = await deps.service.submit(spec, owner);
-      accepted.push({ line: n, taskId: task.taskId, ...(task.name ? { name: task.name } : {}) });
+      const { task, created } = await deps.service.submit(spec, owner, key, batch.batchId);
+      accepted.push({
+        line: n,
+        taskId: task.taskId,
+        ...(task.name ? { name: task.name } : {}),
+        ...(created ? {} : { duplicate: true as const }),
+      });
     } catch (e) {
       // one line's failure never fails the lines before it: each line says what became of it
       rejected.push({
@@ -84,7 +114,15 @@ const submitBatch: RouteHandler = async (event, _p, deps, actor) => {
       });
     }
   }
-  if (accepted.length) return json(202, { accepted, rejected });
+  const duplicates = accepted.filter((a) => a.duplicate).length;
+  await deps.service.countBatchLines(batch.batchId, {
+    lines: lines.length,
+    accepted: accepted.length - duplicates,
+    duplicates,
+    rejected: rejected.length,
+  });
+  const batchId = batch.batchId;
+  if (accepted.length) return json(202, { batchId, accepted, rejected });
   // nothing accepted: an error as every 400 has, naming each line's wrong fields, beside the per-line results
   const details = rejected.flatMap((r) =>
     (r.error.details.length ? r.error.details : [{ path: '(line)', message: r.error.message }]).map((d) => ({
@@ -94,6 +132,7 @@ const submitBatch: RouteHandler = async (event, _p, deps, actor) => {
   );
   return json(400, {
     error: { code: 'ValidationError', message: 'no line of the batch was accepted', details },
+    batchId,
     accepted,
     rejected,
   });

@@ -19,10 +19,13 @@ type Doc = Pick<DynamoDBDocumentClient, 'send'>;
 type TxItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
 
 /** The fields of a model record as stored, without the table's own attributes. */
-const INTERNAL = new Set(['pk', 'listPk', 'createdKey', 'deleted']);
+const INTERNAL = new Set(['pk', 'listPk', 'createdKey', 'deleted', 'registeredBy']);
 function toRecord(item: Record<string, unknown> | undefined): ModelRecord | undefined {
   if (!item || item.deleted) return undefined;
-  return Object.fromEntries(Object.entries(item).filter(([k]) => !INTERNAL.has(k))) as unknown as ModelRecord;
+  return {
+    ...Object.fromEntries(Object.entries(item).filter(([k]) => !INTERNAL.has(k))),
+    owner: item.registeredBy,
+  } as unknown as ModelRecord;
 }
 
 /** Which items of a cancelled transaction failed their condition (in the order given). */
@@ -76,9 +79,12 @@ export class DynamoModelRepository implements ModelRepository {
   }
 
   async create(m: ModelRecord): Promise<boolean> {
+    const { owner, ...rest } = m;
     const item = {
       pk: modelPk(m.modelId),
-      ...m,
+      ...rest,
+      // not `owner`: with createdKey that would put the model in the tasks' byOwner index
+      registeredBy: owner,
       listPk: MODEL_LIST_PK,
       createdKey: createdKey({ createdAt: m.createdAt, taskId: m.modelId }),
     };

@@ -6,6 +6,7 @@
 import {
   type DynamoDBDocumentClient,
   GetCommand,
+  PutCommand,
   QueryCommand,
   type QueryCommandInput,
   TransactWriteCommand,
@@ -17,6 +18,9 @@ import { decodeCursor, encodeCursor } from '../domain/cursor.ts';
 import { badRequest, conflict } from '../domain/errors.ts';
 import type { Attempt, TaskRecord } from '../domain/model.ts';
 import {
+  type BatchLines,
+  type BatchRecord,
+  type BatchState,
   CapacityFull,
   type DailyCounts,
   type ListFilter,
@@ -30,8 +34,16 @@ import {
   type TransitionRequest,
   type TransitionResult,
 } from '../domain/task-repository.ts';
-import { dailyRow, lastDays, planTransition, statsFromCounters, submitDelta } from '../domain/transitions.ts';
 import {
+  batchState,
+  dailyRow,
+  lastDays,
+  planTransition,
+  statsFromCounters,
+  submitDelta,
+} from '../domain/transitions.ts';
+import {
+  batchPk,
   createdKey,
   dayPk,
   INDEXES,
@@ -84,6 +96,7 @@ export class DynamoTaskRepository implements TaskRepository {
     const item = {
       pk: taskPk(task.taskId),
       ...task,
+      ...(task.batchId ? { batchId: task.batchId } : {}),
       listPk: LIST_PK,
       createdKey: createdKey(task),
       queuePk: QUEUE_PK,
@@ -96,8 +109,9 @@ export class DynamoTaskRepository implements TaskRepository {
       // the owner's own counters, in the same transaction
       this.addCounters(statsPk(task.owner), submitDelta(task.type)),
       this.addCounters(dayPk(task.createdAt, task.owner), { submitted: 1 }),
-      // and its model's
+      // and its model's, and its batch's
       ...(task.modelId ? [this.addCounters(modelStatsPk(task.modelId), submitDelta(task.type))] : []),
+      ...(task.batchId ? [this.addCounters(batchPk(task.batchId), submitDelta(task.type))] : []),
     ];
     if (task.idempotencyKey) {
       tx.push({
@@ -224,6 +238,7 @@ export class DynamoTaskRepository implements TaskRepository {
     }
     if (plan.modelCounters)
       tx.push(this.addCounters(modelStatsPk(plan.modelCounters.modelId), plan.modelCounters.add));
+    if (task.batchId) tx.push(this.addCounters(batchPk(task.batchId), plan.counters));
     // a task of a registered model takes (online, a worker free: exactly, like the cap) or frees a worker
     const modelItem = plan.model ? tx.push(this.modelWorkers(plan.model)) - 1 : -1;
 
@@ -351,6 +366,15 @@ export class DynamoTaskRepository implements TaskRepository {
       ExpressionAttributeNames: { '#k': index.partitionKey },
       ExpressionAttributeValues: { ':k': value },
     });
+    if (filter.batchId) {
+      // a batch's tasks in the order they were submitted
+      const input = { ...byIndex(INDEXES.byBatch, filter.batchId), ScanIndexForward: true };
+      return this.queryPage(
+        input,
+        filter.limit,
+        filter.cursor ? startKeyOf(filter.cursor, INDEXES.byBatch) : undefined,
+      );
+    }
     let input: QueryCommandInput;
     const index = filter.owner
       ? INDEXES.byOwner
@@ -446,6 +470,29 @@ export class DynamoTaskRepository implements TaskRepository {
       requestsSucceeded: num('requestsSucceeded'),
       latencyMsSum: num('latencyMsSum'),
     };
+  }
+
+  async createBatch(batch: BatchRecord): Promise<void> {
+    await this.doc.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: { pk: batchPk(batch.batchId), batch },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+    );
+  }
+
+  async countBatchLines(batchId: string, add: BatchLines): Promise<void> {
+    const counts = Object.fromEntries(Object.entries(add).map(([k, v]) => [`lines_${k}`, v]));
+    await this.doc.send(new UpdateCommand(this.addCounters(batchPk(batchId), counts).Update));
+  }
+
+  async getBatch(batchId: string): Promise<BatchState | undefined> {
+    const out = await this.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: { pk: batchPk(batchId) }, ConsistentRead: true }),
+    );
+    if (!out.Item?.batch) return undefined;
+    return batchState(out.Item.batch as BatchRecord, out.Item);
   }
 
   async stats(owner?: string): Promise<Stats> {

@@ -9,7 +9,14 @@ import { badRequest, conflict } from '../domain/errors.ts';
 import type { Attempt, TaskRecord } from '../domain/model.ts';
 import type * as port from '../domain/task-repository.ts';
 import { CapacityFull, ModelFull, type TaskRepository } from '../domain/task-repository.ts';
-import { dailyRow, lastDays, planTransition, statsFromCounters, submitDelta } from '../domain/transitions.ts';
+import {
+  batchState,
+  dailyRow,
+  lastDays,
+  planTransition,
+  statsFromCounters,
+  submitDelta,
+} from '../domain/transitions.ts';
 import type { MemoryModelRepository } from './memory-models.ts';
 import { createdKey, queueSk } from './task-table.ts';
 
@@ -18,6 +25,7 @@ const copy = <T>(v: T): T => structuredClone(v);
 export class MemoryTaskRepository implements TaskRepository {
   private readonly tasks = new Map<string, TaskRecord>();
   private readonly idempotency = new Map<string, string>();
+  private readonly batches = new Map<string, port.BatchRecord>();
   /** counters by owner; '' holds every owner's */
   private readonly counters = new Map<string, Record<string, number>>();
   /** daily counters by `<owner>#<date>`; owner '' for every owner's */
@@ -62,6 +70,7 @@ export class MemoryTaskRepository implements TaskRepository {
     this.addCounters(task.owner, submitDelta(task.type));
     this.addDaily(task.createdAt, 'submitted', task.owner);
     if (task.modelId) this.add(this.modelCountersOf(task.modelId), submitDelta(task.type));
+    if (task.batchId) this.add(this.batchItem(task.batchId), submitDelta(task.type));
     return { task: copy(task), created: true };
   }
 
@@ -95,6 +104,7 @@ export class MemoryTaskRepository implements TaskRepository {
     if (plan.daily) this.addDaily(plan.now, plan.daily, task.owner);
     if (plan.modelCounters)
       this.add(this.modelCountersOf(plan.modelCounters.modelId), plan.modelCounters.add);
+    if (task.batchId) this.add(this.batchItem(task.batchId), plan.counters);
     return { applied: true, task: copy(plan.next) };
   }
 
@@ -133,16 +143,19 @@ export class MemoryTaskRepository implements TaskRepository {
     if (filter.cursor && typeof position !== 'string')
       throw badRequest('the cursor is not valid', [{ path: 'cursor', message: 'not a cursor of this list' }]);
     const after = position as string | undefined;
+    // newest first; a batch's tasks oldest first (the order they were submitted)
+    const dir = filter.batchId ? -1 : 1;
     const matching = [...this.tasks.values()]
-      .filter(
-        (t) =>
-          (!filter.owner || t.owner === filter.owner) &&
-          (!filter.status || t.status === filter.status) &&
-          (!filter.type || t.type === filter.type),
+      .filter((t) =>
+        filter.batchId
+          ? t.batchId === filter.batchId
+          : (!filter.owner || t.owner === filter.owner) &&
+            (!filter.status || t.status === filter.status) &&
+            (!filter.type || t.type === filter.type),
       )
       .map((t) => ({ t, key: createdKey(t) }))
-      .sort((a, b) => (a.key < b.key ? 1 : a.key > b.key ? -1 : 0))
-      .filter(({ key }) => after === undefined || key < after);
+      .sort((a, b) => (a.key < b.key ? dir : a.key > b.key ? -dir : 0))
+      .filter(({ key }) => after === undefined || (dir === 1 ? key < after : key > after));
     const page = matching.slice(0, filter.limit);
     const last = page.at(-1);
     return {
@@ -168,6 +181,27 @@ export class MemoryTaskRepository implements TaskRepository {
     const mine = queueSk(task);
     const ahead = this.queued().filter(({ sk }) => sk < mine).length;
     return { ahead: Math.min(ahead, cap), atLeast: ahead >= cap };
+  }
+
+  private batchItem(batchId: string): Record<string, number> {
+    return this.countersOf(`batch:${batchId}`);
+  }
+
+  async createBatch(batch: port.BatchRecord): Promise<void> {
+    if (this.batches.has(batch.batchId)) throw conflict(`batch ${batch.batchId} exists`);
+    this.batches.set(batch.batchId, { ...batch });
+  }
+
+  async countBatchLines(batchId: string, add: port.BatchLines): Promise<void> {
+    this.add(
+      this.batchItem(batchId),
+      Object.fromEntries(Object.entries(add).map(([k, v]) => [`lines_${k}`, v])),
+    );
+  }
+
+  async getBatch(batchId: string): Promise<port.BatchState | undefined> {
+    const b = this.batches.get(batchId);
+    return b ? batchState(b, this.batchItem(batchId)) : undefined;
   }
 
   private modelCountersOf(modelId: string): Record<string, number> {

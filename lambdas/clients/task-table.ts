@@ -5,7 +5,8 @@
  *
  * Items: `TASK#<id>` (the record), `STATS` and `STATS#<owner>` (counters, all and per owner),
  * `DAY#<yyyy-mm-dd>` and `DAY#<owner>#<yyyy-mm-dd>` (daily counters), `IDEMP#<owner>#<key>`
- * (idempotency keys), and `MODEL#<id>` with `MODELNAME#<name>` (the model registry).
+ * (idempotency keys), `MODEL#<id>` with `MODELNAME#<name>` (the model registry), and `BATCH#<id>`
+ * (a batch and its counters).
  */
 export const PARTITION_KEY = 'pk';
 
@@ -19,6 +20,8 @@ export const INDEXES = {
   byOwner: { indexName: 'byOwner', partitionKey: 'owner', sortKey: 'createdKey' },
   /** every task, newest first (listPk is the constant `TASK`) */
   byCreated: { indexName: 'byCreated', partitionKey: 'listPk', sortKey: 'createdKey' },
+  /** sparse: the tasks of one batch (those submitted in one), oldest first */
+  byBatch: { indexName: 'byBatch', partitionKey: 'batchId', sortKey: 'createdKey' },
   /** sparse: only QUEUED tasks carry queuePk, sorted by priority then age */
   queue: { indexName: 'queue', partitionKey: 'queuePk', sortKey: 'queueSk' },
 } as const;
@@ -36,6 +39,8 @@ export const idempotencyPk = (owner: string, key: string) => `IDEMP#${owner}#${k
 export const modelPk = (id: string) => `MODEL#${id}`;
 export const modelNamePk = (name: string) => `MODELNAME#${name}`;
 export const MODEL_LIST_PK = 'MODEL';
+/** A batch: who made it, its lines' counts and its tasks' counters (by status), in one item. */
+export const batchPk = (id: string) => `BATCH#${id}`;
 /** The counters of one model's tasks (by status, run time, tokens). */
 export const modelStatsPk = (id: string) => `MODELSTATS#${id}`;
 export const createdKey = (t: { createdAt: string; taskId: string }) => `${t.createdAt}#${t.taskId}`;

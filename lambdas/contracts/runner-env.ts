@@ -18,6 +18,8 @@ export const RUNNER_ENV = {
   outputDir: 'TRAINSTACK_OUTPUT_DIR',
   checkpointDir: 'TRAINSTACK_CHECKPOINT_DIR',
   defaultCommand: 'TRAINSTACK_DEFAULT_COMMAND',
+  /** the command that runs trajectory tasks (the agent runtime, containers/agent); its image sets it */
+  agentCommand: 'TRAINSTACK_AGENT_COMMAND',
   // tuning, rarely set
   progressIntervalMs: 'TRAINSTACK_PROGRESS_INTERVAL_MS',
   checkpointIntervalMs: 'TRAINSTACK_CHECKPOINT_INTERVAL_MS',
@@ -54,4 +56,10 @@ export const WORKLOAD_ENV = {
   checkpointEvery: 'TRAINSTACK_CHECKPOINT_EVERY',
   dataset: 'TRAINSTACK_DATASET',
   model: 'TRAINSTACK_MODEL',
+  /** trajectory tasks: the registered model the agent calls (JSON: name, baseUrl, model, defaults) */
+  agentModel: 'TRAINSTACK_AGENT_MODEL',
+  /** trajectory tasks: the model's API key, when it has one (masked in the log) */
+  agentApiKey: 'TRAINSTACK_AGENT_API_KEY',
+  /** epoch milliseconds by which the attempt must end (the task's timeout from the attempt's start) */
+  deadline: 'TRAINSTACK_DEADLINE',
 } as const;

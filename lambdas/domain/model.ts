@@ -81,10 +81,28 @@ export const trainingParams = z
 
 export const trajectoryParams = z
   .object({
+    /** the runtime: seed 003's task types (a plug-in runtime's id goes in `runtime`) */
     taskType: z.enum(['reasoning', 'code', 'web']),
     description: z.string().min(1).max(20_000),
+    /** the registered model the agent calls (id or name, GET /v1/models) */
+    model: z.string().min(1).max(128).optional(),
+    /** the tools offered, exactly (python_executor, browser, fetch, search, plug-in tools); default: the runtime's */
     expectedTools: z.array(z.string().min(1).max(128)).max(50).default([]),
+    /** the most actions (tool calls and the final answer) @default 10 */
     maxSteps: z.number().int().min(1).max(1000).default(10),
+    /** a plug-in runtime of the agent image, in place of taskType's */
+    runtime: z
+      .string()
+      .regex(/^[\w.-]{1,64}$/, 'a runtime id (letters, digits, _ . -)')
+      .optional(),
+    /** your own id for this task, carried by its trajectory (a tasks.jsonl line's task_id) */
+    taskId: z.string().min(1).max(256).optional(),
+    /** let code run by python_executor reach the network @default false */
+    allowNetwork: z.boolean().optional(),
+    /** python_executor's time limit per run, seconds @default 30 */
+    toolTimeoutSeconds: z.number().int().min(1).max(3600).optional(),
+    temperature: z.number().min(0).max(2).optional(),
+    maxTokens: z.number().int().min(1).max(1_000_000).optional(),
   })
   .strict();
 
@@ -182,6 +200,8 @@ export interface TaskRecord {
   idempotencyKey?: string;
   /** the registered model an inference task calls (resolved from its params.model at submit) */
   modelId?: string;
+  /** the batch it was submitted in (POST /v1/tasks/batch) */
+  batchId?: string;
   /** a single-input inference task's answer (at most 8 KiB; every answer is in results.jsonl) */
   output?: string;
   executionArn?: string;
@@ -222,6 +242,7 @@ export function publicView(task: TaskRecord): TaskRecord {
     resourceUsage,
     estimatedCostUsd,
     modelId,
+    batchId,
     output,
   } = task;
   return {
@@ -247,6 +268,7 @@ export function publicView(task: TaskRecord): TaskRecord {
     resourceUsage,
     estimatedCostUsd,
     ...(modelId ? { modelId } : {}),
+    ...(batchId ? { batchId } : {}),
     ...(output !== undefined ? { output } : {}),
   };
 }

@@ -73,10 +73,33 @@ export interface Page<T> {
 export interface ListFilter {
   /** only this owner's tasks */
   owner?: string;
+  /** only this batch's tasks (oldest first, and no other filter) */
+  batchId?: string;
   status?: Status;
   type?: TaskType;
   limit: number;
   cursor?: string;
+}
+
+/** A batch: tasks submitted together (a tasks.jsonl file, in one request or several). */
+export interface BatchRecord {
+  batchId: string;
+  owner: string;
+  name?: string;
+  createdAt: string;
+}
+
+/** What became of a batch's lines: received, accepted (new tasks), already known (same id), refused. */
+export interface BatchLines {
+  lines: number;
+  accepted: number;
+  duplicates: number;
+  rejected: number;
+}
+
+export interface BatchState extends BatchRecord, BatchLines {
+  /** the counters of the tasks it created, by status */
+  stats: Stats;
 }
 
 export interface ProgressPatch {
@@ -113,6 +136,11 @@ export interface TaskRepository {
   stats(owner?: string): Promise<Stats>;
   /** The counters of one model's tasks, with the tokens of those that ended. */
   modelStats(modelId: string): Promise<ModelStats>;
+  /** Record a new batch (its id must be new). */
+  createBatch(batch: BatchRecord): Promise<void>;
+  /** Count lines into a batch. */
+  countBatchLines(batchId: string, add: BatchLines): Promise<void>;
+  getBatch(batchId: string): Promise<BatchState | undefined>;
   /** One row per day, oldest first, ending today: every owner's, or one owner's. */
   daily(days: number, now?: Date, owner?: string): Promise<DailyCounts[]>;
 }

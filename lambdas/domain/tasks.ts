@@ -11,26 +11,26 @@ import {
   type Status,
   type TaskRecord,
   type TaskSpec,
-  type TaskType,
   TERMINAL,
   withDefaults,
 } from './model.ts';
 import { findModel, type ModelRepository } from './models.ts';
 import type { Clock, Executions, Waker } from './ports.ts';
 import { MAX_SPEC_BYTES, sizeOf, storableIssues } from './storable.ts';
-import { type ListFilter, mustGet, type Page, type Stats, type TaskRepository } from './task-repository.ts';
+import {
+  type BatchLines,
+  type BatchRecord,
+  type BatchState,
+  type ListFilter,
+  mustGet,
+  type Page,
+  type Stats,
+  type TaskRepository,
+} from './task-repository.ts';
 import { durationOf } from './time.ts';
 
 /** The secret names tasks may reference unless the stack says otherwise (CDK context secretsPrefix). */
 export const DEFAULT_SECRETS_PREFIX = 'trainstack/';
-
-/**
- * Task types this version has no runtime for, with why: refused at submit, never run by something
- * else in their place (the reference trainer used to run them and report SUCCEEDED).
- */
-export const NO_RUNTIME_YET: Partial<Record<TaskType, string>> = {
-  trajectory: 'trajectory tasks need the agent runtime, which this version does not have yet',
-};
 
 export interface TaskServiceConfig {
   maxQueueDepth: number;
@@ -72,6 +72,58 @@ export function secretIssues(spec: TaskSpec, prefix: string): FieldIssue[] {
   return issues;
 }
 
+/** A batch as the API shows it: its lines, its tasks by status, and how far along they are. */
+export interface BatchView {
+  batchId: string;
+  name?: string;
+  owner: string;
+  createdAt: string;
+  /** lines received, new tasks, lines whose task_id was already a task of this owner, lines refused */
+  lines: { received: number; accepted: number; duplicates: number; rejected: number };
+  /** the tasks it created */
+  tasks: number;
+  byStatus: Record<string, number>;
+  /** tasks that ended (any terminal status) */
+  finished: number;
+  /** finished / tasks, 0-100 */
+  progress: number;
+  /** every task it created has ended */
+  done: boolean;
+}
+
+function emptyStats(): Stats {
+  return {
+    total: 0,
+    byStatus: {},
+    byType: {},
+    byTypeStatus: {},
+    active: 0,
+    activeGpus: 0,
+    runSecondsSum: 0,
+    runCount: 0,
+    waitSecondsSum: 0,
+    waitCount: 0,
+  };
+}
+
+export function batchView(b: BatchState): BatchView {
+  const byStatus = Object.fromEntries(Object.entries(b.stats.byStatus).filter(([, n]) => n > 0));
+  const tasks = b.stats.total;
+  const finished = [...TERMINAL].reduce((n, s) => n + (byStatus[s] ?? 0), 0);
+  return {
+    batchId: b.batchId,
+    ...(b.name ? { name: b.name } : {}),
+    owner: b.owner,
+    createdAt: b.createdAt,
+    lines: { received: b.lines, accepted: b.accepted, duplicates: b.duplicates, rejected: b.rejected },
+    tasks,
+    byStatus,
+    finished,
+    progress: tasks ? Math.floor((finished / tasks) * 100) : 0,
+    done: tasks > 0 && finished === tasks,
+  };
+}
+
 export interface StatsView {
   total: number;
   byStatus: Record<Status, number>;
@@ -100,6 +152,7 @@ export class TaskService {
     spec: TaskSpec,
     owner: string,
     idempotencyKey?: string,
+    batchId?: string,
   ): Promise<{ task: TaskRecord; created: boolean }> {
     if (idempotencyKey) {
       const existing = await this.store.findByIdempotencyKey(owner, idempotencyKey);
@@ -166,16 +219,63 @@ export class TaskService {
         ]);
       modelId = known.modelId;
     }
-    const missing = NO_RUNTIME_YET[full.type];
-    if (missing)
-      throw badRequest(`${full.type} tasks cannot run in this version`, [{ path: 'type', message: missing }]);
+    if (full.type === 'trajectory' && (full.params.model || !full.command)) {
+      // the agent runtime calls a registered model; there is no default one to fall back on
+      const name = full.params.model;
+      const known = name && this.models && (await findModel(this.models, name));
+      if (!known)
+        throw badRequest(name ? `no model ${name}` : 'a trajectory task needs a model', [
+          {
+            path: 'params.model',
+            message: name
+              ? 'no registered model has this id or name (GET /v1/models lists them)'
+              : 'name the registered model the agent calls (register one with POST /v1/models or `trainstack models add`)',
+          },
+        ]);
+      modelId = known.modelId;
+    }
     const task = {
       ...newTaskRecord(full, owner, this.clock.now(), idempotencyKey),
       ...(modelId ? { modelId } : {}),
+      ...(batchId ? { batchId } : {}),
     };
     const result = await this.store.create(task);
     if (result.created) await this.waker.wake({ taskId: task.taskId, why: 'submitted' });
     return result;
+  }
+
+  /** A new, empty batch of the actor's: tasks join it as `POST /v1/tasks/batch?batchId=` sends them. */
+  async createBatch(actor: Actor, name?: string): Promise<BatchView> {
+    const batch: BatchRecord = {
+      batchId: ulid(),
+      owner: actor.id,
+      ...(name ? { name } : {}),
+      createdAt: this.clock.now().toISOString(),
+    };
+    await this.store.createBatch(batch);
+    return batchView({ ...batch, lines: 0, accepted: 0, duplicates: 0, rejected: 0, stats: emptyStats() });
+  }
+
+  /** The batch, if the actor may see it (another owner's is a 404). */
+  async batch(batchId: string, actor: Actor): Promise<BatchView> {
+    const b = await this.store.getBatch(batchId);
+    if (!b || !mayAccess(actor, b.owner)) throw notFound(`batch ${batchId}`);
+    return batchView(b);
+  }
+
+  /** Count what became of a request's lines into their batch. */
+  async countBatchLines(batchId: string, lines: BatchLines): Promise<void> {
+    await this.store.countBatchLines(batchId, lines);
+  }
+
+  /** A batch's tasks, in the order they were submitted. */
+  async batchTasks(
+    batchId: string,
+    actor: Actor,
+    page: { limit: number; cursor?: string },
+  ): Promise<Page<TaskRecord>> {
+    await this.batch(batchId, actor);
+    return this.store.list({ batchId, limit: page.limit, ...(page.cursor ? { cursor: page.cursor } : {}) });
   }
 
   /** The task, if the actor may see it; another owner's task is a 404, as if it did not exist. */

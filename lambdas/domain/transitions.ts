@@ -5,7 +5,7 @@
 import { conflict } from './errors.ts';
 import type { TaskRecord } from './model.ts';
 import { ACTIVE, type Status, type TaskType, TERMINAL } from './status.ts';
-import type { DailyCounts, Stats, TransitionRequest } from './task-repository.ts';
+import type { BatchRecord, BatchState, DailyCounts, Stats, TransitionRequest } from './task-repository.ts';
 
 export const ALLOWED: Record<Status, readonly Status[]> = {
   QUEUED: ['STARTING', 'CANCELLED', 'FAILED'],
@@ -184,5 +184,18 @@ export function dailyRow(date: string, item: Record<string, unknown> = {}): Dail
     succeeded: n('succeeded'),
     failed: n('failed'),
     cancelled: n('cancelled'),
+  };
+}
+
+/** A batch's state from its item: the record, the line counts and its tasks' counters. */
+export function batchState(b: BatchRecord, item: Record<string, unknown>): BatchState {
+  const num = (k: string) => (typeof item[k] === 'number' ? (item[k] as number) : 0);
+  return {
+    ...b,
+    lines: num('lines_lines'),
+    accepted: num('lines_accepted'),
+    duplicates: num('lines_duplicates'),
+    rejected: num('lines_rejected'),
+    stats: statsFromCounters(item),
   };
 }

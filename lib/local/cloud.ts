@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
-import { bundleRunner } from '../../containers/runner/build.ts';
+import { AGENT_ENTRY, bundleRunner } from '../../containers/runner/build.ts';
 import { documentClient } from '../../lambdas/clients/dynamodb.ts';
 import { DynamoTaskRepository } from '../../lambdas/clients/dynamodb-tasks.ts';
 import { RUNNER_ENV } from '../../lambdas/contracts/runner-env.ts';
@@ -175,13 +175,14 @@ export async function startLocalCloud(o: LocalCloudOptions = {}): Promise<LocalC
     for (const [id] of resourcesOfType(template, 'AWS::Logs::LogGroup'))
       logs.ensureGroup(names.names[id] ?? id);
 
-    const [lambdas, runnerPath] = await Promise.all([
+    const [lambdas, runnerPath, agentPath] = await Promise.all([
       LambdaHost.start(functions, {
         ...awsEnv,
         POWERTOOLS_LOG_LEVEL: o.functionLogLevel ?? 'WARN',
         TZ: 'UTC',
       }),
       bundleRunner(path.join(scratch, 'bin', 'runner.mjs')),
+      bundleRunner(path.join(scratch, 'bin', 'agent.mjs'), AGENT_ENTRY),
     ]);
     cleanups.push(() => lambdas.stop());
 
@@ -208,6 +209,8 @@ export async function startLocalCloud(o: LocalCloudOptions = {}): Promise<LocalC
         [RUNNER_ENV.defaultCommand]:
           o.defaultWorkload ??
           `${pythonWithTorch()} ${path.join(REPO_ROOT, 'containers', 'trainer', 'train.py')}`,
+        // trajectory tasks: the agent runtime, with this Node
+        [RUNNER_ENV.agentCommand]: `'${process.execPath}' '${agentPath}'`,
         ...(o.progressIntervalMs !== undefined
           ? { [RUNNER_ENV.progressIntervalMs]: String(o.progressIntervalMs) }
           : {}),

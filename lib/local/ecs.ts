@@ -75,6 +75,7 @@ export function dockerRunArgs(
     'PATH',
     'HOME',
     RUNNER_ENV.defaultCommand,
+    RUNNER_ENV.agentCommand,
     RUNNER_ENV.workloadPidFile,
     RUNNER_ENV.workloadUser,
   ]);

@@ -466,7 +466,7 @@ describe('the local cloud', () => {
     };
     expect(answer.accepted.map((a) => a.name)).toEqual(['计算阶乘']);
     expect(answer.rejected.map((r) => r.line)).toEqual([2, 3]);
-    expect(answer.rejected[0]?.error.details[0]?.path).toBe('type'); // no agent runtime yet
+    expect(answer.rejected[0]?.error.details[0]?.path).toBe('params.model'); // no model named or registered
     await api('POST', `/v1/tasks/${(answer.accepted[0] as { taskId?: string }).taskId}/cancel`);
 
     // the model registry: add, list, offline, online, rm; an inference task names a model

@@ -168,28 +168,122 @@ describe('cancel and retry', () => {
 });
 
 describe('batch', () => {
-  it('reads seed 003 tasks.jsonl lines, refuses them with the reason (no agent runtime yet), and says why per line', async () => {
-    const lines = [
-      '{"task_id": "研究框架对比", "task_type": "reasoning", "description": "研究PyTorch和TensorFlow的主要差异和优劣势", "expected_tools": ["browser", "python_executor"], "max_steps": 12}',
-      '{"task_id": "计算阶乘", "task_type": "code", "description": "计算5的阶乘", "expected_tools": ["python_executor"], "max_steps": 4}',
-      '{"task_id": "bad", "task_type": "poetry", "description": "x"}',
-      'not json',
-      '{"type": "container", "image": "busybox", "command": ["true"], "name": "runs"}',
-    ].join('\n');
-    const r = await api<{
-      accepted: { line: number; name: string }[];
-      rejected: { line: number; error: { details: { path: string; message: string }[] } }[];
-    }>('POST', '/v1/tasks/batch', lines, {
-      'content-type': 'application/x-ndjson',
-    });
+  const seedLines = [
+    '{"task_id": "研究框架对比", "task_type": "reasoning", "description": "研究PyTorch和TensorFlow的主要差异和优劣势", "expected_tools": ["browser", "python_executor"], "max_steps": 12}',
+    '{"task_id": "计算阶乘", "task_type": "code", "description": "计算5的阶乘", "expected_tools": ["python_executor"], "max_steps": 4}',
+    '{"task_id": "bad", "task_type": "poetry", "description": "x"}',
+    'not json',
+    '{"type": "container", "image": "busybox", "command": ["true"], "name": "runs"}',
+  ].join('\n');
+  type BatchReply = {
+    batchId: string;
+    accepted: { line: number; taskId: string; name: string; duplicate?: boolean }[];
+    rejected: { line: number; error: { details: { path: string; message: string }[] } }[];
+  };
+  type BatchView = {
+    lines: { received: number; accepted: number; duplicates: number; rejected: number };
+    tasks: number;
+    byStatus: Record<string, number>;
+    done: boolean;
+  };
+  const ndjson = { 'content-type': 'application/x-ndjson' };
+
+  it('refuses seed 003 lines while no model is named, saying so per line', async () => {
+    const r = await api<BatchReply>('POST', '/v1/tasks/batch', seedLines, ndjson);
     expect(r.status).toBe(202);
     expect(r.body.accepted.map((a) => a.name)).toEqual(['runs']);
     expect(r.body.rejected.map((x) => x.line)).toEqual([1, 2, 3, 4]);
     for (const line of r.body.rejected.slice(0, 2))
-      expect(line.error.details[0]).toMatchObject({
-        path: 'type',
-        message: expect.stringMatching(/agent runtime/),
-      });
+      expect(line.error.details[0]).toMatchObject({ path: 'params.model' });
+  });
+
+  it('runs seed 003 lines on the batch model, keeps their task_id, and a resubmitted line is the same task', async () => {
+    const m = await api('POST', '/v1/models', {
+      name: 'batch-llm',
+      type: 'local',
+      baseUrl: 'http://127.0.0.1:9/v1',
+      model: 'm',
+    });
+    expect(m.status).toBe(201);
+    const r = await api<BatchReply>('POST', '/v1/tasks/batch?model=batch-llm&name=seed', seedLines, ndjson);
+    expect(r.status).toBe(202);
+    expect(r.body.accepted.map((a) => a.name)).toEqual(['研究框架对比', '计算阶乘', 'runs']);
+    expect(r.body.rejected.map((x) => x.line)).toEqual([3, 4]);
+    const t = await api<{ spec: { params: Record<string, unknown>; maxRetries: number }; batchId: string }>(
+      'GET',
+      `/v1/tasks/${r.body.accepted[1]?.taskId}`,
+    );
+    expect(t.body.spec.params).toMatchObject({ taskId: '计算阶乘', model: 'batch-llm', maxSteps: 4 });
+    expect(t.body.batchId).toBe(r.body.batchId);
+
+    // the same lines again, into the same batch: the seed lines are the tasks they were
+    const again = await api<BatchReply>(
+      'POST',
+      `/v1/tasks/batch?model=batch-llm&batchId=${r.body.batchId}`,
+      seedLines,
+      ndjson,
+    );
+    expect(again.body.batchId).toBe(r.body.batchId);
+    expect(again.body.accepted.slice(0, 2)).toEqual([
+      { line: 1, taskId: r.body.accepted[0]?.taskId, name: '研究框架对比', duplicate: true },
+      { line: 2, taskId: r.body.accepted[1]?.taskId, name: '计算阶乘', duplicate: true },
+    ]);
+    const b = await api<BatchView>('GET', `/v1/batches/${r.body.batchId}`);
+    expect(b.status).toBe(200);
+    expect(b.body).toMatchObject({
+      name: 'seed',
+      lines: { received: 10, accepted: 4, duplicates: 2, rejected: 4 },
+      tasks: 4,
+      byStatus: { QUEUED: 4 },
+      done: false,
+    });
+    // its tasks in the order they came, and its trajectories as JSONL (those that exist)
+    const tasks = await api<{ tasks: { name: string }[] }>('GET', `/v1/batches/${r.body.batchId}/tasks`);
+    expect(tasks.body.tasks.map((x) => x.name)).toEqual(['研究框架对比', '计算阶乘', 'runs', 'runs']);
+    const { S3Client, PutObjectCommand } = await import('@aws-sdk/client-s3');
+    await new S3Client({ forcePathStyle: true }).send(
+      new PutObjectCommand({
+        Bucket: stack.bucketName,
+        Key: `trajectories/${r.body.accepted[1]?.taskId}.json`,
+        Body: JSON.stringify({ task_id: '计算阶乘', success: true, steps: [] }, null, 2),
+      }),
+    );
+    // page by page, as the CLI downloads it: every trajectory once, and the tasks that have none counted
+    let jsonl = '';
+    let missing = 0;
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const dl = await api<string>(
+        'GET',
+        `/v1/batches/${r.body.batchId}/trajectories?limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+      );
+      expect(dl.status).toBe(200);
+      expect(dl.headers['content-type']).toMatch(/ndjson/);
+      jsonl += dl.body ?? '';
+      missing += Number(dl.headers['x-trajectories-missing']);
+      cursor = dl.headers['x-next-cursor'];
+      pages++;
+    } while (cursor && pages < 5);
+    expect(pages).toBeGreaterThanOrEqual(2);
+    expect(jsonl).toBe('{"task_id":"计算阶乘","success":true,"steps":[]}\n');
+    expect(missing).toBe(3);
+  });
+
+  it('creates an empty batch to send a large file into, and 404s batches that are not there', async () => {
+    const b = await api<{ batchId: string; tasks: number }>('POST', '/v1/batches', { name: 'big' });
+    expect(b.status).toBe(201);
+    expect(b.body.tasks).toBe(0);
+    expect((await api('GET', '/v1/batches/01ARZ3NDEKTSV4RRFFQ69G5FAV')).status).toBe(404);
+    expect((await api('GET', '/v1/batches/nope')).status).toBe(404);
+    const r = await api<{ error: { details: { path: string }[] } }>(
+      'POST',
+      '/v1/tasks/batch?batchId=01ARZ3NDEKTSV4RRFFQ69G5FAV',
+      seedLines,
+      ndjson,
+    );
+    expect(r.status).toBe(404);
+    expect((await api('POST', '/v1/tasks/batch?batchId=x', seedLines, ndjson)).status).toBe(400);
   });
 });
 
@@ -280,15 +374,15 @@ describe('stats', () => {
     expect((await api('GET', '/v1/stats/daily?days=500')).status).toBe(400);
   });
 
-  it('refuses task types it has no runtime for, naming type and why', async () => {
+  it('refuses a trajectory task with no model to call, saying how to register one', async () => {
     const r = await api<{ error: { details: { path: string; message: string }[] } }>('POST', '/v1/tasks', {
       type: 'trajectory',
       params: { taskType: 'code', description: 'x' },
     });
     expect(r.status).toBe(400);
     expect(r.body.error.details[0]).toMatchObject({
-      path: 'type',
-      message: expect.stringMatching(/agent runtime/),
+      path: 'params.model',
+      message: expect.stringMatching(/register one with POST \/v1\/models/),
     });
   });
 

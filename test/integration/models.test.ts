@@ -41,6 +41,19 @@ beforeAll(async () => {
 });
 
 describe('the model registry', () => {
+  it("keeps models out of their owner's task list (a model item is not a task)", async () => {
+    const carol = caller(
+      ((await import('../../lambdas/handlers/api.ts')) as { route: ApiHandler }).route,
+      'arn:aws:iam::000000000000:user/carol',
+    );
+    expect((await carol('POST', '/v1/models', gpt({ name: 'carols' }))).status).toBe(201);
+    const mine = await carol<{ tasks: unknown[] }>('GET', '/v1/tasks');
+    expect(mine.status).toBe(200);
+    expect(mine.body.tasks).toEqual([]);
+    const got = await carol<Model & { owner: string }>('GET', '/v1/models/carols');
+    expect(got.body.owner).toBe('arn:aws:iam::000000000000:user/carol');
+  });
+
   it('registers a model, lists it, and shows it by id or by name', async () => {
     const r = await alice<Model>('POST', '/v1/models', gpt({ name: 'reg-1' }));
     expect(r.status).toBe(201);

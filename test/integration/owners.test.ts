@@ -17,6 +17,7 @@ const ADMIN_SESSION = 'arn:aws:sts::000000000000:assumed-role/TrainstackAdmin/ja
 let as: (who: string | null) => ReturnType<typeof caller>;
 let aliceTask: string;
 let aliceTrain: string;
+let aliceBatch: string;
 
 beforeAll(async () => {
   await testStack(inject('awsEndpoint'), { adminPrincipals: ADMIN_ROLE });
@@ -31,6 +32,8 @@ beforeAll(async () => {
   aliceTask = r.body.taskId;
   const t = await as(ALICE)<{ task_id: string }>('POST', '/train', { epochs: 1 });
   aliceTrain = t.body.task_id;
+  const b = await as(ALICE)<{ batchId: string }>('POST', '/v1/batches', {});
+  aliceBatch = b.body.batchId;
 });
 
 const idRoutes = (id: string, trainId: string): [string, string][] => [
@@ -43,6 +46,10 @@ const idRoutes = (id: string, trainId: string): [string, string][] => [
   ['DELETE', `/v1/tasks/${id}`],
   ['GET', `/train/${trainId}`],
   ['DELETE', `/train/${trainId}`],
+  ['GET', `/v1/batches/${aliceBatch}`],
+  ['GET', `/v1/batches/${aliceBatch}/tasks`],
+  ['GET', `/v1/batches/${aliceBatch}/trajectories`],
+  ['POST', `/v1/tasks/batch?batchId=${aliceBatch}`],
 ];
 
 describe('another owner', () => {

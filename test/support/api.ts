@@ -40,7 +40,10 @@ export function caller(route: ApiHandler, user: string | null = 'arn:aws:iam::00
     return {
       status: r.statusCode ?? 200,
       headers: (r.headers ?? {}) as Record<string, string>,
-      body: (r.body ? JSON.parse(r.body) : undefined) as T,
+      // JSON, or as it is (JSONL downloads)
+      body: (r.body && !/ndjson/.test(String(r.headers?.['content-type']))
+        ? JSON.parse(r.body)
+        : r.body) as T,
     };
   };
 }

@@ -18,6 +18,42 @@ export interface Script {
   poison?: string;
   /** how long each answer takes @default 20 */
   delayMs?: number;
+  /**
+   * a scripted agent: given the conversation so far (tool observations included), the next assistant
+   * turn, with tool calls or a final answer
+   */
+  agent?: (messages: ChatMessage[]) => Turn;
+}
+
+export interface ChatMessage {
+  role: string;
+  content?: string | null;
+  tool_call_id?: string;
+  tool_calls?: { id: string; function: { name: string; arguments: string } }[];
+}
+
+export interface Turn {
+  content?: string;
+  reasoning_content?: string;
+  /** arguments as the model sends them: a JSON string (or anything else, to test malformed ones) */
+  calls?: { name: string; arguments: string }[];
+}
+
+/** The observations the agent sent back, in order (the tool messages' contents). */
+export const observations = (messages: ChatMessage[]) =>
+  messages.filter((m) => m.role === 'tool').map((m) => String(m.content ?? ''));
+
+/**
+ * An agent that plays `turns` in order, one per model call; a turn may be a function of the
+ * conversation (to act on what it observed).
+ */
+export function scriptedAgent(turns: (Turn | ((messages: ChatMessage[]) => Turn))[]) {
+  return (messages: ChatMessage[]): Turn => {
+    const index = messages.filter((m) => m.role === 'assistant').length;
+    const turn = turns[Math.min(index, turns.length - 1)];
+    if (!turn) return { content: 'no script' };
+    return typeof turn === 'function' ? turn(messages) : turn;
+  };
 }
 
 export interface OpenAiServer {
@@ -85,6 +121,32 @@ export async function startOpenAiServer(): Promise<OpenAiServer> {
           data: [{ object: 'embedding', index: 0, embedding: [0.1, 0.2, 0.3, words(String(b.input))] }],
           usage: { prompt_tokens: words(String(b.input)), total_tokens: words(String(b.input)) },
         });
+      if (path === '/chat/completions' && script.agent) {
+        const turn = script.agent((b.messages ?? []) as ChatMessage[]);
+        const calls = (turn.calls ?? []).map((c, i) => ({
+          id: `call_${n}_${i}`,
+          type: 'function',
+          function: { name: c.name, arguments: c.arguments },
+        }));
+        return send(200, {
+          id: `chatcmpl-${n}`,
+          object: 'chat.completion',
+          model,
+          choices: [
+            {
+              index: 0,
+              message: {
+                role: 'assistant',
+                content: turn.content ?? null,
+                ...(turn.reasoning_content ? { reasoning_content: turn.reasoning_content } : {}),
+                ...(calls.length ? { tool_calls: calls } : {}),
+              },
+              finish_reason: calls.length ? 'tool_calls' : 'stop',
+            },
+          ],
+          usage: { prompt_tokens: 100, completion_tokens: 10, total_tokens: 110 },
+        });
+      }
       if (path === '/chat/completions') {
         const messages = (b.messages ?? []) as { role: string; content: string }[];
         const last = messages.at(-1)?.content ?? '';

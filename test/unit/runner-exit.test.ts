@@ -63,12 +63,16 @@ describe('secrets in the log', () => {
 });
 
 describe('what runs a task with no command', () => {
-  const config = { defaultCommand: 'python3 train.py' } as never;
+  const config = { defaultCommand: 'python3 train.py', agentCommand: 'node agent.mjs' } as never;
   const task = (type: string) => ({ taskId: 't', spec: { type, params: {} } }) as never;
 
-  it("runs the image's default command (the trainer) for training tasks only", () => {
+  it("runs the image's trainer for training tasks only, its agent runtime for trajectory tasks only", () => {
     expect(workloadCommand(task('training'), config)).toEqual(['sh', '-c', 'python3 train.py']);
-    for (const type of ['inference', 'trajectory', 'container'])
+    expect(workloadCommand(task('trajectory'), config)).toEqual(['sh', '-c', 'node agent.mjs']);
+    expect(
+      workloadCommand(task('trajectory'), { defaultCommand: 'python3 train.py' } as never),
+    ).toBeUndefined();
+    for (const type of ['inference', 'container'])
       expect(workloadCommand(task(type), config), type).toBeUndefined();
   });
 

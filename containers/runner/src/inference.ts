@@ -10,7 +10,8 @@
 import { createWriteStream } from 'node:fs';
 import * as path from 'node:path';
 import pMap from 'p-map';
-import pRetry, { AbortError } from 'p-retry';
+import { AbortError } from 'p-retry';
+import { postJson, withRetries } from './openai.ts';
 
 export type InferenceKind = 'text-generation' | 'translation' | 'summarization' | 'embedding' | 'custom';
 export type InferenceInput = string | Record<string, unknown>;
@@ -111,25 +112,6 @@ export function requestFor(
   };
 }
 
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly retryAfterMs?: number,
-  ) {
-    super(message);
-    this.name = 'HttpError';
-  }
-}
-
-/** `Retry-After` as milliseconds (seconds, or an HTTP date), capped at five minutes. */
-function retryAfter(value: string | null): number | undefined {
-  if (!value) return undefined;
-  const seconds = Number(value);
-  const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(value) - Date.now();
-  return Number.isFinite(ms) && ms >= 0 ? Math.min(ms, 300_000) : undefined;
-}
-
 interface Answer {
   output?: string;
   embedding?: number[];
@@ -143,33 +125,7 @@ async function call(
   apiKey: string | undefined,
   signal: AbortSignal,
 ): Promise<Answer> {
-  let r: Response;
-  try {
-    r = await fetch(url, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}),
-      },
-      body: JSON.stringify(body),
-      signal: AbortSignal.any([signal, AbortSignal.timeout(300_000)]),
-    });
-  } catch (e) {
-    if (signal.aborted) throw new AbortError('stopped');
-    throw new HttpError(0, `${(e as Error).name}: ${(e as Error).message}`); // network: retried
-  }
-  const text = await r.text();
-  if (!r.ok) {
-    const err = new HttpError(
-      r.status,
-      `HTTP ${r.status}: ${text.slice(0, 300)}`,
-      retryAfter(r.headers.get('retry-after')),
-    );
-    // 408, 409, 429 and 5xx may pass; any other 4xx will not
-    if (r.status === 408 || r.status === 409 || r.status === 429 || r.status >= 500) throw err;
-    throw new AbortError(err);
-  }
-  const j = JSON.parse(text) as {
+  const j = (await postJson(url, body, apiKey, signal)) as {
     choices?: { message?: { content?: string } }[];
     data?: { embedding?: number[] }[];
     usage?: { prompt_tokens?: number; completion_tokens?: number };
@@ -181,7 +137,7 @@ async function call(
   if (j.data?.[0]?.embedding) return { embedding: j.data[0].embedding, ...usage };
   const content = j.choices?.[0]?.message?.content;
   if (typeof content !== 'string')
-    throw new AbortError(`the endpoint answered without a message: ${text.slice(0, 200)}`);
+    throw new AbortError(`the endpoint answered without a message: ${JSON.stringify(j).slice(0, 200)}`);
   return { output: content, ...usage };
 }
 
@@ -230,25 +186,16 @@ export async function runInference(
       const started = Date.now();
       let attempts = 0;
       try {
-        const a = await pRetry(
+        const a = await withRetries(
           () => {
             attempts++;
             return call(`${base}${route}`, body, deps.apiKey, deps.signal);
           },
           {
-            retries: deps.retries ?? 6,
-            minTimeout: deps.minBackoffMs ?? 1000,
-            factor: 2,
-            maxTimeout: 60_000,
-            randomize: true,
             signal: deps.signal,
-            onFailedAttempt: async ({ error, retriesLeft }) => {
-              const wait = (error as HttpError).retryAfterMs;
-              deps.log(
-                `request ${index + 1}: ${error.message}${retriesLeft ? `; retrying${wait ? ` after ${wait} ms (Retry-After)` : ''}` : ''}`,
-              );
-              if (wait && retriesLeft) await new Promise((r) => setTimeout(r, wait));
-            },
+            ...(deps.retries !== undefined ? { retries: deps.retries } : {}),
+            ...(deps.minBackoffMs !== undefined ? { minBackoffMs: deps.minBackoffMs } : {}),
+            onRetry: (message) => deps.log(`request ${index + 1}: ${message}`),
           },
         );
         s.succeeded++;

@@ -50,6 +50,7 @@ const config: RunnerConfig = {
   bucket: need(RUNNER_ENV.bucket),
   outputDir: process.env[RUNNER_ENV.outputDir] ?? '/work/output',
   checkpointDir: process.env[RUNNER_ENV.checkpointDir] ?? '/work/checkpoints',
+  ...(process.env[RUNNER_ENV.agentCommand] ? { agentCommand: process.env[RUNNER_ENV.agentCommand] } : {}),
   ...(process.env[RUNNER_ENV.defaultCommand]
     ? { defaultCommand: process.env[RUNNER_ENV.defaultCommand] }
     : {}),

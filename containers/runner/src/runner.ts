@@ -13,7 +13,7 @@ import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { RUNNER_ENV, WORKLOAD_ENV } from '../../../lambdas/contracts/runner-env.ts';
 import { EXIT_STOPPED } from '../../../lambdas/domain/classify.ts';
 import type { TaskRecord } from '../../../lambdas/domain/model.ts';
-import type { ModelRepository } from '../../../lambdas/domain/models.ts';
+import type { ModelRecord, ModelRepository } from '../../../lambdas/domain/models.ts';
 import { mustGet, type TaskRepository } from '../../../lambdas/domain/task-repository.ts';
 import { describeEnding, type Ending, exitCodeFor } from './exit.ts';
 import { type InferenceSummary, parseJsonlInputs, runInference } from './inference.ts';
@@ -32,6 +32,8 @@ export interface RunnerConfig {
   checkpointDir: string;
   /** the image's default command, run through `sh -c` when the spec has no command */
   defaultCommand?: string;
+  /** the agent runtime's command (the agent image's), run through `sh -c` for trajectory tasks */
+  agentCommand?: string;
   progressIntervalMs: number;
   checkpointIntervalMs: number;
   /** seconds between SIGTERM to the workload and SIGKILL */
@@ -128,6 +130,10 @@ export function workloadEnv(
   env[WORKLOAD_ENV.checkpointDir] = c.checkpointDir;
   env[WORKLOAD_ENV.params] = JSON.stringify(task.spec.params ?? {});
   env.PYTHONUNBUFFERED = '1';
+  // the attempt is stopped at its timeout: a workload that knows when can end on its own terms first
+  const started = Date.parse(task.attempts?.[c.attempt - 1]?.startedAt ?? '');
+  if (Number.isFinite(started) && task.spec.timeoutSeconds)
+    env[WORKLOAD_ENV.deadline] = String(started + task.spec.timeoutSeconds * 1000);
   if (c.workloadUser && !task.spec.env?.HOME) {
     // the runner's HOME (root's) is not the workload's to write
     const entry = passwdEntry(c.workloadUser.uid);
@@ -146,6 +152,25 @@ export function workloadEnv(
   return env;
 }
 
+/** The task's registered model and its API key, or the ending that says why there is none. */
+async function modelOf(
+  task: TaskRecord,
+  deps: RunnerDeps,
+): Promise<{ model: ModelRecord; apiKey?: string } | { ending: Ending }> {
+  const model = task.modelId ? await deps.models?.get(task.modelId) : undefined;
+  if (!model) {
+    deps.log(`the model ${task.modelId ?? '(none)'} of this task is no longer registered`);
+    return { ending: { kind: 'model-unavailable' } };
+  }
+  if (!model.apiKey) return { model };
+  try {
+    return { model, apiKey: (await resolveSecrets({ API_KEY: model.apiKey }, deps.secrets)).API_KEY };
+  } catch (e) {
+    deps.log(`the API key of model ${model.name}: ${(e as Error).message}`);
+    return { ending: { kind: 'secret-unavailable' } };
+  }
+}
+
 /** An inference task on its model (./inference.ts): the ending, with the answer and token counts recorded. */
 async function inference(
   task: TaskRecord,
@@ -155,20 +180,9 @@ async function inference(
   stopSignal: AbortSignal,
 ): Promise<Ending> {
   if (task.spec.type !== 'inference') return { kind: 'no-runtime' };
-  const model = task.modelId ? await deps.models?.get(task.modelId) : undefined;
-  if (!model) {
-    deps.log(`the model ${task.spec.params.model} is no longer registered`);
-    return { kind: 'model-unavailable' };
-  }
-  let apiKey: string | undefined;
-  if (model.apiKey) {
-    try {
-      apiKey = (await resolveSecrets({ API_KEY: model.apiKey }, deps.secrets)).API_KEY;
-    } catch (e) {
-      deps.log(`the API key of model ${model.name}: ${(e as Error).message}`);
-      return { kind: 'secret-unavailable' };
-    }
-  }
+  const resolved = await modelOf(task, deps);
+  if ('ending' in resolved) return resolved.ending;
+  const { model, apiKey } = resolved;
   let params = task.spec.params;
   if (params.inputsUri) {
     // large jobs: the inputs are a JSONL file in S3, read with the task's role (its owner's access)
@@ -239,13 +253,14 @@ function awsLocation(base: NodeJS.ProcessEnv): Record<string, string> {
 }
 
 /**
- * The task's own command, or the image's default command, which is the reference trainer and so
- * serves training tasks only: any other type without a command has nothing to run it (never the
- * trainer in its place).
+ * The task's own command, or the image's: the reference trainer serves training tasks only, the agent
+ * runtime trajectory tasks only; any other type without a command has nothing to run it (never
+ * another workload in its place).
  */
 export function workloadCommand(task: TaskRecord, c: RunnerConfig): string[] | undefined {
   if (task.spec.command?.length) return task.spec.command;
   if (c.defaultCommand && task.spec.type === 'training') return ['sh', '-c', c.defaultCommand];
+  if (c.agentCommand && task.spec.type === 'trajectory') return ['sh', '-c', c.agentCommand];
   return undefined;
 }
 
@@ -320,6 +335,20 @@ export async function runTask(
       ending = { kind: 'secret-unavailable' };
     }
   }
+  // the agent runtime: the task's model, and its key (a secret like any other: masked in the log)
+  const agentEnv: Record<string, string> = {};
+  if (cmd && !ending && task.spec.type === 'trajectory' && task.modelId) {
+    const resolved = await modelOf(task, deps);
+    if ('ending' in resolved) ending = resolved.ending;
+    else {
+      const { name, baseUrl, model, defaults } = resolved.model;
+      agentEnv[WORKLOAD_ENV.agentModel] = JSON.stringify({ name, baseUrl, model, defaults });
+      if (resolved.apiKey) {
+        agentEnv[WORKLOAD_ENV.agentApiKey] = resolved.apiKey;
+        secrets = { ...secrets, [WORKLOAD_ENV.agentApiKey]: resolved.apiKey };
+      }
+    }
+  }
   let roleServer: CredentialServer | undefined;
   if (cmd && !ending && task.spec.roleArn) {
     try {
@@ -334,7 +363,7 @@ export async function runTask(
     }
   }
   if (cmd && !ending) {
-    const env = workloadEnv(task, c, baseEnv, secrets);
+    const env = { ...workloadEnv(task, c, baseEnv, secrets), ...agentEnv };
     if (roleServer) Object.assign(env, roleServer.env, awsLocation(baseEnv));
     const r = await runWorkload(
       cmd,

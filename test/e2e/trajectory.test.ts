@@ -1,0 +1,137 @@
+/**
+ * Trajectory tasks end to end on the local cloud: the runner starts the agent runtime, which calls a
+ * registered model (a scripted OpenAI-compatible server the test starts: the one fake allowed) and
+ * runs real tools; the trajectory lands in S3 and behind the API; seed 003 `tasks.jsonl` lines keep
+ * their own ids.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Trajectory } from '../../containers/agent/src/types.ts';
+import type { TaskRecord } from '../../lambdas/domain/model.ts';
+import { type LocalCloud, startLocalCloud } from '../../lib/local/cloud.ts';
+import { http, waitFor } from '../support/http.ts';
+import {
+  type OpenAiServer,
+  observations,
+  scriptedAgent,
+  startOpenAiServer,
+} from '../support/openai-server.ts';
+
+const dataDir = mkdtempSync(path.join(tmpdir(), 'trainstack-trajectory-'));
+let cloud: LocalCloud;
+let llm: OpenAiServer;
+const api = <T = Record<string, unknown>>(method: string, p: string, body?: unknown) =>
+  http<T>(cloud.apiUrl, method, p, body);
+
+beforeAll(async () => {
+  llm = await startOpenAiServer();
+  cloud = await startLocalCloud({
+    apiPort: 0,
+    awsPort: 0,
+    dataDir,
+    context: { maxConcurrentTasks: 8 },
+    tickMs: 300,
+    functionLogLevel: 'ERROR',
+    progressIntervalMs: 200,
+  });
+  const r = await api('POST', '/v1/models', {
+    name: 'agent-llm',
+    type: 'local',
+    baseUrl: llm.baseUrl,
+    model: 'agent-llm',
+    maxWorkers: 8,
+  });
+  expect(r.status).toBe(201);
+});
+afterAll(async () => {
+  await cloud?.stop();
+  await llm?.close();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+const get = async (id: string) => (await api<TaskRecord>('GET', `/v1/tasks/${id}`)).body;
+const finished = (id: string) =>
+  waitFor(
+    `task ${id} to finish`,
+    async () => {
+      const t = await get(id);
+      return ['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(t.status) ? t : undefined;
+    },
+    120_000,
+    250,
+  );
+
+describe('trajectory tasks on the local cloud', () => {
+  it('a code task runs Python through the agent and its trajectory is served', async () => {
+    llm.script.set('agent-llm', {
+      delayMs: 1,
+      agent: scriptedAgent([
+        {
+          calls: [
+            {
+              name: 'python_executor',
+              arguments: JSON.stringify({ code: 'import math\nprint(math.factorial(5))' }),
+            },
+          ],
+        },
+        (m) => ({ content: `5的阶乘是 ${observations(m).at(-1)}` }),
+      ]),
+    });
+    const r = await api<TaskRecord>('POST', '/v1/tasks', {
+      type: 'trajectory',
+      params: { taskType: 'code', description: '计算5的阶乘', model: 'agent-llm', maxSteps: 4 },
+    });
+    expect(r.status).toBe(202);
+    const t = await finished(r.body.taskId);
+    expect(t.status).toBe('SUCCEEDED');
+    expect(t.metrics).toMatchObject({ steps: 2, promptTokens: 200, completionTokens: 20 });
+    const tr = await api<Trajectory>('GET', `/v1/tasks/${t.taskId}/trajectory`);
+    expect(tr.status).toBe(200);
+    expect(tr.body.task_id).toBe(t.taskId);
+    expect(tr.body.steps[0]).toMatchObject({
+      action_type: 'code_execution',
+      observation: '120',
+      success: true,
+    });
+    expect(tr.body.final_result).toContain('120');
+    // the model's counters have the agent's tokens
+    const models = await api<{ models: { name: string; modelId: string }[] }>('GET', '/v1/models');
+    const id = models.body.models.find((m) => m.name === 'agent-llm')?.modelId;
+    const stats = await api<{ promptTokens: number }>('GET', `/v1/models/${id}/stats`);
+    expect(stats.body.promptTokens).toBeGreaterThanOrEqual(200);
+  });
+
+  it('an agent that never answers fails at max_steps with the reason, and leaves its trajectory', async () => {
+    llm.script.set('agent-llm', {
+      delayMs: 1,
+      agent: scriptedAgent([{ calls: [{ name: 'python_executor', arguments: '{"code": "print(1)"}' }] }]),
+    });
+    const r = await api<TaskRecord>('POST', '/v1/tasks', {
+      type: 'trajectory',
+      params: { taskType: 'code', description: 'loop', model: 'agent-llm', maxSteps: 2 },
+      maxRetries: 0,
+    });
+    const t = await finished(r.body.taskId);
+    expect(t.status).toBe('FAILED');
+    const tr = await api<Trajectory>('GET', `/v1/tasks/${t.taskId}/trajectory`);
+    expect(tr.body).toMatchObject({ success: false, metadata: { finish_reason: 'max_steps' } });
+    expect(tr.body.steps).toHaveLength(2);
+  });
+
+  it('is refused at submit without a usable model, saying how to register one', async () => {
+    const none = await api<{ error: { details: { path: string; message: string }[] } }>('POST', '/v1/tasks', {
+      type: 'trajectory',
+      params: { taskType: 'code', description: 'x' },
+    });
+    expect(none.status).toBe(400);
+    expect(none.body.error.details[0]).toMatchObject({ path: 'params.model' });
+    expect(none.body.error.details[0]?.message).toMatch(/POST \/v1\/models/);
+    const unknown = await api('POST', '/v1/tasks', {
+      type: 'trajectory',
+      params: { taskType: 'code', description: 'x', model: 'nope' },
+    });
+    expect(unknown.status).toBe(400);
+  });
+});
