@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 /**
- * trainstack CLI: submit, list, show, logs (with --follow), cancel, retry, stats and batch submit.
+ * trainstack CLI: submit, list, show, logs (with --follow), cancel, retry, stats, batches (submit a
+ * JSONL file into one batch, its counts, its trajectories as JSONL) and the model registry.
  * Talks to the local cloud by default, or to a deployed stack (--endpoint / TRAINSTACK_ENDPOINT),
  * signing requests with SigV4 and the usual AWS credential chain.
  */
-import { readFileSync, realpathSync } from 'node:fs';
+import { createWriteStream, readFileSync, realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
@@ -57,13 +58,16 @@ export async function signed(
   return (await signer.sign(req)).headers as Record<string, string>;
 }
 
-async function call(
+/** One request: signed where it must be, and an error that says what the API said when it failed. */
+async function request(
   endpoint: string,
   method: string,
   path: string,
   body?: unknown,
   contentType = 'application/json',
-) {
+  /** statuses answered rather than thrown (a batch whose every line was refused is a 400 with per-line results) */
+  keep: number[] = [],
+): Promise<{ text: string; headers: Headers }> {
   const url = new URL(path, endpoint);
   const text = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
   let headers: Record<string, string> = text !== undefined ? { 'content-type': contentType } : {};
@@ -77,15 +81,28 @@ async function call(
     },
   );
   const out = await r.text();
-  const parsed: unknown = out ? JSON.parse(out) : undefined;
-  if (!r.ok) {
-    const e = (
-      parsed as { error?: { message?: string; details?: { path: string; message: string }[] } } | undefined
-    )?.error;
+  if (!r.ok && !keep.includes(r.status)) {
+    let e: { message?: string; details?: { path: string; message: string }[] } | undefined;
+    try {
+      e = (JSON.parse(out) as { error?: typeof e }).error;
+    } catch {
+      // not JSON: say it as it came
+    }
     const details = e?.details?.map((d) => `\n  ${d.path}: ${d.message}`).join('') ?? '';
     throw new Error(`${r.status} ${e?.message ?? out}${details}`);
   }
-  return parsed as Record<string, unknown>;
+  return { text: out, headers: r.headers };
+}
+
+async function call(
+  endpoint: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  contentType = 'application/json',
+) {
+  const { text } = await request(endpoint, method, path, body, contentType);
+  return (text ? JSON.parse(text) : undefined) as Record<string, unknown>;
 }
 
 const print = (v: unknown) => console.log(JSON.stringify(v, null, 2));
@@ -128,6 +145,10 @@ program
     'text-generation',
   )
   .option('--input <text>', 'inference: the input')
+  .option('--task-type <type>', 'trajectory: code | web | reasoning', 'reasoning')
+  .option('--description <text>', 'trajectory: what the agent is to do')
+  .option('--max-steps <n>', 'trajectory: the most actions', int)
+  .option('--tools <names>', "trajectory: the tools, comma-separated (default: the task type's)")
   .option('--priority <1-10>', 'higher runs first', int)
   .option('--gpus <n>', 'GPUs', int)
   .option('--max-retries <n>', 'retries of workload failures', int)
@@ -145,6 +166,17 @@ program
               ? { params: { epochs: o.epochs, batchSize: o.batchSize, learningRate: o.learningRate } }
               : {}),
             ...(o.type === 'inference' ? { params: { model: o.model, kind: o.kind, input: o.input } } : {}),
+            ...(o.type === 'trajectory'
+              ? {
+                  params: {
+                    taskType: o.taskType,
+                    description: o.description,
+                    ...(o.model ? { model: o.model } : {}),
+                    ...(o.maxSteps !== undefined ? { maxSteps: o.maxSteps } : {}),
+                    ...(o.tools ? { expectedTools: String(o.tools).split(',') } : {}),
+                  },
+                }
+              : {}),
             ...(o.image ? { image: o.image } : {}),
             ...(command.length ? { command } : {}),
             ...(o.priority !== undefined ? { priority: o.priority } : {}),
@@ -195,14 +227,87 @@ program
   .command('retry <id>')
   .action(run(async (id: string) => print(await call(ep(), 'POST', `/v1/tasks/${id}/retry`))));
 program.command('stats').action(run(async () => print(await call(ep(), 'GET', '/v1/stats'))));
+/** Lines per request when a file is sent into one batch (the API takes up to 1000). */
+const BATCH_CHUNK = 500;
+
 program
   .command('batch <file>')
-  .description('submit many tasks from a JSONL file (seed 003 tasks.jsonl lines are trajectory tasks)')
+  .description(
+    'submit many tasks from a JSONL file into one batch (seed 003 tasks.jsonl lines are trajectory tasks), in requests of --chunk lines',
+  )
+  .option('--model <model>', 'the registered model of trajectory lines that name none')
+  .option('--name <name>', "the batch's name")
+  .option('--chunk <n>', 'lines per request (at most 1000)', int, BATCH_CHUNK)
   .action(
-    run(async (file: string) =>
-      print(await call(ep(), 'POST', '/v1/tasks/batch', readFileSync(file, 'utf8'), 'application/x-ndjson')),
-    ),
+    run(async (file: string, o: { model?: string; name?: string; chunk: number }) => {
+      // line numbers are the file's: blank lines are skipped but counted
+      const numbered = readFileSync(file, 'utf8')
+        .split('\n')
+        .map((text, i) => ({ text, line: i + 1 }))
+        .filter((l) => l.text.trim());
+      if (!numbered.length) throw new Error(`${file} has no lines`);
+      let batchId: string | undefined;
+      const accepted: Record<string, unknown>[] = [];
+      const rejected: Record<string, unknown>[] = [];
+      for (let i = 0; i < numbered.length; i += o.chunk) {
+        const part = numbered.slice(i, i + o.chunk);
+        const q = new URLSearchParams({
+          ...(batchId ? { batchId } : {}),
+          ...(o.model ? { model: o.model } : {}),
+          ...(o.name && !batchId ? { name: o.name } : {}),
+        });
+        const url = `/v1/tasks/batch${q.size ? `?${q}` : ''}`;
+        const body = part.map((l) => l.text).join('\n');
+        // a request whose every line was refused is a 400 that still says why per line
+        const { text } = await request(ep(), 'POST', url, body, 'application/x-ndjson', [400]);
+        const r = JSON.parse(text) as Record<string, unknown>;
+        batchId ??= r.batchId as string | undefined;
+        const fileLine = (n: unknown) => part[Number(n) - 1]?.line ?? n;
+        for (const a of (r.accepted as Record<string, unknown>[]) ?? [])
+          accepted.push({ ...a, line: fileLine(a.line) });
+        for (const x of (r.rejected as Record<string, unknown>[]) ?? [])
+          rejected.push({ ...x, line: fileLine(x.line) });
+        if (numbered.length > o.chunk)
+          process.stderr.write(
+            `sent ${Math.min(i + o.chunk, numbered.length)} of ${numbered.length} lines\n`,
+          );
+      }
+      print({ batchId, accepted, rejected });
+      if (!accepted.length) process.exitCode = 1;
+    }),
   );
+
+const batches = program.command('batches').description('batches: their counts, tasks and trajectories');
+batches
+  .command('show <batchId>')
+  .description('lines and tasks by status')
+  .action(run(async (id: string) => print(await call(ep(), 'GET', `/v1/batches/${id}`))));
+batches
+  .command('download <batchId>')
+  .description("every trajectory of the batch's tasks, as JSONL (to stdout, or --output)")
+  .option('-o, --output <file>', 'write to this file')
+  .action(
+    run(async (id: string, o: { output?: string }) => {
+      const out = o.output ? createWriteStream(o.output) : process.stdout;
+      let cursor: string | undefined;
+      let missing = 0;
+      let lines = 0;
+      do {
+        const q = new URLSearchParams({ limit: '100', ...(cursor ? { cursor } : {}) });
+        const r = await request(ep(), 'GET', `/v1/batches/${id}/trajectories?${q}`);
+        if (r.text) out.write(r.text);
+        lines += r.text.split('\n').filter(Boolean).length;
+        missing += Number(r.headers.get('x-trajectories-missing') ?? 0);
+        cursor = r.headers.get('x-next-cursor') ?? undefined;
+      } while (cursor);
+      if (o.output) await new Promise<void>((r) => (out as ReturnType<typeof createWriteStream>).end(r));
+      process.stderr.write(`${lines} trajectories${missing ? `; ${missing} task(s) have none yet` : ''}\n`);
+    }),
+  );
+program
+  .command('trajectory <taskId>')
+  .description("a trajectory task's trajectory (seed 003 format)")
+  .action(run(async (id: string) => print(await call(ep(), 'GET', `/v1/tasks/${id}/trajectory`))));
 
 const models = program
   .command('models')

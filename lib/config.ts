@@ -45,6 +45,11 @@ export interface TrainstackConfig {
    */
   readonly taskImage: string;
   /**
+   * The agent image (trajectory tasks) already pushed, used instead of building the `agent` target of
+   * `containers/Dockerfile`. @default '' (build the image asset)
+   */
+  readonly agentImage: string;
+  /**
    * Tasks' `secrets` may name SSM parameters and Secrets Manager secrets under this prefix only; the
    * runner's role may read those and no others. @default trainstack/
    */
@@ -77,6 +82,7 @@ export const DEFAULTS: TrainstackConfig = {
   cpuHourlyUsd: 0.0583,
   target: 'aws',
   taskImage: '',
+  agentImage: '',
   secretsPrefix: 'trainstack/',
   workloadRoleArns: [],
 };

@@ -80,6 +80,8 @@ export interface GpuClusterProps {
   readonly spot?: boolean;
   /** GPUs one instance holds: task definitions exist for 0, 1, 2, 4 and 8 GPUs up to this. @default 1 */
   readonly gpusPerInstance?: number;
+  /** The agent image (trajectory tasks) already in a registry, instead of building its target. @default build the asset */
+  readonly agentImage?: string;
   /** A task image already in a registry, instead of building containers/Dockerfile. @default build the asset */
   readonly taskImage?: string;
   /** The SSM parameters and Secrets Manager secrets tasks may read start with this. @default trainstack/ */
@@ -97,6 +99,8 @@ export class GpuCluster extends Construct {
   readonly capacityProvider: AsgCapacityProvider;
   /** the runner's task definitions, by GPU count, smallest first */
   readonly runners: RunnerTask[];
+  /** the agent image's task definition (Fargate), which runs trajectory tasks */
+  readonly agentRunner: RunnerTask;
   readonly taskRole: Role;
   /** what runners may do; each assumes it narrowed to its own task */
   readonly dataRole: Role;
@@ -218,13 +222,15 @@ export class GpuCluster extends Construct {
       );
     // one image and one task role for every GPU size: the sizes differ only in what they reserve
     // the trainer image: built from the repository at deploy time (needs Docker), or one already pushed
-    const image = props.taskImage
-      ? ContainerImage.fromRegistry(props.taskImage)
-      : ContainerImage.fromAsset(path.join(REPO_ROOT), {
-          file: 'containers/Dockerfile',
-          target: 'trainer',
-          exclude: ['node_modules', 'cdk.out', '.local', '.git', '.device', 'test', 'bench', 'docs'],
-        });
+    const asset = (target: 'trainer' | 'agent') =>
+      ContainerImage.fromAsset(path.join(REPO_ROOT), {
+        file: 'containers/Dockerfile',
+        target,
+        exclude: ['node_modules', 'cdk.out', '.local', '.git', '.device', 'test', 'bench', 'docs'],
+      });
+    const image = props.taskImage ? ContainerImage.fromRegistry(props.taskImage) : asset('trainer');
+    // the agent runtime of trajectory tasks: Node, Python and Chromium, no CUDA
+    const agentImage = props.agentImage ? ContainerImage.fromRegistry(props.agentImage) : asset('agent');
     // The task role can do one thing: assume the data role. The runner assumes it with a session
     // policy naming its own task (containers/runner/src/scope.ts), so the credentials it works with
     // reach its record, its prefixes and its secrets only. The workload, another user in the
@@ -267,22 +273,21 @@ export class GpuCluster extends Construct {
         ],
       }),
     );
-    this.runners = taskSizes(props.gpusPerInstance ?? 1).map((gpus) => {
-      const fargate = gpus === 0;
-      // CPU only: Fargate (awsvpc, scales to zero by itself); GPUs: the GPU instances (bridge)
-      const taskDefinition = fargate
-        ? new FargateTaskDefinition(this, 'RunnerCpu', {
-            cpu: props.cpuTaskCpu ?? 1024,
-            memoryLimitMiB: props.cpuTaskMemoryMiB ?? 4096,
-            taskRole: this.taskRole,
-            ephemeralStorageGiB: 40,
-          })
-        : new Ec2TaskDefinition(this, `Runner${gpus}Gpu`, {
-            networkMode: NetworkMode.BRIDGE,
-            taskRole: this.taskRole,
-          });
-      const container = taskDefinition.addContainer(RUNNER_CONTAINER, {
-        image,
+    const cpuTaskDefinition = (id: string) =>
+      new FargateTaskDefinition(this, id, {
+        cpu: props.cpuTaskCpu ?? 1024,
+        memoryLimitMiB: props.cpuTaskMemoryMiB ?? 4096,
+        taskRole: this.taskRole,
+        ephemeralStorageGiB: 40,
+      });
+    const runnerContainer = (
+      taskDefinition: TaskDefinition,
+      containerImage: ContainerImage,
+      gpus: number,
+      fargate: boolean,
+    ) =>
+      taskDefinition.addContainer(RUNNER_CONTAINER, {
+        image: containerImage,
         ...(fargate ? {} : { memoryReservationMiB: 2048 }),
         ...(gpus ? { gpuCount: gpus } : {}),
         essential: true,
@@ -298,7 +303,25 @@ export class GpuCluster extends Construct {
           AWS_REGION: stack.region,
         },
       });
+    this.runners = taskSizes(props.gpusPerInstance ?? 1).map((gpus) => {
+      const fargate = gpus === 0;
+      // CPU only: Fargate (awsvpc, scales to zero by itself); GPUs: the GPU instances (bridge)
+      const taskDefinition = fargate
+        ? cpuTaskDefinition('RunnerCpu')
+        : new Ec2TaskDefinition(this, `Runner${gpus}Gpu`, {
+            networkMode: NetworkMode.BRIDGE,
+            taskRole: this.taskRole,
+          });
+      const container = runnerContainer(taskDefinition, image, gpus, fargate);
       return { gpus, taskDefinition, container, fargate };
     });
+    // trajectory tasks: the agent image on Fargate, with the same runner, role and log group
+    const agentTaskDefinition = cpuTaskDefinition('RunnerAgent');
+    this.agentRunner = {
+      gpus: 0,
+      taskDefinition: agentTaskDefinition,
+      container: runnerContainer(agentTaskDefinition, agentImage, 0, true),
+      fargate: true,
+    };
   }
 }

@@ -64,6 +64,7 @@ export class TrainstackStack extends Stack {
         spot: c.spot,
         gpusPerInstance: c.gpusPerInstance,
         ...(c.taskImage ? { taskImage: c.taskImage } : {}),
+        ...(c.agentImage ? { agentImage: c.agentImage } : {}),
         secretsPrefix: c.secretsPrefix,
         workloadRoleArns: c.workloadRoleArns,
         cpuTaskCpu: c.cpuTaskCpu,
@@ -93,6 +94,7 @@ export class TrainstackStack extends Stack {
             compute: {
               cluster: this.gpu.cluster,
               runners: this.gpu.runners,
+              agentRunner: this.gpu.agentRunner,
               fargateSecurityGroup: this.gpu.fargateSecurityGroup,
               capacityProvider: this.gpu.capacityProvider,
             },

@@ -54,6 +54,7 @@ export const STATE = {
   proceed: 'Proceed?',
   pickSize: 'PickTaskSize',
   runTask: (gpus: number) => (gpus ? `RunTask${gpus}Gpu` : 'RunTaskCpu'),
+  runAgent: 'RunTaskAgent',
   succeeded: 'AttemptSucceeded',
   failed: 'AttemptFailed',
   again: 'RetryOrFinish?',
@@ -69,6 +70,8 @@ export interface WorkflowCompute {
   readonly cluster: Cluster;
   /** the runner's task definitions by GPU count, smallest first */
   readonly runners: RunnerTask[];
+  /** the agent image's task definition: trajectory tasks with no command of their own */
+  readonly agentRunner?: RunnerTask;
   /** the security group of CPU-only (Fargate) tasks */
   readonly fargateSecurityGroup: ISecurityGroup;
   readonly capacityProvider: AsgCapacityProvider;
@@ -122,6 +125,11 @@ export class Workflow extends Construct {
       succeeded.addCatch(failed, { errors: ['States.ALL'], resultPath: PATH.error });
       succeeded.next(done);
       const pick = new Choice(this, STATE.pickSize);
+      if (compute.agentRunner)
+        pick.when(
+          Condition.stringEquals(ctxPath('runtime'), 'agent'),
+          this.runTask(compute, compute.agentRunner, failed, succeeded, STATE.runAgent),
+        );
       for (const r of compute.runners)
         pick.when(
           Condition.numberLessThanEquals(ctxPath('gpus'), r.gpus),
@@ -181,9 +189,15 @@ export class Workflow extends Construct {
     }
   }
   /** RunTask (.sync) of one task size, with the per-task timeout; its end goes to the step that records it. */
-  private runTask(compute: WorkflowCompute, r: RunnerTask, failed: LambdaInvoke, succeeded: LambdaInvoke) {
-    const runTask = new EcsRunTask(this, STATE.runTask(r.gpus), {
-      stateName: STATE.runTask(r.gpus),
+  private runTask(
+    compute: WorkflowCompute,
+    r: RunnerTask,
+    failed: LambdaInvoke,
+    succeeded: LambdaInvoke,
+    name = STATE.runTask(r.gpus),
+  ) {
+    const runTask = new EcsRunTask(this, name, {
+      stateName: name,
       integrationPattern: IntegrationPattern.RUN_JOB,
       cluster: compute.cluster,
       taskDefinition: r.taskDefinition,

@@ -28,6 +28,8 @@ export interface AttemptContext {
   gpus?: number;
   cpu?: number;
   memoryMiB?: number;
+  /** what runs the attempt: the runner image, or the agent image (trajectory tasks with no command) */
+  runtime?: 'runner' | 'agent';
   reason?: string;
 }
 
@@ -61,6 +63,7 @@ const CONTEXT_FIELDS = {
   gpus: 1,
   cpu: 1,
   memoryMiB: 1,
+  runtime: 1,
   reason: 1,
 } satisfies Record<keyof AttemptContext, 1>;
 const DECISION_FIELDS = { action: 1, waitSeconds: 1, status: 1, reason: 1 } satisfies Record<

@@ -42,6 +42,7 @@ function contextOf(task: TaskRecord, attempt: number): AttemptContext {
     gpus: task.spec.gpus ?? 0,
     cpu: task.spec.cpu ?? 1024,
     memoryMiB: task.spec.memoryMiB ?? 4096,
+    runtime: task.spec.type === 'trajectory' && !task.spec.command?.length ? 'agent' : 'runner',
   };
 }
 

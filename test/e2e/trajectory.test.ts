@@ -4,12 +4,15 @@
  * runs real tools; the trajectory lands in S3 and behind the API; seed 003 `tasks.jsonl` lines keep
  * their own ids.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Trajectory } from '../../containers/agent/src/types.ts';
 import type { TaskRecord } from '../../lambdas/domain/model.ts';
+import { REPO_ROOT } from '../../lib/function.ts';
 import { type LocalCloud, startLocalCloud } from '../../lib/local/cloud.ts';
 import { http, waitFor } from '../support/http.ts';
 import {
@@ -133,5 +136,96 @@ describe('trajectory tasks on the local cloud', () => {
       params: { taskType: 'code', description: 'x', model: 'nope' },
     });
     expect(unknown.status).toBe(400);
+  });
+
+  it('a seed 003 tasks.jsonl, sent by the CLI into one batch, gives one trajectory per line under its own task_id', async () => {
+    // the scripted agent computes n! for the n in its task, by really running Python
+    llm.script.set('agent-llm', {
+      delayMs: 1,
+      agent: (messages) => {
+        const seen = observations(messages);
+        if (seen.length) return { content: `答案: ${seen.at(-1)}` };
+        const n = /(\d+)的阶乘/.exec(String(messages.find((m) => m.role === 'user')?.content))?.[1];
+        return {
+          calls: [
+            {
+              name: 'python_executor',
+              arguments: JSON.stringify({ code: `import math\nprint(math.factorial(${n}))` }),
+            },
+          ],
+        };
+      },
+    });
+    const N = 24;
+    const lines = Array.from({ length: N }, (_, i) =>
+      JSON.stringify({
+        task_id: `阶乘-${i}`,
+        task_type: 'code',
+        description: `计算${i}的阶乘`,
+        expected_tools: ['python_executor'],
+        max_steps: 4,
+        timeout: 120,
+        priority: 5,
+      }),
+    );
+    const file = path.join(dataDir, 'tasks.jsonl');
+    writeFileSync(file, `${lines.join('\n')}\n\n${lines[0]}\n`); // a blank line, and the first line again
+    const cli = async (...args: string[]) =>
+      (
+        await promisify(execFile)(
+          path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx'),
+          [path.join(REPO_ROOT, 'bin', 'cli.ts'), '--endpoint', cloud.apiUrl, ...args],
+          { encoding: 'utf8' },
+        )
+      ).stdout;
+    const sent = JSON.parse(
+      await cli('batch', file, '--model', 'agent-llm', '--chunk', '10', '--name', 'facts'),
+    ) as {
+      batchId: string;
+      accepted: { line: number; taskId: string; duplicate?: boolean }[];
+      rejected: unknown[];
+    };
+    expect(sent.rejected).toEqual([]);
+    expect(sent.accepted).toHaveLength(N + 1);
+    // the repeated line (file line N + 2) is the first line's task, not a new one
+    expect(sent.accepted.at(-1)).toMatchObject({
+      line: N + 2,
+      taskId: sent.accepted[0]?.taskId,
+      duplicate: true,
+    });
+
+    const view = await waitFor(
+      'the batch to finish',
+      async () => {
+        const b = (
+          await api<{ done: boolean; byStatus: Record<string, number> }>('GET', `/v1/batches/${sent.batchId}`)
+        ).body;
+        return b.done ? b : undefined;
+      },
+      240_000,
+      500,
+    );
+    expect(view).toMatchObject({
+      name: 'facts',
+      tasks: N,
+      byStatus: { SUCCEEDED: N },
+      lines: { received: N + 1, accepted: N, duplicates: 1, rejected: 0 },
+      progress: 100,
+    });
+    const out = path.join(dataDir, 'trajectories.jsonl');
+    await cli('batches', 'download', sent.batchId, '--output', out);
+    const trajectories = readFileSync(out, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Trajectory);
+    expect(trajectories.map((t) => t.task_id).sort()).toEqual(lines.map((l) => JSON.parse(l).task_id).sort());
+    for (const t of trajectories) {
+      const n = Number(t.task_id.split('-')[1]);
+      let f = 1n;
+      for (let k = 2n; k <= BigInt(n); k++) f *= k;
+      expect(t.success, t.task_id).toBe(true);
+      expect(t.steps[0]).toMatchObject({ action_type: 'code_execution', observation: String(f) });
+      expect(t.final_result).toBe(`答案: ${f}`);
+    }
   });
 });

@@ -87,7 +87,7 @@ describe('the runner environment contract', () => {
 
   it('each RunTask passes the task id and the attempt as runner variables', () => {
     const runTasks = Object.entries(states).filter(([, s]) => s.Resource?.includes(':ecs:runTask'));
-    expect(runTasks.length).toBe(4); // CPU, 1, 2 and 4 GPUs
+    expect(runTasks.length).toBe(5); // the agent, CPU, 1, 2 and 4 GPUs
     for (const [name, s] of runTasks) {
       const overrides = s.Parameters?.Overrides as
         | { ContainerOverrides: { Environment: { Name: string }[] }[] }
@@ -101,7 +101,7 @@ describe('the runner environment contract', () => {
     const runTasks = Object.entries(states).filter(([, s]) => s.Resource?.includes(':ecs:runTask'));
     for (const [name, s] of runTasks) {
       const p = s.Parameters ?? {};
-      if (name === 'RunTaskCpu') {
+      if (name === 'RunTaskCpu' || name === 'RunTaskAgent') {
         expect(p.LaunchType, name).toBe('FARGATE');
         expect(p.CapacityProviderStrategy, name).toBeUndefined();
         expect(p.NetworkConfiguration, name).toMatchObject({
@@ -116,8 +116,12 @@ describe('the runner environment contract', () => {
     const fargate = defs.filter(([, d]) =>
       JSON.stringify(d.RequiresCompatibilities ?? []).includes('FARGATE'),
     );
-    expect(fargate.map(([id]) => id)).toEqual([expect.stringMatching(/^GpuRunnerCpu/)]);
-    expect(fargate[0]?.[1]).toMatchObject({ NetworkMode: 'awsvpc', Cpu: '1024', Memory: '4096' });
+    expect(fargate.map(([id]) => id).sort()).toEqual([
+      expect.stringMatching(/^GpuRunnerAgent/),
+      expect.stringMatching(/^GpuRunnerCpu/),
+    ]);
+    for (const [, d] of fargate)
+      expect(d).toMatchObject({ NetworkMode: 'awsvpc', Cpu: '1024', Memory: '4096' });
     for (const [id, d] of defs.filter((x) => !fargate.includes(x)))
       expect(JSON.stringify(d.ContainerDefinitions), id).toContain('"GPU"');
   });

@@ -102,18 +102,20 @@ describe('the LocalStack target', () => {
 });
 
 describe('the AWS target', () => {
-  it('runs a prebuilt image named by taskImage instead of building one', () => {
+  it('runs prebuilt images named by taskImage and agentImage instead of building them', () => {
     const image = '123456789012.dkr.ecr.us-east-1.amazonaws.com/trainstack-trainer:1';
-    const { app, stack } = testApp({ taskImage: image });
+    const agent = '123456789012.dkr.ecr.us-east-1.amazonaws.com/trainstack-agent:1';
+    const { app, stack } = testApp({ taskImage: image, agentImage: agent });
     const resources = app.synth().getStackByName(stack.stackName).template.Resources as Record<
       string,
       { Type: string; Properties: { ContainerDefinitions?: { Image: unknown }[] } }
     >;
-    const images = Object.values(resources)
-      .filter((r) => r.Type === 'AWS::ECS::TaskDefinition')
-      .flatMap((r) => r.Properties.ContainerDefinitions?.map((c) => c.Image) ?? []);
-    expect(images.length).toBeGreaterThan(1);
-    for (const i of images) expect(i).toBe(image);
+    const images = Object.entries(resources)
+      .filter(([, r]) => r.Type === 'AWS::ECS::TaskDefinition')
+      .flatMap(([id, r]) => r.Properties.ContainerDefinitions?.map((c) => [id, c.Image] as const) ?? []);
+    expect(images.length).toBeGreaterThan(2);
+    for (const [id, i] of images) expect(i, id).toBe(id.includes('RunnerAgent') ? agent : image);
+    expect(images.filter(([id]) => id.includes('RunnerAgent'))).toHaveLength(1);
   });
 
   it('outputs the API URL, the invoke policy, the bucket and the dashboard URL', () => {

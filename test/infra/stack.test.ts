@@ -134,7 +134,7 @@ describe('GPU cluster', () => {
     );
     expect(
       defs.map((d) => d?.ResourceRequirements?.find((r) => r.Type === 'GPU')?.Value ?? '0').sort(),
-    ).toEqual(['0', '1']);
+    ).toEqual(['0', '0', '1']); // CPU, the agent (CPU) and one GPU
   });
 
   it('runs each task on the smallest task definition that holds its GPUs', () => {
@@ -142,7 +142,15 @@ describe('GPU cluster', () => {
     expect(def).toContain('"Variable":"$.ctx.gpus","NumericLessThanEquals":0,"Next":"RunTaskCpu"');
     expect(def).toContain('"Variable":"$.ctx.gpus","NumericLessThanEquals":1,"Next":"RunTask1Gpu"');
     const big = templateOf({ gpusPerInstance: 4, instanceTypes: 'g5.12xlarge' });
-    expect(Object.keys(big.findResources('AWS::ECS::TaskDefinition'))).toHaveLength(4);
+    expect(Object.keys(big.findResources('AWS::ECS::TaskDefinition'))).toHaveLength(5); // + the agent's
+  });
+
+  it('runs trajectory tasks on the agent image, whatever their size', () => {
+    const def = definitionOf();
+    // the agent's choice comes first
+    expect(def).toMatch(
+      /"Choices":\[\{"Variable":"\$\.ctx\.runtime","StringEquals":"agent","Next":"RunTaskAgent"\}/,
+    );
   });
 
   it('launches g5.xlarge from the ECS GPU AMI', () => {

@@ -24,7 +24,7 @@ function stage(name: string) {
   return instructions.filter((x) => x.getRange().start.line >= start && x.getRange().start.line < end);
 }
 
-describe.each(['runner', 'trainer'])('the %s image', (target) => {
+describe.each(['runner', 'trainer', 'agent'])('the %s image', (target) => {
   const own = (k: string) => stage(target).filter((i) => i.getKeyword() === k);
 
   it('runs the workload as a user other than root (the runner drops to it)', () => {
@@ -58,10 +58,30 @@ describe(FILE, () => {
     );
   });
 
-  it('is the trainer target the stack builds', () => {
+  it('bundles the agent runtime with the same recipe, and the agent image runs it for trajectory tasks', () => {
+    expect(stage('build').map((i) => i.getArgumentsContent())).toContain(
+      'node --experimental-strip-types containers/runner/build.ts /out/agent.mjs containers/agent/src/main.ts',
+    );
+    const env = stage('agent')
+      .filter((i) => i.getKeyword() === 'ENV')
+      .map((e) => e.getArgumentsContent() ?? '')
+      .join(' ');
+    expect(env).toContain(`${RUNNER_ENV.agentCommand}="node /opt/trainstack/agent.mjs"`);
+    expect(env).toContain('TRAINSTACK_CHROMIUM=/usr/bin/chromium');
+    const install = stage('agent')
+      .filter((i) => i.getKeyword() === 'RUN')
+      .map((r) => r.getArgumentsContent() ?? '')
+      .join(' ');
+    for (const pkg of ['chromium', 'python3', 'python3-seccomp'])
+      expect(install).toMatch(new RegExp(`\\s${pkg}\\s`));
+  });
+
+  it('is the trainer and agent targets the stack builds', () => {
     const source = readFileSync(path.join(REPO_ROOT, 'lib', 'gpu-cluster.ts'), 'utf8');
     expect(source).toContain(`file: '${FILE}'`);
-    expect(source).toContain("target: 'trainer'");
+    expect(source).toMatch(/asset\('trainer'\)/);
+    expect(source).toMatch(/asset\('agent'\)/);
+    expect(source).toMatch(/fromAsset\(path\.join\(REPO_ROOT\), \{\s*file: 'containers\/Dockerfile',\s*target,/);
   });
 
   it('pins every base image to a version (no latest, no bare name)', () => {
