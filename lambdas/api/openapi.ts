@@ -3,9 +3,10 @@ import { z } from 'zod';
 import { submitSchema } from '../domain/model.ts';
 import { modelSpecSchema } from '../domain/models.ts';
 import { ROUTES } from './routes.ts';
-import { batchSubmitQuery, dailyQuery, listQuery, logsQuery, pageQuery } from './schemas.ts';
+import { batchCreateBody, batchSubmitQuery, dailyQuery, listQuery, logsQuery, pageQuery } from './schemas.ts';
 import { llmListQuery } from './seed-llm.ts';
 import { seedListQuery, seedTrainBody } from './seed-train.ts';
+import { seedTrajectoryLine } from './seed-trajectory.ts';
 
 /** The query parameters each route takes, as the zod schemas that validate them. */
 const QUERIES: Record<string, z.ZodObject> = {
@@ -62,6 +63,28 @@ export function openapi(): object {
         content: { 'application/json': { schema: { $ref: '#/components/schemas/TaskSubmit' } } },
       };
     }
+    if (r.method === 'POST' && r.path === '/v1/tasks/batch') {
+      op.requestBody = {
+        description:
+          'tasks: a JSON array, or JSONL (one task per line; seed 003 tasks.jsonl lines are trajectory tasks), up to 1000',
+        content: {
+          'application/json': {
+            schema: { type: 'array', items: { $ref: '#/components/schemas/TaskSubmit' }, maxItems: 1000 },
+          },
+          'application/x-ndjson': {
+            schema: {
+              type: 'string',
+              description: 'one JSON object per line: a task, or a seed 003 line (SeedTrajectoryLine)',
+            },
+          },
+        },
+      };
+    }
+    if (r.method === 'POST' && r.path === '/v1/batches') {
+      op.requestBody = {
+        content: { 'application/json': { schema: z.toJSONSchema(batchCreateBody, { io: 'input' }) } },
+      };
+    }
     if (r.method === 'POST' && r.path === '/train') {
       op.requestBody = {
         content: { 'application/json': { schema: { $ref: '#/components/schemas/SeedTrain' } } },
@@ -93,6 +116,7 @@ export function openapi(): object {
       schemas: {
         TaskSubmit: z.toJSONSchema(submitSchema, { io: 'input', unrepresentable: 'any' }),
         SeedTrain: z.toJSONSchema(seedTrainBody, { io: 'input', unrepresentable: 'any' }),
+        SeedTrajectoryLine: z.toJSONSchema(seedTrajectoryLine, { io: 'input', unrepresentable: 'any' }),
         ModelSpec: z.toJSONSchema(modelSpecSchema, { io: 'input', unrepresentable: 'any' }),
         Error: {
           type: 'object',

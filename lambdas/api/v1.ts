@@ -69,6 +69,7 @@ const submitBatch: RouteHandler = async (event, _p, deps, actor) => {
     line: number;
     error: { code: string; message: string; details: { path: string; message: string }[] };
   }[] = [];
+  const valid: { line: number; spec: TaskSpec; idempotencyKey?: string }[] = [];
   for (const [i, line] of lines.entries()) {
     const n = i + 1;
     const isSeed = isSeedTrajectoryLine(line);
@@ -80,40 +81,34 @@ const submitBatch: RouteHandler = async (event, _p, deps, actor) => {
       });
       continue;
     }
-    let spec: TaskSpec;
-    let key: string | undefined;
     if (isSeed) {
       const l = parsed.data as z.output<typeof seedTrajectoryLine>;
-      spec = seedTrajectoryToSpec(l, q.model);
-      key = seedLineKey(l.task_id);
+      valid.push({ line: n, spec: seedTrajectoryToSpec(l, q.model), idempotencyKey: seedLineKey(l.task_id) });
     } else {
-      spec = parsed.data as TaskSpec;
+      let spec = parsed.data as TaskSpec;
       if (spec.type === 'trajectory' && !spec.params.model && q.model)
         spec = { ...spec, params: { ...spec.params, model: q.model } };
-    }
-    try {
-      const { task, created } = await deps.service.submit(spec, owner, key, batch.batchId);
-      accepted.push({
-        line: n,
-        taskId: task.taskId,
-        ...(task.name ? { name: task.name } : {}),
-        ...(created ? {} : { duplicate: true as const }),
-      });
-    } catch (e) {
-      // one line's failure never fails the lines before it: each line says what became of it
-      rejected.push({
-        line: n,
-        error:
-          e instanceof DomainError
-            ? { code: e.code, message: e.message, details: e.details }
-            : {
-                code: 'ServiceUnavailable',
-                message: 'this line could not be stored; submit it again',
-                details: [],
-              },
-      });
+      valid.push({ line: n, spec });
     }
   }
+  // one line's failure never fails another: each line says what became of it
+  const results = await deps.service.submitMany(valid, owner, batch.batchId);
+  for (const [i, r] of results.entries()) {
+    const n = valid[i]?.line ?? 0;
+    if ('error' in r)
+      rejected.push({
+        line: n,
+        error: { code: r.error.code, message: r.error.message, details: r.error.details },
+      });
+    else
+      accepted.push({
+        line: n,
+        taskId: r.task.taskId,
+        ...(r.task.name ? { name: r.task.name } : {}),
+        ...(r.created ? {} : { duplicate: true as const }),
+      });
+  }
+  rejected.sort((a, b) => a.line - b.line);
   const duplicates = accepted.filter((a) => a.duplicate).length;
   await deps.service.countBatchLines(batch.batchId, {
     lines: lines.length,

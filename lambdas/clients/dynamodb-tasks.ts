@@ -92,40 +92,113 @@ export class DynamoTaskRepository implements TaskRepository {
     );
   }
 
-  async create(task: TaskRecord): Promise<{ task: TaskRecord; created: boolean }> {
-    const item = {
+  /** The task's item, as the table and its indexes want it. */
+  private itemOf(task: TaskRecord) {
+    return {
       pk: taskPk(task.taskId),
       ...task,
-      ...(task.batchId ? { batchId: task.batchId } : {}),
       listPk: LIST_PK,
       createdKey: createdKey(task),
       queuePk: QUEUE_PK,
       queueSk: queueSk(task),
     };
-    const tx: TxItems = [
-      { Put: { TableName: this.tableName, Item: item, ConditionExpression: 'attribute_not_exists(pk)' } },
-      this.addCounters(STATS_PK, submitDelta(task.type)),
-      this.addCounters(dayPk(task.createdAt), { submitted: 1 }),
-      // the owner's own counters, in the same transaction
-      this.addCounters(statsPk(task.owner), submitDelta(task.type)),
-      this.addCounters(dayPk(task.createdAt, task.owner), { submitted: 1 }),
-      // and its model's, and its batch's
-      ...(task.modelId ? [this.addCounters(modelStatsPk(task.modelId), submitDelta(task.type))] : []),
-      ...(task.batchId ? [this.addCounters(batchPk(task.batchId), submitDelta(task.type))] : []),
+  }
+
+  /** The counters a new task adds to: everyone's, its owner's, the days', its model's and its batch's. */
+  private submitCounters(task: TaskRecord): [string, Record<string, number>][] {
+    return [
+      [STATS_PK, submitDelta(task.type)],
+      [dayPk(task.createdAt), { submitted: 1 }],
+      [statsPk(task.owner), submitDelta(task.type)],
+      [dayPk(task.createdAt, task.owner), { submitted: 1 }],
+      ...(task.modelId
+        ? [[modelStatsPk(task.modelId), submitDelta(task.type)] as [string, Record<string, number>]]
+        : []),
+      ...(task.batchId
+        ? [[batchPk(task.batchId), submitDelta(task.type)] as [string, Record<string, number>]]
+        : []),
     ];
-    if (task.idempotencyKey) {
-      tx.push({
+  }
+
+  private idempotencyItem(task: TaskRecord): TxItems[number] | undefined {
+    if (!task.idempotencyKey) return undefined;
+    return {
+      Put: {
+        TableName: this.tableName,
+        Item: {
+          pk: idempotencyPk(task.owner, task.idempotencyKey),
+          taskId: task.taskId,
+          createdAt: task.createdAt,
+        },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      },
+    };
+  }
+
+  async createMany(
+    tasks: TaskRecord[],
+  ): Promise<({ task: TaskRecord; created: boolean } | { error: Error })[]> {
+    // groups within a transaction's limits (100 items, 4 MB): records, keys and summed counters
+    const groups: TaskRecord[][] = [];
+    let group: TaskRecord[] = [];
+    let bytes = 0;
+    for (const t of tasks) {
+      const size = JSON.stringify(t).length;
+      if (group.length >= 25 || (group.length && bytes + size > 3_000_000)) {
+        groups.push(group);
+        group = [];
+        bytes = 0;
+      }
+      group.push(t);
+      bytes += size;
+    }
+    if (group.length) groups.push(group);
+    const out: ({ task: TaskRecord; created: boolean } | { error: Error })[] = [];
+    for (const g of groups) {
+      const counters = new Map<string, Record<string, number>>();
+      for (const t of g)
+        for (const [pk, add] of this.submitCounters(t)) {
+          const sum = counters.get(pk) ?? {};
+          for (const [k, v] of Object.entries(add)) sum[k] = (sum[k] ?? 0) + v;
+          counters.set(pk, sum);
+        }
+      const tx: TxItems = [
+        ...g.map((t): TxItems[number] => ({
+          Put: {
+            TableName: this.tableName,
+            Item: this.itemOf(t),
+            ConditionExpression: 'attribute_not_exists(pk)',
+          },
+        })),
+        ...g.map((t) => this.idempotencyItem(t)).filter((x): x is TxItems[number] => x !== undefined),
+        ...[...counters].map(([pk, add]) => this.addCounters(pk, add)),
+      ];
+      try {
+        await this.transact({ TransactItems: tx });
+        out.push(...g.map((task) => ({ task, created: true })));
+      } catch (e) {
+        // a line of the group was already a task (its key): each on its own, as create does
+        if (isConditionFailure(e))
+          for (const t of g) out.push(await this.create(t).catch((error: Error) => ({ error })));
+        else out.push(...g.map(() => ({ error: e as Error })));
+      }
+    }
+    return out;
+  }
+
+  async create(task: TaskRecord): Promise<{ task: TaskRecord; created: boolean }> {
+    const tx: TxItems = [
+      {
         Put: {
           TableName: this.tableName,
-          Item: {
-            pk: idempotencyPk(task.owner, task.idempotencyKey),
-            taskId: task.taskId,
-            createdAt: task.createdAt,
-          },
+          Item: this.itemOf(task),
           ConditionExpression: 'attribute_not_exists(pk)',
         },
-      });
-    }
+      },
+      ...this.submitCounters(task).map(([pk, add]) => this.addCounters(pk, add)),
+    ];
+    const key = this.idempotencyItem(task);
+    if (key) tx.push(key);
     try {
       await this.transact({ TransactItems: tx });
       return { task, created: true };

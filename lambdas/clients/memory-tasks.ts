@@ -74,6 +74,14 @@ export class MemoryTaskRepository implements TaskRepository {
     return { task: copy(task), created: true };
   }
 
+  async createMany(
+    tasks: TaskRecord[],
+  ): Promise<({ task: TaskRecord; created: boolean } | { error: Error })[]> {
+    const out: ({ task: TaskRecord; created: boolean } | { error: Error })[] = [];
+    for (const t of tasks) out.push(await this.create(t).catch((error: Error) => ({ error })));
+    return out;
+  }
+
   async findByIdempotencyKey(owner: string, key: string): Promise<TaskRecord | undefined> {
     const id = this.idempotency.get(`${owner}#${key}`);
     return id ? this.get(id) : undefined;

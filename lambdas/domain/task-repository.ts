@@ -113,6 +113,11 @@ export interface ProgressPatch {
 export interface TaskRepository {
   /** Store a new QUEUED task and count it; with an idempotency key already used, answer that task. */
   create(task: TaskRecord): Promise<{ task: TaskRecord; created: boolean }>;
+  /**
+   * Store many new tasks (a batch request) as `create` would one by one, in fewer writes; answers in
+   * the same order, with the error of those that could not be stored (the others are).
+   */
+  createMany(tasks: TaskRecord[]): Promise<({ task: TaskRecord; created: boolean } | { error: Error })[]>;
   findByIdempotencyKey(owner: string, key: string): Promise<TaskRecord | undefined>;
   get(taskId: string): Promise<TaskRecord | undefined>;
   /**

@@ -1,7 +1,11 @@
 /**
  * The task service: what the API does, over the store and the ports. No AWS imports.
  */
-import { ulid } from 'ulidx';
+import { monotonicFactory, ulid } from 'ulidx';
+
+/** Ids that sort in the order they were made, within a millisecond too (a batch's lines keep their order). */
+const nextTaskId = monotonicFactory();
+
 import { type Actor, mayAccess } from './actor.ts';
 import { badRequest, conflict, DomainError, type FieldIssue, notFound, tooManyRequests } from './errors.ts';
 import {
@@ -14,7 +18,7 @@ import {
   TERMINAL,
   withDefaults,
 } from './model.ts';
-import { findModel, type ModelRepository } from './models.ts';
+import { findModel, type ModelRecord, type ModelRepository } from './models.ts';
 import type { Clock, Executions, Waker } from './ports.ts';
 import { MAX_SPEC_BYTES, sizeOf, storableIssues } from './storable.ts';
 import {
@@ -158,10 +162,95 @@ export class TaskService {
       const existing = await this.store.findByIdempotencyKey(owner, idempotencyKey);
       if (existing) return { task: existing, created: false };
     }
+    await this.roomInQueue(1);
+    const task = await this.prepare(spec, owner, this.clock.now(), idempotencyKey, batchId);
+    const result = await this.store.create(task);
+    if (result.created) await this.waker.wake({ taskId: task.taskId, why: 'submitted' });
+    return result;
+  }
+
+  /**
+   * Many tasks at once (a batch request): each line checked as `submit` checks one, the queue's room
+   * read once, the models looked up once each, the records written in few transactions, and the
+   * dispatcher woken once. Lines keep their order (one time, ids in line order). Each line's answer
+   * is its task (created, or the one its key already named) or the error that refused it.
+   */
+  async submitMany(
+    lines: { spec: TaskSpec; idempotencyKey?: string }[],
+    owner: string,
+    batchId?: string,
+  ): Promise<({ task: TaskRecord; created: boolean } | { error: DomainError })[]> {
+    const at = this.clock.now();
+    const models = new Map<string, Promise<ModelRecord | undefined>>();
+    const cachedModels = this.models && {
+      get: (id: string) => this.models?.get(id) as Promise<ModelRecord | undefined>,
+      byName: (name: string) => {
+        if (!models.has(name))
+          models.set(name, this.models?.byName(name) as Promise<ModelRecord | undefined>);
+        return models.get(name) as Promise<ModelRecord | undefined>;
+      },
+    };
+    const prepared: (TaskRecord | DomainError)[] = [];
+    for (const l of lines) {
+      try {
+        prepared.push(await this.prepare(l.spec, owner, at, l.idempotencyKey, batchId, cachedModels));
+      } catch (e) {
+        if (!(e instanceof DomainError)) throw e;
+        prepared.push(e);
+      }
+    }
+    // room for how many: the queue's depth is read once
     const stats = await this.store.stats();
-    if ((stats.byStatus.QUEUED ?? 0) >= this.config.maxQueueDepth) {
+    let room = this.config.maxQueueDepth - (stats.byStatus.QUEUED ?? 0);
+    const toCreate: TaskRecord[] = [];
+    const full = tooManyRequests(`the queue holds ${this.config.maxQueueDepth} tasks; try again later`, 30);
+    // a key given twice in one request: the later lines are the first line's task
+    const firstWithKey = new Map<string, TaskRecord>();
+    const answers = prepared.map((p): TaskRecord | DomainError | { sameAs: TaskRecord } => {
+      if (p instanceof DomainError) return p;
+      const first = p.idempotencyKey ? firstWithKey.get(p.idempotencyKey) : undefined;
+      if (first) return { sameAs: first };
+      if (room <= 0 && !p.idempotencyKey) return full;
+      room--;
+      if (p.idempotencyKey) firstWithKey.set(p.idempotencyKey, p);
+      toCreate.push(p);
+      return p;
+    });
+    const stored = new Map(
+      (await this.store.createMany(toCreate)).map((r, i) => [toCreate[i]?.taskId ?? '', r] as const),
+    );
+    if ([...stored.values()].some((r) => 'created' in r && r.created))
+      await this.waker.wake({ taskId: toCreate[0]?.taskId ?? '', why: 'submitted' });
+    const unstored = new DomainError(
+      503,
+      'ServiceUnavailable',
+      'this line could not be stored; submit it again',
+    );
+    return answers.map((a) => {
+      if (a instanceof DomainError) return { error: a };
+      const r = stored.get('sameAs' in a ? a.sameAs.taskId : a.taskId);
+      if (!r || !('task' in r)) return { error: unstored };
+      return 'sameAs' in a ? { task: r.task, created: false } : r;
+    });
+  }
+
+  /** Refuse when the queue is full. */
+  private async roomInQueue(n: number): Promise<void> {
+    const stats = await this.store.stats();
+    if ((stats.byStatus.QUEUED ?? 0) + n > this.config.maxQueueDepth) {
       throw tooManyRequests(`the queue holds ${this.config.maxQueueDepth} tasks; try again later`, 30);
     }
+  }
+
+  /** Check a spec as submit does, and make its record (not yet stored). */
+  private async prepare(
+    spec: TaskSpec,
+    owner: string,
+    at: Date,
+    idempotencyKey?: string,
+    batchId?: string,
+    models: Pick<ModelRepository, 'get' | 'byName'> | undefined = this.models,
+  ): Promise<TaskRecord> {
     const full = withDefaults(spec);
     const maxGpus = this.config.maxGpusPerTask ?? 8;
     if ((full.gpus ?? 0) > maxGpus) {
@@ -209,7 +298,7 @@ export class TaskService {
         throw badRequest('reading inputsUri needs a role', [
           { path: 'roleArn', message: 'name a role (roleArn) that may read the inputsUri object' },
         ]);
-      const known = this.models && (await findModel(this.models, p.model));
+      const known = models && (await findModel(models, p.model));
       if (!known)
         throw badRequest(`no model ${p.model}`, [
           {
@@ -222,7 +311,7 @@ export class TaskService {
     if (full.type === 'trajectory' && (full.params.model || !full.command)) {
       // the agent runtime calls a registered model; there is no default one to fall back on
       const name = full.params.model;
-      const known = name && this.models && (await findModel(this.models, name));
+      const known = name && models && (await findModel(models, name));
       if (!known)
         throw badRequest(name ? `no model ${name}` : 'a trajectory task needs a model', [
           {
@@ -234,14 +323,11 @@ export class TaskService {
         ]);
       modelId = known.modelId;
     }
-    const task = {
-      ...newTaskRecord(full, owner, this.clock.now(), idempotencyKey),
+    return {
+      ...newTaskRecord(full, owner, at, idempotencyKey),
       ...(modelId ? { modelId } : {}),
       ...(batchId ? { batchId } : {}),
     };
-    const result = await this.store.create(task);
-    if (result.created) await this.waker.wake({ taskId: task.taskId, why: 'submitted' });
-    return result;
   }
 
   /** A new, empty batch of the actor's: tasks join it as `POST /v1/tasks/batch?batchId=` sends them. */
@@ -399,7 +485,7 @@ const rate = (ok: number, bad: number) =>
 export function newTaskRecord(spec: TaskSpec, owner: string, at: Date, idempotencyKey?: string): TaskRecord {
   const now = at.toISOString();
   return {
-    taskId: ulid(at.getTime()),
+    taskId: nextTaskId(at.getTime()),
     type: spec.type,
     ...(spec.name ? { name: spec.name } : {}),
     owner,

@@ -270,6 +270,33 @@ describe('batch', () => {
     expect(missing).toBe(3);
   });
 
+  it('takes a line given twice in one request as one task, and stores many lines in few writes', async () => {
+    const line = (i: number) =>
+      JSON.stringify({ task_id: `twice-${i}`, task_type: 'code', description: 'x', model: 'batch-llm' });
+    const body = [line(0), line(1), line(0), ...Array.from({ length: 60 }, (_, i) => line(i + 2))].join('\n');
+    const r = await api<BatchReply>('POST', '/v1/tasks/batch', body, ndjson);
+    expect(r.status).toBe(202);
+    expect(r.body.rejected).toEqual([]);
+    expect(r.body.accepted[2]).toMatchObject({
+      line: 3,
+      taskId: r.body.accepted[0]?.taskId,
+      duplicate: true,
+    });
+    const b = await api<BatchView>('GET', `/v1/batches/${r.body.batchId}`);
+    expect(b.body).toMatchObject({ tasks: 62, lines: { received: 63, accepted: 62, duplicates: 1 } });
+    const listed = await api<{ tasks: { name: string }[] }>(
+      'GET',
+      `/v1/batches/${r.body.batchId}/tasks?limit=5`,
+    );
+    expect(listed.body.tasks.map((t) => t.name)).toEqual([
+      'twice-0',
+      'twice-1',
+      'twice-2',
+      'twice-3',
+      'twice-4',
+    ]);
+  });
+
   it('creates an empty batch to send a large file into, and 404s batches that are not there', async () => {
     const b = await api<{ batchId: string; tasks: number }>('POST', '/v1/batches', { name: 'big' });
     expect(b.status).toBe(201);

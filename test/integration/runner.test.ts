@@ -59,6 +59,7 @@ beforeAll(async () => {
 async function startedTask(
   spec: Partial<TaskSpec> & { type: TaskSpec['type'] },
   raw: Partial<TaskSpec> = {},
+  batchId?: string,
 ): Promise<TaskRecord> {
   const { TaskService } = await import('../../lambdas/domain/tasks.ts');
   const service = new TaskService(
@@ -72,6 +73,8 @@ async function startedTask(
   const { task } = await service.submit(
     { priority: 5, timeoutSeconds: 3600, maxRetries: 3, ...spec } as TaskSpec,
     'tester',
+    undefined,
+    batchId,
   );
   if (Object.keys(raw).length)
     await patchTask(stack.tableName, task.taskId, { spec: { ...task.spec, ...raw } });
@@ -426,12 +429,12 @@ describe("the runner's session policy", () => {
       'sleep 1.2',
       'echo "Epoch 2/2 loss=0.25"',
     ].join('; ');
-    const task = await startedTask({
-      type: 'container',
-      image: 'x',
-      params: {},
-      command: ['sh', '-c', script],
-    });
+    // a task of a batch: its counters are written too
+    const task = await startedTask(
+      { type: 'container', image: 'x', params: {}, command: ['sh', '-c', script] },
+      {},
+      '01JBATCH00000000000000000B',
+    );
     const recStore = new DynamoTaskRepository(doc, stack.tableName);
     const { result } = await run(config(task, { checkpointIntervalMs: 200 }), undefined, {
       store: recStore,
@@ -448,6 +451,8 @@ describe("the runner's session policy", () => {
       },
       task.owner,
       [],
+      undefined,
+      task.batchId,
     );
     const allowed = (action: string, key: string) =>
       policy.Statement.some((st) => {
@@ -474,9 +479,11 @@ describe("the runner's session policy", () => {
         `tasks/${task.taskId}/o.txt`,
         'STATS',
         `STATS#${task.owner}`,
+        'BATCH#01JBATCH00000000000000000B',
       ]),
     );
     expect(calls.filter((c) => !allowed(c.action, c.key))).toEqual([]);
+    expect(allowed('dynamodb:UpdateItem', 'BATCH#01JOTHERBATCH000000000000')).toBe(false);
     // and the policy is no wider than the task: another task's record and outputs are refused
     expect(allowed('dynamodb:UpdateItem', 'TASK#01OTHERTASK0000000000000')).toBe(false);
     expect(allowed('s3:PutObject', 'tasks/01OTHERTASK0000000000000/model.pt')).toBe(false);

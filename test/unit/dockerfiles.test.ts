@@ -81,7 +81,9 @@ describe(FILE, () => {
     expect(source).toContain(`file: '${FILE}'`);
     expect(source).toMatch(/asset\('trainer'\)/);
     expect(source).toMatch(/asset\('agent'\)/);
-    expect(source).toMatch(/fromAsset\(path\.join\(REPO_ROOT\), \{\s*file: 'containers\/Dockerfile',\s*target,/);
+    expect(source).toMatch(
+      /fromAsset\(path\.join\(REPO_ROOT\), \{\s*file: 'containers\/Dockerfile',\s*target,/,
+    );
   });
 
   it('pins every base image to a version (no latest, no bare name)', () => {

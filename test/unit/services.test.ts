@@ -222,6 +222,38 @@ describe('submit', () => {
   });
 });
 
+describe('submitMany (a batch request)', () => {
+  it('answers every line in order: refused lines say why, lines past the queue depth get 429, a key given twice is one task', async () => {
+    await submit(); // 1 of 5 queued already
+    const lines = [
+      { spec: spec({ name: 'a' }), idempotencyKey: 'k-a' },
+      { spec: spec({ name: 'too-big', gpus: 9 }) },
+      { spec: spec({ name: 'b' }) },
+      { spec: spec({ name: 'a again' }), idempotencyKey: 'k-a' },
+      { spec: spec({ name: 'c' }) },
+      { spec: spec({ name: 'd' }) },
+      { spec: spec({ name: 'e' }) },
+    ];
+    rec.wakes.length = 0;
+    const r = await service.submitMany(lines, 'alice', 'B1');
+    const summary = r.map((x) =>
+      'error' in x ? x.error.status : `${x.task.name}${x.created ? '' : ' (same)'}`,
+    );
+    expect(summary).toEqual(['a', 400, 'b', 'a (same)', 'c', 'd', 429]);
+    // one wake for the whole request; ids (and so a batch's listing) in line order
+    expect(rec.wakes).toEqual(['submitted']);
+    const made = r.filter((x): x is { task: TaskRecord; created: boolean } => 'task' in x && x.created);
+    const ids = made.map((x) => x.task.taskId);
+    expect([...ids].sort()).toEqual(ids);
+    const listed = await repo.list({ batchId: 'B1', limit: 10 });
+    expect(listed.items.map((t) => t.name)).toEqual(['a', 'b', 'c', 'd']);
+    await expectStatsMatchRecords();
+    // the same key in a later request is still the same task
+    const again = await service.submitMany([{ spec: spec(), idempotencyKey: 'k-a' }], 'alice', 'B1');
+    expect(again[0]).toEqual({ task: made[0]?.task, created: false });
+  });
+});
+
 describe('scheduling by model', () => {
   const WIDE = 20;
   const dispatchWide = () =>

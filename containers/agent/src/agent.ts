@@ -58,6 +58,7 @@ interface ChatMessage {
   role: string;
   content?: string | null;
   tool_calls?: ToolCall[];
+  tool_call_id?: string;
   reasoning_content?: string;
   reasoning?: string;
 }
@@ -277,7 +278,7 @@ export async function runAgent(task: AgentTask, d: AgentDeps): Promise<Trajector
             `step ${t.steps.length}: ${name} ${success ? 'ok' : 'failed'} (${t.steps.at(-1)?.duration} s)`,
           );
         }
-        messages.push({ role: 'tool', tool_call_id: call.id, content: observation } as ChatMessage);
+        messages.push({ role: 'tool', tool_call_id: call.id, content: observation });
       }
     }
     if (!t.success && t.metadata.finish_reason === 'max_steps' && !t.metadata.error)

@@ -96,6 +96,7 @@ async function taskCredentials(): Promise<ReturnType<typeof scopedCredentials> |
       task?.owner ?? '',
       [...Object.values(task?.spec.secrets ?? {}), ...(model?.apiKey ? [model.apiKey] : [])],
       task?.modelId,
+      task?.batchId,
     ),
   );
 }

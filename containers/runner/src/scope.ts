@@ -10,7 +10,7 @@
  * second is the one the attempt runs with.
  */
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
-import { modelPk, modelStatsPk, statsPk, taskPk } from '../../../lambdas/clients/task-table.ts';
+import { batchPk, modelPk, modelStatsPk, statsPk, taskPk } from '../../../lambdas/clients/task-table.ts';
 import { parseSecretRef } from '../../../lambdas/domain/model.ts';
 
 export interface ScopeTarget {
@@ -37,13 +37,14 @@ const arnParts = (roleArn: string) => {
   return { partition, account };
 };
 
-/** The DynamoDB partition keys the runner of this task writes: its record, and the counters. */
-export function leadingKeys(taskId: string, owner?: string, modelId?: string): string[] {
+/** The DynamoDB partition keys the runner of this task writes: its record, and the counters (its model's and batch's too). */
+export function leadingKeys(taskId: string, owner?: string, modelId?: string, batchId?: string): string[] {
   return [
     taskPk(taskId),
     statsPk(),
     ...(owner === undefined ? [] : [statsPk(owner)]),
     ...(modelId === undefined ? [] : [modelStatsPk(modelId)]),
+    ...(batchId === undefined ? [] : [batchPk(batchId)]),
   ];
 }
 
@@ -85,6 +86,7 @@ export function attemptPolicy(
   owner: string,
   secrets: readonly string[],
   modelId?: string,
+  batchId?: string,
 ): PolicyDocument {
   const { partition } = arnParts(t.roleArn);
   const bucket = `arn:${partition}:s3:::${t.bucket}`;
@@ -94,7 +96,9 @@ export function attemptPolicy(
       Action: ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem'],
       Resource: '*',
       Condition: {
-        'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': leadingKeys(t.taskId, owner, modelId) },
+        'ForAllValues:StringEquals': {
+          'dynamodb:LeadingKeys': leadingKeys(t.taskId, owner, modelId, batchId),
+        },
       },
     },
     ...(modelId
