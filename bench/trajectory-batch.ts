@@ -35,6 +35,9 @@ llm.script.set('bench-llm', {
 });
 const dataDir = mkdtempSync(path.join(tmpdir(), 'trainstack-bench-traj-'));
 const cloud = await startLocalCloud({
+  log: (msg, fields) => {
+    if (process.env.BENCH_VERBOSE) process.stderr.write(`${msg} ${fields ? JSON.stringify(fields) : ''}\n`);
+  },
   apiPort: 0,
   awsPort: 0,
   dataDir,

@@ -47,6 +47,10 @@ export const WORKLOAD_ENV = {
   attempt: RUNNER_ENV.attempt,
   outputDir: RUNNER_ENV.outputDir,
   checkpointDir: RUNNER_ENV.checkpointDir,
+  /** where the task's dataset and inputs were downloaded */
+  inputDir: 'TRAINSTACK_INPUT_DIR',
+  /** the dataset's URI (TRAINSTACK_DATASET is its downloaded file) */
+  datasetUri: 'TRAINSTACK_DATASET_URI',
   /** every parameter, as JSON */
   params: 'TRAINSTACK_PARAMS',
   // training parameters one by one (containers/trainer/train.py reads these)

@@ -39,6 +39,15 @@ const tags = z
   .record(z.string().min(1).max(128), z.string().max(256))
   .refine((m) => Object.keys(m).length <= 50, 'at most 50 tags');
 
+/** Where data comes from: an S3 object or a web URL. */
+const dataUri = z
+  .string()
+  .max(2048)
+  .regex(
+    /^(s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\/.+|https?:\/\/[^\s/]+\/\S*)$/,
+    's3://<bucket>/<key> or an http(s):// URL',
+  );
+
 const common = {
   name: z.string().trim().min(1).max(256).optional(),
   priority: z.number().int().min(1).max(10).default(5),
@@ -66,6 +75,11 @@ const common = {
     )
     .optional(),
   command: z.array(z.string().max(8192)).min(1).max(256).optional(),
+  /**
+   * Data the workload needs: s3:// or http(s):// URIs, downloaded into TRAINSTACK_INPUT_DIR before it
+   * starts (S3 with the task's roleArn, else from this stack's bucket under datasets/)
+   */
+  inputs: z.array(dataUri).min(1).max(50).optional(),
 };
 
 export const trainingParams = z
@@ -73,7 +87,14 @@ export const trainingParams = z
     epochs: z.number().int().min(1).max(100_000),
     batchSize: z.number().int().min(1).max(65_536),
     learningRate: z.number().gt(0).lte(10),
-    dataset: z.string().max(1024).optional(),
+    /** a CSV or Parquet file (s3:// or http(s)://): features and a label column; none: generated data */
+    dataset: dataUri.optional(),
+    /** the dataset's label column @default its last column */
+    labelColumn: z.string().min(1).max(256).optional(),
+    /** the reference image's trainers: PyTorch MLP, or scikit-learn @default torch-mlp */
+    trainer: z.enum(['torch-mlp', 'sklearn']).optional(),
+    /** sklearn: a linear model or gradient-boosted trees @default linear */
+    algorithm: z.enum(['linear', 'gbt']).optional(),
     model: z.string().max(256).optional(),
     checkpointEvery: z.number().int().min(1).max(100_000).optional(),
   })
@@ -200,6 +221,11 @@ export interface TaskRecord {
   idempotencyKey?: string;
   /** the registered model an inference task calls (resolved from its params.model at submit) */
   modelId?: string;
+  /**
+   * Why an attempt ended, as its runner or workload said it (a dataset that is not there, an agent
+   * that found no answer): the workflow puts it in the task's reason.
+   */
+  runnerNote?: { attempt: number; text: string };
   /** the batch it was submitted in (POST /v1/tasks/batch) */
   batchId?: string;
   /** a single-input inference task's answer (at most 8 KiB; every answer is in results.jsonl) */

@@ -108,6 +108,8 @@ export interface ProgressPatch {
   resourceUsage?: object;
   /** a single-input inference task's answer */
   output?: string;
+  /** why the attempt ends, in the runner's or the workload's words */
+  runnerNote?: { attempt: number; text: string };
 }
 
 export interface TaskRepository {

@@ -122,6 +122,10 @@ export async function attemptFailed(
   const now = clock.now();
   const nowIso = now.toISOString();
   const c = classifyFailure(input.error?.Error ?? 'Unknown', input.error?.Cause, task.spec.timeoutSeconds);
+  // the runner's or the workload's own words for this attempt, where it gave them
+  const note = task.runnerNote?.attempt === task.attempts.length ? task.runnerNote.text : undefined;
+  if (note && c.outcome === 'unrunnable') c.reason = note;
+  else if (note && c.outcome === 'workload') c.reason = `${c.reason}: ${note}`;
   const endAttempt = {
     index: task.attempts.length - 1,
     attempt: endOf(task, nowIso, c, deps.logStreamPrefix),

@@ -280,7 +280,19 @@ export async function startLocalCloud(o: LocalCloudOptions = {}): Promise<LocalC
       }
     };
     const scheduled = wired.schedules.filter((s) => s.functionId === dispatcher.logicalId);
-    const tick = scheduled.length ? setInterval(() => void dispatchNow(), o.tickMs ?? 5000) : undefined;
+    // one scheduled pass at a time: a pass slower than the tick is not joined by another (they piled
+    // up under load, each reading the queue, until the SDK's sockets ran out)
+    let ticking = false;
+    const tickOnce = async () => {
+      if (ticking) return;
+      ticking = true;
+      try {
+        await dispatchNow();
+      } finally {
+        ticking = false;
+      }
+    };
+    const tick = scheduled.length ? setInterval(() => void tickOnce(), o.tickMs ?? 5000) : undefined;
     cleanups.push(() => clearInterval(tick));
 
     // the API: the function the HTTP API integrates, over plain HTTP

@@ -120,6 +120,8 @@ describe('trajectory tasks on the local cloud', () => {
     expect(t.status).toBe('FAILED');
     const tr = await api<Trajectory>('GET', `/v1/tasks/${t.taskId}/trajectory`);
     expect(tr.body).toMatchObject({ success: false, metadata: { finish_reason: 'max_steps' } });
+    // the task says why, in the agent's words
+    expect(t.statusReason).toMatch(/the agent: no final answer within max_steps \(2\)/);
     expect(tr.body.steps).toHaveLength(2);
   });
 

@@ -754,3 +754,152 @@ describe('inference', () => {
     );
   });
 });
+
+/**
+ * Data in: a task's dataset and inputs (S3 and http) are downloaded before the workload starts, the
+ * reference trainers train on the dataset, and an input that is not there ends the attempt before any
+ * work with a reason naming it.
+ */
+describe('data in', () => {
+  const csv = [
+    'sepal,petal,width,species',
+    ...Array.from({ length: 240 }, (_, i) => {
+      const k = i % 3;
+      const r = (n: number) => ((i * 7919 + n * 104729) % 1000) / 1000;
+      return `${(k + r(1)).toFixed(3)},${(2 * k + r(2)).toFixed(3)},${r(3).toFixed(3)},${['setosa', 'versicolor', 'virginica'][k]}`;
+    }),
+  ].join('\n');
+  let datasetUri: string;
+  let site: import('node:http').Server;
+  let siteUrl: string;
+
+  beforeAll(async () => {
+    const { PutObjectCommand } = await import('@aws-sdk/client-s3');
+    await s3.send(
+      new PutObjectCommand({ Bucket: stack.bucketName, Key: 'datasets/iris.csv', Body: `${csv}\n` }),
+    );
+    datasetUri = `s3://${stack.bucketName}/datasets/iris.csv`;
+    const { createServer } = await import('node:http');
+    site = createServer((req, res) => {
+      if (req.url === '/vocab.txt') {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.end('hello\nworld\n');
+      } else {
+        res.writeHead(404);
+        res.end();
+      }
+    });
+    await new Promise<void>((r) => site.listen(0, '127.0.0.1', r));
+    siteUrl = `http://127.0.0.1:${(site.address() as import('node:net').AddressInfo).port}`;
+    return () => site.close();
+  });
+
+  const training = (params: object, extra: Partial<TaskSpec> = {}) =>
+    startedTask({
+      type: 'training',
+      params: { epochs: 3, batchSize: 32, learningRate: 0.01, ...params },
+      ...extra,
+    } as TaskSpec);
+
+  it('downloads the dataset and inputs first, and the trainer trains on the dataset, saying so', async () => {
+    const task = await training(
+      { dataset: datasetUri, model: 'mlp-small' },
+      { inputs: [`${siteUrl}/vocab.txt`] },
+    );
+    const c = config(task);
+    const { result, output, logs } = await run(c);
+    expect(result.exitCode).toBe(0);
+    expect(output).toContain(`dataset: ${datasetUri} (240 rows, 3 features, label 'species' with 3 classes)`);
+    expect(output).not.toContain('generated data');
+    expect(logs.join('\n')).toMatch(/input 1\/2: s3:\/\/.*iris\.csv .* -> .*iris\.csv/);
+    expect(readFileSync(path.join(c.outputDir, '..', 'input', 'vocab.txt'), 'utf8')).toBe('hello\nworld\n');
+    const done = await mustGet(store, task.taskId);
+    expect(done.metrics?.accuracy).toBeGreaterThan(0.5);
+
+    // the same trainer without a dataset says it trains on generated data
+    const bare = await training({ model: 'mlp-small' });
+    const b = await run(config(bare));
+    expect(b.output).toContain('no dataset given: training on generated data');
+  });
+
+  it('trains a scikit-learn model (linear and gradient-boosted trees) on the dataset and saves it', async () => {
+    for (const algorithm of ['linear', 'gbt']) {
+      const task = await training({ dataset: datasetUri, trainer: 'sklearn', algorithm, epochs: 4 });
+      const { result, output } = await run(config(task));
+      expect(result.exitCode, output).toBe(0);
+      expect(output).toContain('"trainer": "sklearn"');
+      expect(output).toMatch(/Epoch 4\/4 loss=\d/);
+      expect(await keys(`tasks/${task.taskId}/`)).toContain(`tasks/${task.taskId}/model.pkl`);
+      expect((await mustGet(store, task.taskId)).metrics?.accuracy).toBeGreaterThan(0.5);
+    }
+  });
+
+  it('ends the attempt before any work when an input is not there, naming it; a bad label column is named too', async () => {
+    const missing = `s3://${stack.bucketName}/datasets/missing.csv`;
+    const task = await training({ dataset: missing });
+    const { result, output } = await run(config(task));
+    expect(result.exitCode).toBe(77);
+    expect(result.ending).toEqual({ kind: 'inputs-unavailable' });
+    expect(output).not.toContain('Epoch');
+    const rec = await mustGet(store, task.taskId);
+    expect(rec.runnerNote).toEqual({
+      attempt: 1,
+      text: expect.stringMatching(new RegExp(`the input ${missing} could not be read: NoSuchKey`)),
+    });
+
+    const http404 = await training({ model: 'mlp-small' }, { inputs: [`${siteUrl}/nope.bin`] });
+    const h = await run(config(http404));
+    expect(h.result.exitCode).toBe(77);
+    expect((await mustGet(store, http404.taskId)).runnerNote?.text).toMatch(
+      /nope\.bin could not be read: HTTP 404/,
+    );
+
+    const badLabel = await training({ dataset: datasetUri, labelColumn: 'colour' });
+    const l = await run(config(badLabel));
+    expect(l.result.exitCode).toBe(2);
+    expect((await mustGet(store, badLabel.taskId)).runnerNote?.text).toMatch(
+      /no column 'colour' \(labelColumn\)/,
+    );
+  });
+});
+
+describe("the README's own-trainer example", () => {
+  const readme = readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
+  const code = /A trainer of your own is any command[\s\S]*?```python\n([\s\S]*?)```/.exec(readme)?.[1] ?? '';
+  const file = path.join(mkdtempSync(path.join(tmpdir(), 'own-trainer-')), 'train.py');
+
+  it('runs under the runner: progress and metrics recorded, model uploaded; without data it fails saying why', async () => {
+    expect(code).toContain('##trainstack');
+    writeFileSync(file, code);
+    const withData = await startedTask({
+      type: 'container',
+      image: 'mine',
+      params: {},
+      command: ['python3', file],
+      inputs: [`s3://${stack.bucketName}/datasets/iris.csv`],
+    } as TaskSpec);
+    // a container task's dataset is one of its inputs: point the example at it
+    const c = config(withData);
+    const r = await run(c, undefined, {});
+    // no TRAINSTACK_DATASET for container tasks: the example says it needs a dataset
+    expect(r.result.exitCode).toBe(2);
+    expect((await mustGet(store, withData.taskId)).runnerNote?.text).toBe('this trainer needs a dataset');
+
+    const training = await startedTask({
+      type: 'training',
+      params: {
+        epochs: 4,
+        batchSize: 8,
+        learningRate: 0.1,
+        dataset: `s3://${stack.bucketName}/datasets/iris.csv`,
+      },
+      command: ['python3', file],
+    } as TaskSpec);
+    const t = await run(config(training));
+    expect(t.result.exitCode).toBe(0);
+    const rec = await mustGet(store, training.taskId);
+    expect(rec.progress).toBe(100);
+    expect(rec.metrics).toMatchObject({ loss: 0.25, epoch: 4 });
+    expect(await keys(`tasks/${training.taskId}/`)).toContain(`tasks/${training.taskId}/model.txt`);
+  });
+});

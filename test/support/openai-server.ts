@@ -69,7 +69,11 @@ export interface OpenAiServer {
 async function body(req: IncomingMessage): Promise<Record<string, unknown>> {
   const chunks: Buffer[] = [];
   for await (const c of req) chunks.push(c as Buffer);
-  return JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
+  } catch {
+    return {}; // a cut-off request (its client went away): answered, never a crash
+  }
 }
 
 const words = (s: string) => s.split(/\s+/).filter(Boolean).length;

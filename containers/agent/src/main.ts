@@ -58,6 +58,7 @@ const write = (t: Trajectory) => writeFileSync(trajectoryFile, `${JSON.stringify
 /** A trajectory for a run that could not start, so every task still leaves one. */
 function setupFailure(error: string): never {
   log(error);
+  process.stdout.write(`##trainstack ${JSON.stringify({ reason: `the agent cannot run: ${error}` })}\n`);
   write({
     task_id: params.taskId ?? taskId,
     success: false,
@@ -148,4 +149,8 @@ log(
     ? `final answer after ${trajectory.steps.length} step(s) in ${trajectory.total_duration} s`
     : `no final answer (${trajectory.metadata.finish_reason}): ${trajectory.metadata.error ?? ''}`,
 );
+if (!trajectory.success)
+  process.stdout.write(
+    `##trainstack ${JSON.stringify({ reason: `the agent: ${trajectory.metadata.error ?? trajectory.metadata.finish_reason}` })}\n`,
+  );
 process.exit(trajectory.success ? 0 : 1);

@@ -19,7 +19,7 @@ export type Ending =
   | { kind: 'secret-unavailable' } // a secret the task names could not be read
   | { kind: 'role-unavailable' } // the role the task names could not be assumed
   | { kind: 'model-unavailable' } // the model an inference task names is gone
-  | { kind: 'inputs-unavailable' }; // the inputs file an inference task names could not be read
+  | { kind: 'inputs-unavailable' }; // a dataset, input or inputs file the task names could not be read
 
 const SIGNALS: Partial<Record<NodeJS.Signals, number>> = {
   SIGKILL: 9,
@@ -80,7 +80,7 @@ export function describeEnding(e: Ending): string {
     case 'model-unavailable':
       return 'not started: its model is no longer registered';
     case 'inputs-unavailable':
-      return 'not started: its inputs file could not be read';
+      return 'not started: an input it names could not be read';
     case 'signal':
       return `killed by ${e.signal}`;
     case 'exited':

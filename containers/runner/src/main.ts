@@ -4,7 +4,7 @@ import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import { documentClient, dynamodb } from '../../../lambdas/clients/dynamodb.ts';
 import { DynamoModelRepository } from '../../../lambdas/clients/dynamodb-models.ts';
 import { DynamoTaskRepository } from '../../../lambdas/clients/dynamodb-tasks.ts';
-import { RUNNER_ENV } from '../../../lambdas/contracts/runner-env.ts';
+import { RUNNER_ENV, WORKLOAD_ENV } from '../../../lambdas/contracts/runner-env.ts';
 import { EXIT_RUNNER_ERROR } from '../../../lambdas/domain/classify.ts';
 import { parseWorkloadUser, type RunnerConfig, runTask } from './runner.ts';
 import { attemptPolicy, readOnlyPolicy, scopedCredentials } from './scope.ts';
@@ -51,6 +51,7 @@ const config: RunnerConfig = {
   outputDir: process.env[RUNNER_ENV.outputDir] ?? '/work/output',
   checkpointDir: process.env[RUNNER_ENV.checkpointDir] ?? '/work/checkpoints',
   ...(process.env[RUNNER_ENV.agentCommand] ? { agentCommand: process.env[RUNNER_ENV.agentCommand] } : {}),
+  ...(process.env[WORKLOAD_ENV.inputDir] ? { inputDir: process.env[WORKLOAD_ENV.inputDir] } : {}),
   ...(process.env[RUNNER_ENV.defaultCommand]
     ? { defaultCommand: process.env[RUNNER_ENV.defaultCommand] }
     : {}),

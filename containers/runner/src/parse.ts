@@ -6,6 +6,8 @@
 export interface Update {
   progress?: number;
   metrics?: Record<string, number>;
+  /** why the workload is about to fail, in its words (`##trainstack {"reason": "..."}`) */
+  reason?: string;
 }
 
 const MARKER = '##trainstack ';
@@ -20,8 +22,13 @@ export function parseLine(line: string): Update | undefined {
   const at = line.indexOf(MARKER);
   if (at >= 0) {
     try {
-      const v = JSON.parse(line.slice(at + MARKER.length)) as { progress?: unknown; metrics?: unknown };
+      const v = JSON.parse(line.slice(at + MARKER.length)) as {
+        progress?: unknown;
+        metrics?: unknown;
+        reason?: unknown;
+      };
       const u: Update = {};
+      if (typeof v.reason === 'string' && v.reason.trim()) u.reason = v.reason.trim().slice(0, 500);
       if (typeof v.progress === 'number' && Number.isFinite(v.progress)) u.progress = clamp(v.progress);
       if (v.metrics && typeof v.metrics === 'object') {
         const m: Record<string, number> = {};
@@ -30,7 +37,7 @@ export function parseLine(line: string): Update | undefined {
         }
         if (Object.keys(m).length) u.metrics = m;
       }
-      return u.progress !== undefined || u.metrics ? u : undefined;
+      return u.progress !== undefined || u.metrics || u.reason ? u : undefined;
     } catch {
       return undefined; // a malformed marker line is just output
     }

@@ -17,6 +17,7 @@ import type { ModelRecord, ModelRepository } from '../../../lambdas/domain/model
 import { mustGet, type TaskRepository } from '../../../lambdas/domain/task-repository.ts';
 import { describeEnding, type Ending, exitCodeFor } from './exit.ts';
 import { type InferenceSummary, parseJsonlInputs, runInference } from './inference.ts';
+import { downloadInputs, InputUnavailable } from './inputs.ts';
 import { parseLine } from './parse.ts';
 import { type CredentialServer, type CredentialSource, serveRoleCredentials } from './role-credentials.ts';
 import { DirSync, uploadFile } from './s3sync.ts';
@@ -30,6 +31,8 @@ export interface RunnerConfig {
   bucket: string;
   outputDir: string;
   checkpointDir: string;
+  /** where the task's dataset and inputs are downloaded @default `input` beside the output directory */
+  inputDir?: string;
   /** the image's default command, run through `sh -c` when the spec has no command */
   defaultCommand?: string;
   /** the agent runtime's command (the agent image's), run through `sh -c` for trajectory tasks */
@@ -146,7 +149,7 @@ export function workloadEnv(
     env[WORKLOAD_ENV.batchSize] = String(p.batchSize);
     env[WORKLOAD_ENV.learningRate] = String(p.learningRate);
     if (p.checkpointEvery) env[WORKLOAD_ENV.checkpointEvery] = String(p.checkpointEvery);
-    if (p.dataset) env[WORKLOAD_ENV.dataset] = p.dataset;
+    if (p.dataset) env[WORKLOAD_ENV.datasetUri] = p.dataset;
     if (p.model) env[WORKLOAD_ENV.model] = p.model;
   }
   return env;
@@ -317,6 +320,8 @@ export async function runTask(
   let ending: Ending | undefined;
   let usage: Usage | undefined;
   let secrets: Record<string, string> = {};
+  /** why the attempt ends, when it fails: the runner's words, or the workload's */
+  let note: string | undefined;
   if (!cmd && task.spec.type === 'inference') {
     // the built-in runtime of inference tasks: in the runner, no workload process
     ending = await inference(task, c, deps, throttle, stopSignal);
@@ -332,6 +337,7 @@ export async function runTask(
     } catch (e) {
       if (!(e instanceof SecretUnavailable)) throw e;
       log(e.message);
+      note = e.message;
       ending = { kind: 'secret-unavailable' };
     }
   }
@@ -356,14 +362,41 @@ export async function runTask(
       roleServer = await serveRoleCredentials(deps.assumeRole(task.spec.roleArn, `task-${task.taskId}`));
       log(`the workload works as ${task.spec.roleArn}`);
     } catch (e) {
-      log(
-        `the role ${task.spec.roleArn} could not be assumed: ${(e as Error).name}: ${(e as Error).message}`,
-      );
+      note = `the role ${task.spec.roleArn} could not be assumed: ${(e as Error).name}: ${(e as Error).message}`;
+      log(note);
       ending = { kind: 'role-unavailable' };
+    }
+  }
+  // data in: the dataset and inputs, downloaded before the workload starts
+  const inputDir = c.inputDir ?? path.join(path.dirname(c.outputDir), 'input');
+  const dataset = task.spec.type === 'training' ? task.spec.params.dataset : undefined;
+  const uris = [...(dataset ? [dataset] : []), ...(task.spec.inputs ?? [])];
+  let local = new Map<string, string>();
+  if (cmd && !ending && uris.length) {
+    try {
+      const s3 =
+        task.spec.roleArn && deps.assumeRole
+          ? new S3Client({
+              credentials: deps.assumeRole(task.spec.roleArn, `task-${task.taskId}`),
+              forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL),
+              followRegionRedirects: true,
+            })
+          : deps.s3;
+      local = await downloadInputs(uris, inputDir, { s3, log, signal: stopSignal });
+      if (c.workloadUser) chownTree(inputDir, c.workloadUser);
+    } catch (e) {
+      if (stopSignal.aborted) ending = { kind: 'stopped' };
+      else if (e instanceof InputUnavailable) {
+        note = e.message;
+        log(e.message);
+        ending = { kind: 'inputs-unavailable' };
+      } else throw e;
     }
   }
   if (cmd && !ending) {
     const env = { ...workloadEnv(task, c, baseEnv, secrets), ...agentEnv };
+    env[WORKLOAD_ENV.inputDir] = inputDir;
+    if (dataset && local.has(dataset)) env[WORKLOAD_ENV.dataset] = local.get(dataset);
     if (roleServer) Object.assign(env, roleServer.env, awsLocation(baseEnv));
     const r = await runWorkload(
       cmd,
@@ -378,6 +411,7 @@ export async function runTask(
     );
     ending = r.ending;
     usage = r.usage;
+    note ??= r.reason;
   }
   await roleServer?.close();
   ending ??= { kind: 'no-runtime' };
@@ -396,6 +430,9 @@ export async function runTask(
   const exitCode = exitCodeFor(ending);
   await throttle.close();
   if (usage) await store.updateProgress(c.taskId, c.attempt, { resourceUsage: usage });
+  // why it ends, in words the task's reason can carry (a failure only)
+  if (note && exitCode !== 0)
+    await store.updateProgress(c.taskId, c.attempt, { runnerNote: { attempt: c.attempt, text: note } });
   log(`workload ${describeEnding(ending)}; runner exits ${exitCode}`);
   return { exitCode, ending, ...(usage ? { usage } : {}), progressWrites: throttle.writes };
 }
@@ -412,7 +449,7 @@ async function runWorkload(
   stopSignal: AbortSignal,
   checkpoints: DirSync,
   mask: (line: string) => string,
-): Promise<{ ending: Ending; usage?: Usage }> {
+): Promise<{ ending: Ending; usage?: Usage; reason?: string }> {
   const [file, ...args] = cmd as [string, ...string[]];
   let child: ChildProcess;
   try {
@@ -441,6 +478,7 @@ async function runWorkload(
 
   let lastOutput = Date.now();
   let why: 'stopped' | 'stalled' | undefined;
+  let reason: string | undefined;
   const signalGroup = (s: NodeJS.Signals) => {
     try {
       process.kill(-pid, s);
@@ -475,7 +513,8 @@ async function runWorkload(
       const line = mask(raw);
       to.write(`${line}\n`);
       const u = parseLine(line);
-      if (u) throttle.push(u);
+      if (u?.reason) reason = u.reason;
+      if (u && (u.progress !== undefined || u.metrics)) throttle.push(u);
     });
     return new Promise<void>((r) => rl.once('close', () => r()));
   };
@@ -506,5 +545,5 @@ async function runWorkload(
   else if (why === 'stalled') ending = { kind: 'stalled' };
   else if (signal) ending = { kind: 'signal', signal };
   else ending = { kind: 'exited', code: code ?? 1 };
-  return { ending, usage };
+  return { ending, usage, ...(reason ? { reason } : {}) };
 }

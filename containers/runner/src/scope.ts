@@ -80,6 +80,9 @@ export function readOnlyPolicy(t: ScopeTarget): PolicyDocument {
   };
 }
 
+/** Where in the stack's bucket users put datasets any of their tasks may read. */
+export const DATASETS_PREFIX = 'datasets/';
+
 /** What the runner of this task does during an attempt, and nothing more. */
 export function attemptPolicy(
   t: ScopeTarget,
@@ -116,6 +119,8 @@ export function attemptPolicy(
       Action: ['s3:PutObject', 's3:GetObject', 's3:AbortMultipartUpload'],
       Resource: objectPatterns(t.taskId).map((p) => `${bucket}/${p}`),
     },
+    // datasets users upload to the stack's bucket (a task's own bucket is read with its roleArn)
+    { Effect: 'Allow', Action: ['s3:GetObject'], Resource: `${bucket}/${DATASETS_PREFIX}*` },
     {
       Effect: 'Allow',
       Action: ['s3:ListBucket'],
