@@ -109,6 +109,9 @@ export class TrainstackStack extends Stack {
       timeout: Duration.seconds(29),
       environment: {
         MAX_QUEUE_DEPTH: String(c.maxQueueDepth),
+        // the running cost of tasks that have not ended
+        GPU_HOURLY_USD: String(c.gpuHourlyUsd),
+        CPU_HOURLY_USD: String(c.cpuHourlyUsd),
         MAX_CONCURRENT_TASKS: String(cap),
         MAX_GPUS_PER_TASK: String(Math.max(...taskSizes(c.gpusPerInstance))),
         SECRETS_PREFIX: c.secretsPrefix,

@@ -23,6 +23,8 @@ export const RUNNER_ENV = {
   // tuning, rarely set
   progressIntervalMs: 'TRAINSTACK_PROGRESS_INTERVAL_MS',
   checkpointIntervalMs: 'TRAINSTACK_CHECKPOINT_INTERVAL_MS',
+  /** how often the resource usage so far is written to the record while the workload runs */
+  usageIntervalMs: 'TRAINSTACK_USAGE_INTERVAL_MS',
   stopGraceSeconds: 'TRAINSTACK_STOP_GRACE_SECONDS',
   /** where the runner records its workload's process id (the local cloud's ECS reaps it with the runner) */
   workloadPidFile: 'TRAINSTACK_WORKLOAD_PID_FILE',

@@ -31,7 +31,7 @@ import {
   type Stats,
   type TaskRepository,
 } from './task-repository.ts';
-import { durationOf } from './time.ts';
+import { costOf, durationOf, type Prices } from './time.ts';
 
 /** The secret names tasks may reference unless the stack says otherwise (CDK context secretsPrefix). */
 export const DEFAULT_SECRETS_PREFIX = 'trainstack/';
@@ -45,6 +45,8 @@ export interface TaskServiceConfig {
   secretsPrefix?: string;
   /** Roles a task's workload may work as (`roleArn`); `*` in one matches any characters. @default none */
   workloadRoleArns?: readonly string[];
+  /** what compute costs an hour, for the running cost of a task that has not ended @default none */
+  prices?: Prices;
 }
 
 /** Whether `arn` is one of the allowed role ARNs (`*` matching any run of characters). */
@@ -390,6 +392,12 @@ export class TaskService {
             ? ', waiting for a free slot'
             : ', waiting for dispatch');
     }
+    // a running task's cost so far (the workflow records the final one when it ends)
+    if (ACTIVE.has(task.status) && this.config.prices)
+      Object.assign(
+        task,
+        costOf(task, durationOf(task, this.clock.now()).durationSeconds, this.config.prices),
+      );
     return task;
   }
 

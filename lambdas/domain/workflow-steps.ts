@@ -12,7 +12,7 @@ import type { Attempt, TaskRecord } from './model.ts';
 import type { Clock, Containers, Waker } from './ports.ts';
 import { TERMINAL } from './status.ts';
 import { mustGet, type TaskRepository } from './task-repository.ts';
-import { durationOf } from './time.ts';
+import { costOf, durationOf } from './time.ts';
 
 export interface StepDeps {
   store: TaskRepository;
@@ -100,17 +100,6 @@ function endOf(
 }
 
 /** What the task's compute cost: its GPUs at the GPU price, or (CPU only, on Fargate) the CPU task price. */
-function costOf(
-  task: TaskRecord,
-  durationSeconds: number | undefined,
-  prices: Pick<StepDeps, 'gpuHourlyUsd' | 'cpuHourlyUsd'>,
-) {
-  const gpus = task.spec.gpus ?? 0;
-  const hourly = gpus ? gpus * (prices.gpuHourlyUsd ?? 0) : (prices.cpuHourlyUsd ?? 0);
-  if (durationSeconds === undefined || !hourly) return {};
-  return { estimatedCostUsd: Math.round(((durationSeconds * hourly) / 3600) * 10_000) / 10_000 };
-}
-
 /** An attempt's container ended with an error: record it and decide whether another attempt runs. */
 export async function attemptFailed(
   deps: StepDeps,

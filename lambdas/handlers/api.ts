@@ -36,6 +36,7 @@ export const deps: ApiDeps = {
       maxGpusPerTask: envInt('MAX_GPUS_PER_TASK', 8),
       secretsPrefix: process.env.SECRETS_PREFIX ?? DEFAULT_SECRETS_PREFIX,
       workloadRoleArns: (process.env.WORKLOAD_ROLE_ARNS ?? '').split(',').filter(Boolean),
+      prices: { gpuHourlyUsd: envInt('GPU_HOURLY_USD', 0), cpuHourlyUsd: envInt('CPU_HOURLY_USD', 0) },
     },
     systemClock,
     modelStore,

@@ -903,3 +903,37 @@ describe("the README's own-trainer example", () => {
     expect(await keys(`tasks/${training.taskId}/`)).toContain(`tasks/${training.taskId}/model.txt`);
   });
 });
+
+describe('resource usage while it runs', () => {
+  it('is in the record during the run (memory, CPU), not only at the end', async () => {
+    const task = await startedTask({
+      type: 'container',
+      image: 'x',
+      params: {},
+      command: [
+        'python3',
+        '-c',
+        'import time\nx = bytearray(200 * 1024 * 1024)\nfor i in range(len(x) // 4096): x[i * 4096] = 1\nt = time.time()\nwhile time.time() - t < 2.5: pass',
+      ],
+    } as TaskSpec);
+    const running = run(config(task, { usageIntervalMs: 300 }));
+    const during = await waitUntil(async () => {
+      const t = await mustGet(store, task.taskId);
+      return t.status === 'RUNNING' && (t.resourceUsage?.peakMemoryMiB ?? 0) >= 150 ? t : undefined;
+    }, 10_000);
+    expect(during.resourceUsage?.cpuSeconds).toBeGreaterThan(0);
+    const { result } = await running;
+    expect(result.exitCode).toBe(0);
+    expect(result.usage?.cpuSeconds).toBeGreaterThanOrEqual(during.resourceUsage?.cpuSeconds ?? 0);
+  });
+});
+
+async function waitUntil<T>(probe: () => Promise<T | undefined>, ms: number): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error('not in time');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

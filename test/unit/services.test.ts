@@ -222,6 +222,30 @@ describe('submit', () => {
   });
 });
 
+describe('the running cost', () => {
+  it("grows while a task runs, at its GPUs' rate or the CPU rate", async () => {
+    const priced = new TaskService(
+      repo,
+      rec.waker,
+      rec.executions,
+      { maxQueueDepth: 5, maxConcurrentTasks: CAP, prices: { gpuHourlyUsd: 3.6, cpuHourlyUsd: 0.36 } },
+      clock,
+      models,
+    );
+    const gpu = await started({ gpus: 2 });
+    await repo.transition(gpu, {
+      from: 'STARTING',
+      to: 'RUNNING',
+      set: { startedAt: clock.now().toISOString() },
+    });
+    clock.tick(100_000); // 100 s
+    expect((await priced.get(gpu.taskId, ALICE)).estimatedCostUsd).toBeCloseTo(0.2, 4); // 2 GPUs x $3.6/h x 100 s
+    clock.tick(100_000);
+    expect((await priced.get(gpu.taskId, ALICE)).estimatedCostUsd).toBeCloseTo(0.4, 4);
+    expect((await service.get(gpu.taskId, ALICE)).estimatedCostUsd).toBeUndefined(); // no prices, no guess
+  });
+});
+
 describe('submitMany (a batch request)', () => {
   it('answers every line in order: refused lines say why, lines past the queue depth get 429, a key given twice is one task', async () => {
     await submit(); // 1 of 5 queued already

@@ -52,6 +52,9 @@ const config: RunnerConfig = {
   checkpointDir: process.env[RUNNER_ENV.checkpointDir] ?? '/work/checkpoints',
   ...(process.env[RUNNER_ENV.agentCommand] ? { agentCommand: process.env[RUNNER_ENV.agentCommand] } : {}),
   ...(process.env[WORKLOAD_ENV.inputDir] ? { inputDir: process.env[WORKLOAD_ENV.inputDir] } : {}),
+  ...(process.env[RUNNER_ENV.usageIntervalMs]
+    ? { usageIntervalMs: Number(process.env[RUNNER_ENV.usageIntervalMs]) }
+    : {}),
   ...(process.env[RUNNER_ENV.defaultCommand]
     ? { defaultCommand: process.env[RUNNER_ENV.defaultCommand] }
     : {}),

@@ -39,6 +39,8 @@ export interface RunnerConfig {
   agentCommand?: string;
   progressIntervalMs: number;
   checkpointIntervalMs: number;
+  /** how often the usage so far goes to the record while the workload runs @default 15000 */
+  usageIntervalMs?: number;
   /** seconds between SIGTERM to the workload and SIGKILL */
   stopGraceSeconds: number;
   ecsTaskArn?: string;
@@ -475,6 +477,12 @@ async function runWorkload(
   const pid = child.pid;
   const sampler = new UsageSampler(pid, 1000, 2000, c.gpu);
   sampler.start();
+  // the usage so far, in the record while it runs (peaks and means up to now), not only at the end
+  const usageTimer = setInterval(() => {
+    deps.store
+      .updateProgress(c.taskId, c.attempt, { resourceUsage: sampler.snapshot() })
+      .catch((e: Error) => deps.log(`could not record resource usage: ${e.message}`));
+  }, c.usageIntervalMs ?? 15_000);
 
   let lastOutput = Date.now();
   let why: 'stopped' | 'stalled' | undefined;
@@ -537,6 +545,7 @@ async function runWorkload(
   await piped;
   if (stallTimer) clearInterval(stallTimer);
   clearInterval(ckptTimer);
+  clearInterval(usageTimer);
   if (killTimer) clearTimeout(killTimer);
   sampler.sample();
   const usage = sampler.stop();

@@ -157,9 +157,18 @@ export class UsageSampler {
     }
   }
 
+  /** The usage so far, while it runs (peaks and means up to now). */
+  snapshot(): Usage {
+    return this.summary();
+  }
+
   stop(): Usage {
     if (this.timer) clearInterval(this.timer);
     if (this.gpuTimer) clearInterval(this.gpuTimer);
+    return this.summary();
+  }
+
+  private summary(): Usage {
     const seconds = (Date.now() - this.started) / 1000;
     const u: Usage = {
       cpuSeconds: Math.round((this.cpuTicksMax / TICKS) * 100) / 100,
