@@ -24,6 +24,7 @@ import {
   CapacityFull,
   type DailyCounts,
   type ListFilter,
+  LockHeld,
   ModelFull,
   type ModelStats,
   mustGet,
@@ -49,6 +50,7 @@ import {
   INDEXES,
   idempotencyPk,
   LIST_PK,
+  lockPk,
   modelPk,
   modelStatsPk,
   PARTITION_KEY,
@@ -171,6 +173,7 @@ export class DynamoTaskRepository implements TaskRepository {
           },
         })),
         ...g.map((t) => this.idempotencyItem(t)).filter((x): x is TxItems[number] => x !== undefined),
+        ...g.flatMap((t) => (t.spec.lockKey ? [this.claimLock(t.owner, t.spec.lockKey, t.taskId)] : [])),
         ...[...counters].map(([pk, add]) => this.addCounters(pk, add)),
       ];
       try {
@@ -186,6 +189,27 @@ export class DynamoTaskRepository implements TaskRepository {
     return out;
   }
 
+  /** Take a task's lockKey: free, or already its own. */
+  private claimLock(owner: string, key: string, taskId: string): TxItems[number] {
+    return {
+      Update: {
+        TableName: this.tableName,
+        Key: { pk: lockPk(owner, key) },
+        UpdateExpression: 'SET taskId = :id',
+        ConditionExpression: 'attribute_not_exists(taskId) OR taskId = :id',
+        ExpressionAttributeValues: { ':id': taskId },
+      },
+    };
+  }
+
+  /** The task that holds a lockKey. */
+  private async lockHolder(owner: string, key: string): Promise<string | undefined> {
+    const r = await this.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: { pk: lockPk(owner, key) }, ConsistentRead: true }),
+    );
+    return r.Item?.taskId as string | undefined;
+  }
+
   async create(task: TaskRecord): Promise<{ task: TaskRecord; created: boolean }> {
     const tx: TxItems = [
       {
@@ -199,6 +223,8 @@ export class DynamoTaskRepository implements TaskRepository {
     ];
     const key = this.idempotencyItem(task);
     if (key) tx.push(key);
+    const lock = task.spec.lockKey;
+    if (lock) tx.push(this.claimLock(task.owner, lock, task.taskId));
     try {
       await this.transact({ TransactItems: tx });
       return { task, created: true };
@@ -207,6 +233,7 @@ export class DynamoTaskRepository implements TaskRepository {
         const existing = await this.findByIdempotencyKey(task.owner, task.idempotencyKey);
         if (existing) return { task: existing, created: false };
       }
+      if (lock && isConditionFailure(e)) throw new LockHeld(lock, await this.lockHolder(task.owner, lock));
       throw e;
     }
   }
@@ -314,6 +341,20 @@ export class DynamoTaskRepository implements TaskRepository {
     if (task.batchId) tx.push(this.addCounters(batchPk(task.batchId), plan.counters));
     // a task of a registered model takes (online, a worker free: exactly, like the cap) or frees a worker
     const modelItem = plan.model ? tx.push(this.modelWorkers(plan.model)) - 1 : -1;
+    // its lockKey: freed when it ends (its own by construction), taken again when it is queued again
+    const lockItem = plan.lock
+      ? tx.push(
+          plan.lock.claim
+            ? this.claimLock(plan.lock.owner, plan.lock.key, plan.lock.taskId)
+            : {
+                Update: {
+                  TableName: this.tableName,
+                  Key: { pk: lockPk(plan.lock.owner, plan.lock.key) },
+                  UpdateExpression: 'REMOVE taskId',
+                },
+              },
+        ) - 1
+      : -1;
 
     try {
       await this.transact({ TransactItems: tx });
@@ -327,6 +368,12 @@ export class DynamoTaskRepository implements TaskRepository {
         reasons[0]?.Code !== 'ConditionalCheckFailed'
       )
         throw new ModelFull(plan.model.modelId, await this.modelGone(plan.model.modelId));
+      if (
+        plan.lock?.claim &&
+        reasons?.[lockItem]?.Code === 'ConditionalCheckFailed' &&
+        reasons[0]?.Code !== 'ConditionalCheckFailed'
+      )
+        throw new LockHeld(plan.lock.key, await this.lockHolder(plan.lock.owner, plan.lock.key));
       const current = await mustGet(this, task.taskId);
       if (current.status === req.to) return { applied: false, task: current };
       if (capCondition && current.status === req.from) throw new CapacityFull();

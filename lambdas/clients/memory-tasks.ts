@@ -8,7 +8,7 @@ import { decodeCursor, encodeCursor } from '../domain/cursor.ts';
 import { badRequest, conflict } from '../domain/errors.ts';
 import type { Attempt, TaskRecord } from '../domain/model.ts';
 import type * as port from '../domain/task-repository.ts';
-import { CapacityFull, ModelFull, type TaskRepository } from '../domain/task-repository.ts';
+import { CapacityFull, LockHeld, ModelFull, type TaskRepository } from '../domain/task-repository.ts';
 import {
   batchState,
   dailyRow,
@@ -26,6 +26,8 @@ export class MemoryTaskRepository implements TaskRepository {
   private readonly tasks = new Map<string, TaskRecord>();
   private readonly idempotency = new Map<string, string>();
   private readonly batches = new Map<string, port.BatchRecord>();
+  /** lockKeys (`<owner>#<key>`) and the task that holds each */
+  private readonly locks = new Map<string, string>();
   /** counters by owner; '' holds every owner's */
   private readonly counters = new Map<string, Record<string, number>>();
   /** daily counters by `<owner>#<date>`; owner '' for every owner's */
@@ -66,6 +68,12 @@ export class MemoryTaskRepository implements TaskRepository {
       this.idempotency.set(`${task.owner}#${task.idempotencyKey}`, task.taskId);
     }
     if (this.tasks.has(task.taskId)) throw conflict(`task ${task.taskId} exists`);
+    if (task.spec.lockKey) {
+      const k = `${task.owner}#${task.spec.lockKey}`;
+      const holder = this.locks.get(k);
+      if (holder && holder !== task.taskId) throw new LockHeld(task.spec.lockKey, holder);
+      this.locks.set(k, task.taskId);
+    }
     this.tasks.set(task.taskId, copy(task));
     this.addCounters(task.owner, submitDelta(task.type));
     this.addDaily(task.createdAt, 'submitted', task.owner);
@@ -101,6 +109,14 @@ export class MemoryTaskRepository implements TaskRepository {
       throw conflict(`task ${task.taskId} is ${current.status}, not ${req.from}`);
     }
     if (plan.cap !== undefined && (this.countersOf().active ?? 0) >= plan.cap) throw new CapacityFull();
+    if (plan.lock) {
+      const k = `${plan.lock.owner}#${plan.lock.key}`;
+      const holder = this.locks.get(k);
+      if (plan.lock.claim) {
+        if (holder && holder !== plan.lock.taskId) throw new LockHeld(plan.lock.key, holder);
+        this.locks.set(k, plan.lock.taskId);
+      } else this.locks.delete(k);
+    }
     if (plan.model) {
       const m = this.models?.peek(plan.model.modelId);
       const free = m?.status === 'online' && m.active < m.maxWorkers;

@@ -41,6 +41,8 @@ export const modelNamePk = (name: string) => `MODELNAME#${name}`;
 export const MODEL_LIST_PK = 'MODEL';
 /** A batch: who made it, its lines' counts and its tasks' counters (by status), in one item. */
 export const batchPk = (id: string) => `BATCH#${id}`;
+/** An owner's lockKey, and the task that holds it (its `taskId`, removed when the task ends). */
+export const lockPk = (owner: string, key: string) => `LOCK#${owner}#${key}`;
 /** The counters of one model's tasks (by status, run time, tokens). */
 export const modelStatsPk = (id: string) => `MODELSTATS#${id}`;
 export const createdKey = (t: { createdAt: string; taskId: string }) => `${t.createdAt}#${t.taskId}`;

@@ -67,6 +67,14 @@ const common = {
    * An IAM role the workload works as (its AWS SDK finds the credentials through the runner, which
    * assumes the role and refreshes them); only roles the stack allows (CDK context workloadRoleArns).
    */
+  /**
+   * Only one task of yours with this key is queued or running at a time (a model's name, so it is
+   * never trained twice at once): another submit with it is a 409 naming the task that holds it
+   */
+  lockKey: z
+    .string()
+    .regex(/^[\w.:/@-]{1,256}$/, '1-256 of letters, digits and _ . : / @ -')
+    .optional(),
   roleArn: z
     .string()
     .regex(

@@ -112,6 +112,17 @@ export interface ProgressPatch {
   runnerNote?: { attempt: number; text: string };
 }
 
+/** A submit or a retry found the task's lockKey held by another of its owner's tasks. */
+export class LockHeld extends Error {
+  constructor(
+    readonly key: string,
+    readonly holder: string | undefined,
+  ) {
+    super(`lockKey ${key} is held by task ${holder ?? '(unknown)'}`);
+    this.name = 'LockHeld';
+  }
+}
+
 export interface TaskRepository {
   /** Store a new QUEUED task and count it; with an idempotency key already used, answer that task. */
   create(task: TaskRecord): Promise<{ task: TaskRecord; created: boolean }>;

@@ -26,6 +26,7 @@ import {
   type BatchRecord,
   type BatchState,
   type ListFilter,
+  LockHeld,
   mustGet,
   type Page,
   type Stats,
@@ -76,6 +77,16 @@ export function secretIssues(spec: TaskSpec, prefix: string): FieldIssue[] {
       });
   }
   return issues;
+}
+
+/** A lockKey held by another task: a 409 that names the task holding it. */
+function lockConflict(e: LockHeld): DomainError {
+  return new DomainError(
+    409,
+    'Conflict',
+    `task ${e.holder ?? '(unknown)'} holds lockKey ${e.key}: one task with it is queued or running at a time`,
+    [{ path: 'lockKey', message: `held by task ${e.holder ?? '(unknown)'} until it ends (or is cancelled)` }],
+  );
 }
 
 /** A batch as the API shows it: its lines, its tasks by status, and how far along they are. */
@@ -166,7 +177,9 @@ export class TaskService {
     }
     await this.roomInQueue(1);
     const task = await this.prepare(spec, owner, this.clock.now(), idempotencyKey, batchId);
-    const result = await this.store.create(task);
+    const result = await this.store.create(task).catch((e: unknown) => {
+      throw e instanceof LockHeld ? lockConflict(e) : e;
+    });
     if (result.created) await this.waker.wake({ taskId: task.taskId, why: 'submitted' });
     return result;
   }
@@ -208,10 +221,15 @@ export class TaskService {
     const full = tooManyRequests(`the queue holds ${this.config.maxQueueDepth} tasks; try again later`, 30);
     // a key given twice in one request: the later lines are the first line's task
     const firstWithKey = new Map<string, TaskRecord>();
+    // a lockKey given twice in one request: the first line takes it
+    const locked = new Map<string, TaskRecord>();
     const answers = prepared.map((p): TaskRecord | DomainError | { sameAs: TaskRecord } => {
       if (p instanceof DomainError) return p;
       const first = p.idempotencyKey ? firstWithKey.get(p.idempotencyKey) : undefined;
       if (first) return { sameAs: first };
+      const holder = p.spec.lockKey ? locked.get(p.spec.lockKey) : undefined;
+      if (p.spec.lockKey && holder) return lockConflict(new LockHeld(p.spec.lockKey, holder.taskId));
+      if (p.spec.lockKey) locked.set(p.spec.lockKey, p);
       if (room <= 0 && !p.idempotencyKey) return full;
       room--;
       if (p.idempotencyKey) firstWithKey.set(p.idempotencyKey, p);
@@ -231,6 +249,8 @@ export class TaskService {
     return answers.map((a) => {
       if (a instanceof DomainError) return { error: a };
       const r = stored.get('sameAs' in a ? a.sameAs.taskId : a.taskId);
+      if (r && 'error' in r && r.error instanceof LockHeld) return { error: lockConflict(r.error) };
+      if (r && 'error' in r && r.error instanceof DomainError) return { error: r.error };
       if (!r || !('task' in r)) return { error: unstored };
       return 'sameAs' in a ? { task: r.task, created: false } : r;
     });
@@ -462,13 +482,17 @@ export class TaskService {
     if (task.status !== 'FAILED' && task.status !== 'CANCELLED') {
       throw conflict(`only FAILED or CANCELLED tasks can be retried; task ${taskId} is ${task.status}`);
     }
-    const { task: queued } = await this.store.transition(task, {
-      from: task.status,
-      to: 'QUEUED',
-      reason: `requeued by ${by}`,
-      set: { retryCount: 0, progress: 0 },
-      now: this.clock.now().toISOString(),
-    });
+    const { task: queued } = await this.store
+      .transition(task, {
+        from: task.status,
+        to: 'QUEUED',
+        reason: `requeued by ${by}`,
+        set: { retryCount: 0, progress: 0 },
+        now: this.clock.now().toISOString(),
+      })
+      .catch((e: unknown) => {
+        throw e instanceof LockHeld ? lockConflict(e) : e;
+      });
     await this.waker.wake({ taskId, why: 'retried' });
     return queued;
   }

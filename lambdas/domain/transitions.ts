@@ -72,6 +72,11 @@ export interface TransitionPlan {
    * claim (`claim: true`) must find the model online with a worker free, in the same write.
    */
   model?: { modelId: string; delta: number; claim: boolean };
+  /**
+   * The task's lockKey: released when it ends, taken again when it is queued once more (a retry); a
+   * claim fails (LockHeld) while another task holds it.
+   */
+  lock?: { owner: string; key: string; taskId: string; claim: boolean };
   /** increments of the task's model's counters (its tasks by status, run time, and tokens when it ends) */
   modelCounters?: { modelId: string; add: Record<string, number> };
   now: string;
@@ -116,6 +121,16 @@ export function planTransition(task: TaskRecord, req: TransitionRequest): Transi
     ...(req.activeCap !== undefined && delta.active > 0 ? { cap: req.activeCap } : {}),
     ...(task.modelId && delta.active
       ? { model: { modelId: task.modelId, delta: delta.active, claim: delta.active > 0 } }
+      : {}),
+    ...(task.spec.lockKey && TERMINAL.has(req.to) !== TERMINAL.has(req.from)
+      ? {
+          lock: {
+            owner: task.owner,
+            key: task.spec.lockKey,
+            taskId: task.taskId,
+            claim: !TERMINAL.has(req.to),
+          },
+        }
       : {}),
     ...(task.modelId
       ? {

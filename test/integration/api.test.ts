@@ -167,6 +167,39 @@ describe('cancel and retry', () => {
   });
 });
 
+describe('lockKey', () => {
+  it('holds one queued or running task per key and owner: a second is a 409 naming the first, until it ends', async () => {
+    const first = await api<Task>('POST', '/v1/tasks', training({ lockKey: 'models/resnet-50' }));
+    expect(first.status).toBe(202);
+    const second = await api<{ error: { message: string; details: { path: string }[] } }>(
+      'POST',
+      '/v1/tasks',
+      training({ lockKey: 'models/resnet-50' }),
+    );
+    expect(second.status).toBe(409);
+    expect(second.body.error.message).toContain(`task ${first.body.taskId} holds lockKey models/resnet-50`);
+    expect(second.body.error.details[0]?.path).toBe('lockKey');
+    // in a batch too, and the same key twice in one request: the first line takes it
+    const lines = [
+      training({ lockKey: 'models/resnet-50' }),
+      training({ lockKey: 'bert' }),
+      training({ lockKey: 'bert' }),
+    ];
+    const b = await api<{
+      accepted: { line: number }[];
+      rejected: { line: number; error: { code: string } }[];
+    }>('POST', '/v1/tasks/batch', lines);
+    expect(b.body.accepted.map((x) => x.line)).toEqual([2]);
+    expect(b.body.rejected.map((x) => [x.line, x.error.code])).toEqual([
+      [1, 'Conflict'],
+      [3, 'Conflict'],
+    ]);
+    expect((await api('POST', `/v1/tasks/${first.body.taskId}/cancel`)).status).toBe(200);
+    expect((await api('POST', '/v1/tasks', training({ lockKey: 'models/resnet-50' }))).status).toBe(202);
+    expect((await api('POST', `/v1/tasks/${first.body.taskId}/retry`)).status).toBe(409);
+  });
+});
+
 describe('batch', () => {
   const seedLines = [
     '{"task_id": "研究框架对比", "task_type": "reasoning", "description": "研究PyTorch和TensorFlow的主要差异和优劣势", "expected_tools": ["browser", "python_executor"], "max_steps": 12}',

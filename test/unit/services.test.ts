@@ -222,6 +222,35 @@ describe('submit', () => {
   });
 });
 
+describe('lockKey (no model trained twice at once)', () => {
+  it('refuses a second queued or running task with the key (409 naming the holder) until the first ends', async () => {
+    const a = await submit({ lockKey: 'resnet-50' });
+    const second = service.submit(spec({ lockKey: 'resnet-50' }), 'alice');
+    await expect(second).rejects.toMatchObject({
+      status: 409,
+      message: expect.stringContaining(`task ${a.taskId} holds lockKey resnet-50`),
+      details: [{ path: 'lockKey' }],
+    });
+    // another owner's key is another lock; another key too
+    expect((await service.submit(spec({ lockKey: 'resnet-50' }), 'carol')).created).toBe(true);
+    expect((await service.submit(spec({ lockKey: 'bert' }), 'alice')).created).toBe(true);
+    // the same key twice in one batch: the first line takes it
+    const many = await service.submitMany(
+      [{ spec: spec({ lockKey: 'gpt' }) }, { spec: spec({ lockKey: 'gpt' }) }],
+      'alice',
+    );
+    expect(many.map((r) => ('error' in r ? r.error.status : 'ok'))).toEqual(['ok', 409]);
+    // the first ends (cancelled): the key is free; retrying the first while the second holds it is a 409
+    await service.cancel(a.taskId, ALICE);
+    const b = await service.submit(spec({ lockKey: 'resnet-50' }), 'alice');
+    expect(b.created).toBe(true);
+    await expect(service.retry(a.taskId, ALICE)).rejects.toMatchObject({ status: 409 });
+    await service.cancel(b.task.taskId, ALICE);
+    expect((await service.retry(a.taskId, ALICE)).status).toBe('QUEUED');
+    await expectStatsMatchRecords();
+  });
+});
+
 describe('the running cost', () => {
   it("grows while a task runs, at its GPUs' rate or the CPU rate", async () => {
     const priced = new TaskService(
