@@ -158,7 +158,7 @@ describe('trajectory tasks on the local cloud', () => {
         };
       },
     });
-    const N = 24;
+    const N = 12;
     const lines = Array.from({ length: N }, (_, i) =>
       JSON.stringify({
         task_id: `阶乘-${i}`,
@@ -181,7 +181,7 @@ describe('trajectory tasks on the local cloud', () => {
         )
       ).stdout;
     const sent = JSON.parse(
-      await cli('batch', file, '--model', 'agent-llm', '--chunk', '10', '--name', 'facts'),
+      await cli('batch', file, '--model', 'agent-llm', '--chunk', '5', '--name', 'facts'),
     ) as {
       batchId: string;
       accepted: { line: number; taskId: string; duplicate?: boolean }[];
