@@ -4,7 +4,10 @@ import type { Node } from 'constructs';
 export interface TrainstackConfig {
   /** GPU instance types for the auto scaling group. @default ['g5.xlarge'] */
   readonly instanceTypes: string[];
-  /** GPUs one instance holds (sets the default concurrency cap). @default 1 */
+  /**
+   * GPUs one instance holds: the largest task size, and the default concurrency cap. @default what the
+   * instance types hold (the fewest of those listed; 1 for a type this table does not know)
+   */
   readonly gpusPerInstance: number;
   /** @default 0 */
   readonly minInstances: number;
@@ -111,11 +114,42 @@ function coerce(value: unknown, like: unknown, key: string): unknown {
   return String(value);
 }
 
+/** GPUs of the GPU instance types people use (AWS's published figures). */
+export const GPUS_BY_INSTANCE_TYPE: Record<string, number> = {
+  ...Object.fromEntries(
+    ['g4dn', 'g5', 'g6', 'g6e'].flatMap((f) =>
+      ['xlarge', '2xlarge', '4xlarge', '8xlarge', '16xlarge'].map((s) => [`${f}.${s}`, 1]),
+    ),
+  ),
+  'g4dn.12xlarge': 4,
+  'g4dn.metal': 8,
+  'g5.12xlarge': 4,
+  'g5.24xlarge': 4,
+  'g5.48xlarge': 8,
+  'g6.12xlarge': 4,
+  'g6.24xlarge': 4,
+  'g6.48xlarge': 8,
+  'g6e.12xlarge': 4,
+  'g6e.24xlarge': 4,
+  'g6e.48xlarge': 8,
+  'p3.2xlarge': 1,
+  'p3.8xlarge': 4,
+  'p3.16xlarge': 8,
+  'p4d.24xlarge': 8,
+  'p5.48xlarge': 8,
+};
+
 export function readConfig(node: Node): TrainstackConfig {
   const out = { ...DEFAULTS } as Record<string, unknown>;
   for (const key of Object.keys(DEFAULTS)) {
     const v: unknown = node.tryGetContext(key);
     if (v !== undefined) out[key] = coerce(v, (DEFAULTS as unknown as Record<string, unknown>)[key], key);
+  }
+  // the instances decide how many GPUs a task may have, unless told otherwise
+  if (node.tryGetContext('gpusPerInstance') === undefined) {
+    const known = (out.instanceTypes as string[]).map((t) => GPUS_BY_INSTANCE_TYPE[t]);
+    if (known.length && known.every((n) => n !== undefined))
+      out.gpusPerInstance = Math.min(...(known as number[]));
   }
   const c = out as unknown as TrainstackConfig;
   if (c.minInstances < 0 || c.maxInstances < c.minInstances)

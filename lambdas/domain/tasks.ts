@@ -279,7 +279,7 @@ export class TaskService {
       throw badRequest(`this stack's instances hold ${maxGpus} GPU(s) per task`, [
         {
           path: 'gpus',
-          message: `at most ${maxGpus} (deploy with larger instance types and -c gpusPerInstance=N for more)`,
+          message: `at most ${maxGpus} (deploy with larger instances for more: -c instanceTypes=g5.12xlarge holds 4 GPUs, g5.48xlarge 8)`,
         },
       ]);
     }

@@ -145,6 +145,36 @@ describe('GPU cluster', () => {
     expect(Object.keys(big.findResources('AWS::ECS::TaskDefinition'))).toHaveLength(5); // + the agent's
   });
 
+  it('takes the GPUs a task may have from the instance types (seed 000\'s gpu_ids "0,1" fits a g5.12xlarge)', () => {
+    const gpuCounts = (t: ReturnType<typeof templateOf>) =>
+      Object.values(t.findResources('AWS::ECS::TaskDefinition'))
+        .map(
+          (d) =>
+            (
+              d.Properties as {
+                ContainerDefinitions: { ResourceRequirements?: { Type: string; Value: string }[] }[];
+              }
+            ).ContainerDefinitions[0]?.ResourceRequirements?.find((r) => r.Type === 'GPU')?.Value ?? '0',
+        )
+        .sort();
+    const maxGpusOf = (t: ReturnType<typeof templateOf>) =>
+      Object.values(t.findResources('AWS::Lambda::Function'))
+        .map(
+          (f) =>
+            (f.Properties as { Environment?: { Variables?: Record<string, string> } }).Environment?.Variables
+              ?.MAX_GPUS_PER_TASK,
+        )
+        .find(Boolean);
+    const big = templateOf({ instanceTypes: 'g5.12xlarge' });
+    expect(gpuCounts(big)).toEqual(['0', '0', '1', '2', '4']);
+    expect(maxGpusOf(big)).toBe('4');
+    // the fewest of several types; and an explicit gpusPerInstance wins
+    expect(maxGpusOf(templateOf({ instanceTypes: 'g5.12xlarge,g5.xlarge' }))).toBe('1');
+    expect(maxGpusOf(templateOf({ instanceTypes: 'g5.48xlarge' }))).toBe('8');
+    expect(maxGpusOf(templateOf({ instanceTypes: 'g5.48xlarge', gpusPerInstance: 2 }))).toBe('2');
+    expect(maxGpusOf(t)).toBe('1'); // g5.xlarge
+  });
+
   it('runs trajectory tasks on the agent image, whatever their size', () => {
     const def = definitionOf();
     // the agent's choice comes first

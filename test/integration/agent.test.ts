@@ -194,7 +194,7 @@ describe('the agent loop', () => {
   it('malformed tool arguments fail the step with why; the model is told and the run goes on', async () => {
     const t = await run('bad-args', [
       call('python_executor', '{"code": "print(1)'),
-      call('no_such_tool', {}),
+      call('no_such_tool', { q: 'x' }),
       call('python_executor', {}),
       (m) => ({ content: observations(m).join(' | ') }),
     ]);
@@ -202,6 +202,7 @@ describe('the agent loop', () => {
     expect(t.steps[0]?.observation).toMatch(/not valid JSON/);
     expect(t.steps[0]?.action_params).toEqual({ raw_arguments: '{"code": "print(1)' });
     expect(t.steps[1]?.observation).toMatch(/no tool "no_such_tool"/);
+    expect(t.steps[1]).toMatchObject({ tool: 'no_such_tool', action_params: { q: 'x' } });
     expect(t.steps[2]?.observation).toMatch(/needs code/);
     expect(t.final_result).toMatch(/not valid JSON .* no tool .* needs code/);
     expect(t.success).toBe(true);

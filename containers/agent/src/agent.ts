@@ -220,12 +220,14 @@ export async function runAgent(task: AgentTask, d: AgentDeps): Promise<Trajector
         let success = false;
         let params: Record<string, unknown> = {};
         let artifacts: string[] | undefined;
+        const parsed = parseArguments(call.function?.arguments);
         if (t.steps.length >= task.maxSteps || ended()) {
           observation = 'not run: the run ended (max_steps or time)';
         } else if (!tool) {
+          // what it asked for stays in the trajectory
+          params = parsed.args ?? { raw_arguments: String(call.function?.arguments ?? '').slice(0, 4000) };
           observation = `error: there is no tool ${JSON.stringify(name)}; the tools are ${[...byName.keys()].join(', ')}`;
         } else {
-          const parsed = parseArguments(call.function?.arguments);
           if (!parsed.args) {
             params = { raw_arguments: String(call.function?.arguments ?? '').slice(0, 4000) };
             observation = `error: ${parsed.error}; call ${name} again with a JSON object`;
