@@ -391,7 +391,9 @@ program
           ...(o.attempt ? { attempt: String(o.attempt) } : {}),
         });
         const r = await call(ep(), 'GET', `/v1/tasks/${id}/logs?${q}`);
-        for (const l of (r.lines as { message: string }[]) ?? []) console.log(l.message);
+        // stderr's lines say their level (WARN, or ERROR in a traceback)
+        for (const l of (r.lines as { message: string; level?: string }[]) ?? [])
+          console.log(l.level && l.level !== 'INFO' ? `${l.level} ${l.message}` : l.message);
         cursor = (r.cursor as string | undefined) ?? cursor;
         if (!o.follow || (r.done && !(r.lines as unknown[]).length)) return;
         if (!(r.lines as unknown[]).length) await new Promise((res) => setTimeout(res, 1000));

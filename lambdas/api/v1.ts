@@ -1,6 +1,7 @@
 /** The `/v1` surface: tasks (submit, batch, list, show, cancel, retry, logs, artifacts, trajectory) and stats. */
 import type { z } from 'zod';
 import { badRequest, DomainError, notFound } from '../domain/errors.ts';
+import { levelOf } from '../domain/log-level.ts';
 import { publicView, submitSchema, type TaskRecord, type TaskSpec, TERMINAL } from '../domain/model.ts';
 import { fromZod, header, json, jsonBody, rawBody } from './http.ts';
 import { idParam, parseQuery, type Route, type RouteHandler } from './router.ts';
@@ -177,7 +178,8 @@ export const v1Routes: Route[] = [
       return json(200, {
         taskId: task.taskId,
         attempt,
-        lines: out.lines,
+        // each line with its level (the runner tags a workload's stderr), and without the tag
+        lines: out.lines.map((l) => ({ timestamp: l.timestamp, ...levelOf(l.message) })),
         ...(out.cursor ? { cursor: out.cursor } : {}),
         done: TERMINAL.has(task.status) || Boolean(a.endedAt),
       });

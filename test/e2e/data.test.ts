@@ -96,4 +96,23 @@ describe('your data on the local cloud', () => {
     expect(gone.attempts).toHaveLength(1); // not retried: the data is not there
     expect(gone.statusReason).toMatch(new RegExp(`the input ${missing} could not be read: NoSuchKey`));
   });
+
+  it('gives each log line its level: stdout INFO, stderr WARN, a traceback ERROR', async () => {
+    const r = await api<TaskRecord>('POST', '/v1/tasks', {
+      type: 'container',
+      image: 'python',
+      command: ['python3', '-c', "import sys\nprint('to stdout')\nprint('careful', file=sys.stderr)\n1/0"],
+      maxRetries: 0,
+    });
+    const t = await finished(r.body.taskId);
+    expect(t.status).toBe('FAILED');
+    const lines = (
+      await api<{ lines: { level: string; message: string }[] }>('GET', `/v1/tasks/${t.taskId}/logs`)
+    ).body.lines;
+    const levelOf = (text: string) => lines.find((l) => l.message === text)?.level;
+    expect(levelOf('to stdout')).toBe('INFO');
+    expect(levelOf('careful')).toBe('WARN');
+    expect(levelOf('Traceback (most recent call last):')).toBe('ERROR');
+    expect(levelOf('ZeroDivisionError: division by zero')).toBe('ERROR');
+  });
 });

@@ -12,6 +12,7 @@ import { createInterface } from 'node:readline';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { RUNNER_ENV, WORKLOAD_ENV } from '../../../lambdas/contracts/runner-env.ts';
 import { EXIT_STOPPED } from '../../../lambdas/domain/classify.ts';
+import { StderrTagger } from '../../../lambdas/domain/log-level.ts';
 import type { TaskRecord } from '../../../lambdas/domain/model.ts';
 import type { ModelRecord, ModelRepository } from '../../../lambdas/domain/models.ts';
 import { mustGet, type TaskRepository } from '../../../lambdas/domain/task-repository.ts';
@@ -512,21 +513,22 @@ async function runWorkload(
   stopSignal.addEventListener('abort', () => stop('stopped'), { once: true });
   if (stopSignal.aborted) stop('stopped');
 
-  const pipe = (from: NodeJS.ReadableStream | null, to: NodeJS.WritableStream) => {
+  const pipe = (from: NodeJS.ReadableStream | null, to: NodeJS.WritableStream, tagger?: StderrTagger) => {
     if (!from) return Promise.resolve();
     const rl = createInterface({ input: from, crlfDelay: Number.POSITIVE_INFINITY });
     rl.on('line', (raw) => {
       lastOutput = Date.now();
       // a workload that prints a secret's value shows *** in the log instead
       const line = mask(raw);
-      to.write(`${line}\n`);
+      // stderr is stored with its level (WARN, or ERROR in a traceback); stdout as it is
+      to.write(`${tagger ? tagger.tag(line) : line}\n`);
       const u = parseLine(line);
       if (u?.reason) reason = u.reason;
       if (u && (u.progress !== undefined || u.metrics)) throttle.push(u);
     });
     return new Promise<void>((r) => rl.once('close', () => r()));
   };
-  const piped = Promise.all([pipe(child.stdout, deps.out), pipe(child.stderr, deps.err)]);
+  const piped = Promise.all([pipe(child.stdout, deps.out), pipe(child.stderr, deps.err, new StderrTagger())]);
 
   const stallTimer = stallSeconds
     ? setInterval(() => {
