@@ -154,6 +154,7 @@ program
   .option('--max-retries <n>', 'retries of workload failures', int)
   .option('--timeout <seconds>', 'timeoutSeconds', int)
   .option('--idempotency-key <key>')
+  .option('--wait', 'wait for the task to end, print it, and exit non-zero unless it SUCCEEDED')
   .argument('[command...]', 'command to run (container tasks; after --)')
   .action(
     run(async (command: string[], o: Record<string, string | number | undefined>) => {
@@ -184,7 +185,22 @@ program
             ...(o.maxRetries !== undefined ? { maxRetries: o.maxRetries } : {}),
             ...(o.timeout !== undefined ? { timeoutSeconds: o.timeout } : {}),
           };
-      print(await call(ep(), 'POST', '/v1/tasks', spec));
+      const task = await call(ep(), 'POST', '/v1/tasks', spec);
+      if (!o.wait) return print(task);
+      // until it ends: its status and progress on stderr as they change, the task on stdout at the end
+      let last = '';
+      for (;;) {
+        const t = await call(ep(), 'GET', `/v1/tasks/${task.taskId}`);
+        const line = `${t.taskId} ${t.status} ${t.progress}%${t.statusReason ? ` ${t.statusReason}` : ''}`;
+        if (line !== last) process.stderr.write(`${line}\n`);
+        last = line;
+        if (['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(String(t.status))) {
+          print(t);
+          if (t.status !== 'SUCCEEDED') process.exitCode = 1;
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 1000));
+      }
     }),
   );
 

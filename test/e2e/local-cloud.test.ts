@@ -447,6 +447,12 @@ describe('the local cloud', () => {
     expect(await cli('logs', submitted.taskId)).toContain('from-cli');
     expect(JSON.parse(await cli('stats')).byStatus.SUCCEEDED).toBeGreaterThan(0);
     await expect(cli('submit', '--priority', '11')).rejects.toThrow(/priority/);
+    // --wait: the task when it ends, and an exit code a script can use
+    expect((await submitSh('echo waited', '--wait')).status).toBe('SUCCEEDED');
+    await expect(submitSh('exit 3', '--wait', '--max-retries', '0')).rejects.toMatchObject({
+      code: 1,
+      stdout: expect.stringContaining('"status": "FAILED"'),
+    });
     expect(await cli('list', '--status', 'SUCCEEDED', '--limit', '100')).toContain(submitted.taskId);
     // --follow on a running task prints lines as they come and returns when the task ends
     const slow = await submitSh('echo one; sleep 1.5; echo two');
