@@ -118,10 +118,18 @@ writeFileSync(
 );
 
 /** Run the runner in this process; `deps` replaces any of its usual dependencies. */
-async function run(c: RunnerConfig, signal = new AbortController().signal, deps: Partial<RunnerDeps> = {}) {
+async function run(
+  c: RunnerConfig,
+  signal = new AbortController().signal,
+  deps: Partial<RunnerDeps> = {},
+  onOutput?: (sofar: string) => void,
+) {
   const out = new PassThrough();
   const chunks: string[] = [];
-  out.on('data', (d) => chunks.push(String(d)));
+  out.on('data', (d) => {
+    chunks.push(String(d));
+    onOutput?.(chunks.join(''));
+  });
   const logs: string[] = [];
   const result: RunResult = await runTask(
     {
@@ -312,19 +320,18 @@ describe('runner', () => {
   });
 
   it('keeps a checkpoint on SIGTERM, exits "stopped", and the next attempt resumes from it', async () => {
+    // enough epochs that a fast machine is still training when the third one is seen
     const task = await startedTask({
       type: 'training',
-      params: { epochs: 60, batchSize: 64, learningRate: 0.01, checkpointEvery: 1 },
+      params: { epochs: 200, batchSize: 64, learningRate: 0.01, checkpointEvery: 1 },
       env: { TRAINSTACK_SAMPLES: '4096' },
     });
     const stop = new AbortController();
-    const watch = setInterval(() => {
-      void store.get(task.taskId).then((t) => {
-        if ((t?.metrics?.epoch ?? 0) >= 3) stop.abort();
-      });
-    }, 100);
-    const first = await run(config(task), stop.signal);
-    clearInterval(watch);
+    const first = await run(config(task), stop.signal, {}, (sofar) => {
+      if (/^Epoch 3\/200 /m.test(sofar)) stop.abort();
+    });
+    if (!stop.signal.aborted)
+      throw new Error(`the trainer ended before its third epoch was seen:\n${first.output}`);
     expect(first.result.ending.kind).toBe('stopped');
     expect(first.result.exitCode).toBe(143);
     expect(await keys(`checkpoints/${task.taskId}/`)).toEqual([`checkpoints/${task.taskId}/latest.pt`]);
@@ -350,8 +357,8 @@ describe('runner', () => {
     const second = await run(config(await mustGet(store, task.taskId)));
     expect(second.result.exitCode).toBe(0);
     expect(second.output).toContain(`resuming from checkpoint: epoch ${savedAt} done`);
-    expect(second.output).toMatch(new RegExp(`^Epoch ${savedAt + 1}/60 `, 'm'));
-    expect(second.output).not.toMatch(/^Epoch 1\/60 /m);
+    expect(second.output).toMatch(new RegExp(`^Epoch ${savedAt + 1}/200 `, 'm'));
+    expect(second.output).not.toMatch(/^Epoch 1\/200 /m);
     expect(await keys(`tasks/${task.taskId}/`)).toEqual([
       `tasks/${task.taskId}/metrics.json`,
       `tasks/${task.taskId}/model.pt`,
