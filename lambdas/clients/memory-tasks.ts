@@ -65,15 +65,13 @@ export class MemoryTaskRepository implements TaskRepository {
     if (task.idempotencyKey) {
       const existing = await this.findByIdempotencyKey(task.owner, task.idempotencyKey);
       if (existing) return { task: existing, created: false };
-      this.idempotency.set(`${task.owner}#${task.idempotencyKey}`, task.taskId);
     }
     if (this.tasks.has(task.taskId)) throw conflict(`task ${task.taskId} exists`);
-    if (task.spec.lockKey) {
-      const k = `${task.owner}#${task.spec.lockKey}`;
-      const holder = this.locks.get(k);
-      if (holder && holder !== task.taskId) throw new LockHeld(task.spec.lockKey, holder);
-      this.locks.set(k, task.taskId);
-    }
+    const lock = task.spec.lockKey ? `${task.owner}#${task.spec.lockKey}` : undefined;
+    const holder = lock ? this.locks.get(lock) : undefined;
+    if (task.spec.lockKey && holder && holder !== task.taskId) throw new LockHeld(task.spec.lockKey, holder);
+    if (lock) this.locks.set(lock, task.taskId);
+    if (task.idempotencyKey) this.idempotency.set(`${task.owner}#${task.idempotencyKey}`, task.taskId);
     this.tasks.set(task.taskId, copy(task));
     this.addCounters(task.owner, submitDelta(task.type));
     this.addDaily(task.createdAt, 'submitted', task.owner);

@@ -33,6 +33,7 @@ import {
   type TaskRepository,
 } from './task-repository.ts';
 import { costOf, durationOf, type Prices } from './time.ts';
+import { statsFromCounters } from './transitions.ts';
 
 /** The secret names tasks may reference unless the stack says otherwise (CDK context secretsPrefix). */
 export const DEFAULT_SECRETS_PREFIX = 'trainstack/';
@@ -106,21 +107,6 @@ export interface BatchView {
   progress: number;
   /** every task it created has ended */
   done: boolean;
-}
-
-function emptyStats(): Stats {
-  return {
-    total: 0,
-    byStatus: {},
-    byType: {},
-    byTypeStatus: {},
-    active: 0,
-    activeGpus: 0,
-    runSecondsSum: 0,
-    runCount: 0,
-    waitSecondsSum: 0,
-    waitCount: 0,
-  };
 }
 
 export function batchView(b: BatchState): BatchView {
@@ -229,8 +215,9 @@ export class TaskService {
       if (first) return { sameAs: first };
       const holder = p.spec.lockKey ? locked.get(p.spec.lockKey) : undefined;
       if (p.spec.lockKey && holder) return lockConflict(new LockHeld(p.spec.lockKey, holder.taskId));
-      if (p.spec.lockKey) locked.set(p.spec.lockKey, p);
       if (room <= 0 && !p.idempotencyKey) return full;
+      // only a line that will be stored takes its lockKey and a place in the queue
+      if (p.spec.lockKey) locked.set(p.spec.lockKey, p);
       room--;
       if (p.idempotencyKey) firstWithKey.set(p.idempotencyKey, p);
       toCreate.push(p);
@@ -361,7 +348,14 @@ export class TaskService {
       createdAt: this.clock.now().toISOString(),
     };
     await this.store.createBatch(batch);
-    return batchView({ ...batch, lines: 0, accepted: 0, duplicates: 0, rejected: 0, stats: emptyStats() });
+    return batchView({
+      ...batch,
+      lines: 0,
+      accepted: 0,
+      duplicates: 0,
+      rejected: 0,
+      stats: statsFromCounters({}),
+    });
   }
 
   /** The batch, if the actor may see it (another owner's is a 404). */

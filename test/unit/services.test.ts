@@ -248,6 +248,12 @@ describe('lockKey (no model trained twice at once)', () => {
     await service.cancel(b.task.taskId, ALICE);
     expect((await service.retry(a.taskId, ALICE)).status).toBe('QUEUED');
     await expectStatsMatchRecords();
+    // a submit refused for its lockKey leaves its idempotency key unused
+    await expect(service.submit(spec({ lockKey: 'resnet-50' }), 'alice', 'idem-1')).rejects.toMatchObject({
+      status: 409,
+    });
+    await service.cancel(a.taskId, ALICE);
+    expect((await service.submit(spec({ lockKey: 'resnet-50' }), 'alice', 'idem-1')).created).toBe(true);
   });
 });
 
