@@ -69,3 +69,21 @@ export const WORKLOAD_ENV = {
   /** epoch milliseconds by which the attempt must end (the task's timeout from the attempt's start) */
   deadline: 'TRAINSTACK_DEADLINE',
 } as const;
+
+/**
+ * The runner kit: the runner with its own Node and Node's shared libraries and dynamic loader, in one
+ * folder, so it starts in any Linux image (glibc, musl or none) without the image adding anything.
+ * A task's own image runs with the kit on a shared volume at KIT_DIR and KIT_ENTRYPOINT as its entry
+ * point (the init-container pattern: lib/gpu-cluster.ts, lambdas/domain/images.ts); the task images
+ * carry it at KIT_SOURCE for the init container to copy.
+ */
+export const KIT_DIR = '/trainstack';
+/** Where the task images keep the kit (containers/Dockerfile) */
+export const KIT_SOURCE = '/opt/trainstack/kit';
+export const KIT_ENTRYPOINT = [
+  `${KIT_DIR}/lib/ld.so`,
+  '--library-path',
+  `${KIT_DIR}/lib`,
+  `${KIT_DIR}/node`,
+  `${KIT_DIR}/runner.mjs`,
+] as const;

@@ -3,8 +3,8 @@
  * writes progress at most about once a second, uploads outputs and trajectories, keeps checkpoints
  * across a SIGTERM, and the next attempt resumes from them.
  */
-import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -576,6 +576,70 @@ describe('a hostile workload', () => {
     expect(report).toEqual({ found: [], done: [] });
     expect(after.spec).toEqual(victim.spec);
     expect(await keys(`tasks/${victim.taskId}/`)).toEqual([]);
+  });
+});
+
+/**
+ * The runner kit, which a task's own image runs as its entry point, in a root filesystem with nothing
+ * else: no shell, no libc, no Node, no /etc. The kit (made here by the recipe the image build uses)
+ * reaches the emulators, marks the task RUNNING, runs the workload as another user, and uploads what it
+ * wrote; the workload is the kit's own Node, since the "image" has no other program.
+ */
+describe('the runner kit', () => {
+  const isRoot = process.getuid?.() === 0;
+  it.runIf(isRoot)('runs a task in an image that has nothing else in it', async () => {
+    const { assembleKit } = await import('../../containers/runner/kit.ts');
+    const { KIT_DIR, KIT_ENTRYPOINT } = await import('../../lambdas/contracts/runner-env.ts');
+    const rootfs = mkdtempSync(path.join(tmpdir(), 'empty-image-'));
+    chmodSync(rootfs, 0o755); // an image's / (mkdtemp makes it 0700, which uid 1000 cannot enter)
+    // what a container runtime gives every container, image or not
+    mkdirSync(path.join(rootfs, 'dev'));
+    execFileSync('mknod', ['-m', '666', path.join(rootfs, 'dev', 'null'), 'c', '1', '3']);
+    const bundle = await bundleRunner(
+      path.join(mkdtempSync(path.join(tmpdir(), 'kit-bundle-')), 'runner.mjs'),
+    );
+    assembleKit(path.join(rootfs, KIT_DIR), process.execPath, bundle);
+    const node = [...KIT_ENTRYPOINT.slice(0, 4)];
+    const workload = `
+      const fs = require('fs');
+      console.log('##trainstack ' + JSON.stringify({ progress: 100, metrics: { loss: 0.5 } }));
+      fs.writeFileSync(process.env.TRAINSTACK_OUTPUT_DIR + '/result.txt', 'made as ' + process.getuid());`;
+    const task = await startedTask({
+      type: 'container',
+      image: 'scratch',
+      params: {},
+      command: [...node, '-e', workload],
+    });
+    const child = spawn('/usr/sbin/chroot', [rootfs, ...KIT_ENTRYPOINT], {
+      env: {
+        AWS_ENDPOINT_URL: String(process.env.AWS_ENDPOINT_URL),
+        AWS_REGION: 'us-east-1',
+        AWS_ACCESS_KEY_ID: 'local',
+        AWS_SECRET_ACCESS_KEY: 'local',
+        [RUNNER_ENV.table]: stack.tableName,
+        [RUNNER_ENV.bucket]: stack.bucketName,
+        [RUNNER_ENV.taskId]: task.taskId,
+        [RUNNER_ENV.attempt]: String(task.attempts.length),
+        [RUNNER_ENV.outputDir]: '/work/output',
+        [RUNNER_ENV.checkpointDir]: '/work/checkpoints',
+        [RUNNER_ENV.workloadUser]: '1000:1000',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    for (const s of [child.stdout, child.stderr]) s.on('data', (d) => (output += String(d)));
+    const code = await new Promise<number | null>((r) => child.once('close', r));
+    expect(code, output.slice(-3000)).toBe(0);
+    const after = await mustGet(store, task.taskId);
+    expect(after.status).toBe('RUNNING');
+    expect(after.progress).toBe(100);
+    expect(after.metrics?.loss).toBe(0.5);
+    expect(await keys(`tasks/${task.taskId}/`)).toEqual([`tasks/${task.taskId}/result.txt`]);
+    const { GetObjectCommand } = await import('@aws-sdk/client-s3');
+    const body = await s3.send(
+      new GetObjectCommand({ Bucket: stack.bucketName, Key: `tasks/${task.taskId}/result.txt` }),
+    );
+    expect(await body.Body?.transformToString()).toBe('made as 1000');
   });
 });
 

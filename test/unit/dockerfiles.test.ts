@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { DockerfileParser } from 'dockerfile-ast';
 import { describe, expect, it } from 'vitest';
-import { RUNNER_ENV } from '../../lambdas/contracts/runner-env.ts';
+import { KIT_SOURCE, RUNNER_ENV } from '../../lambdas/contracts/runner-env.ts';
 import { REPO_ROOT } from '../../lib/function.ts';
 
 const FILE = 'containers/Dockerfile';
@@ -52,6 +52,17 @@ describe.each(['runner', 'trainer', 'agent'])('the %s image', (target) => {
 });
 
 describe(FILE, () => {
+  it('assembles the runner kit from the bundle and gives it to the trainer image, where init containers copy it from', () => {
+    expect(stage('build').map((i) => i.getArgumentsContent())).toContain(
+      'node --experimental-strip-types containers/runner/kit.ts /out/kit /out/runner.mjs',
+    );
+    expect(
+      stage('trainer')
+        .filter((i) => i.getKeyword() === 'COPY')
+        .map((c) => c.getArgumentsContent()),
+    ).toContain(`--from=build /out/kit ${KIT_SOURCE}`);
+  });
+
   it('bundles the runner with containers/runner/build.ts', () => {
     expect(stage('build').map((i) => i.getArgumentsContent())).toContain(
       'node --experimental-strip-types containers/runner/build.ts /out/runner.mjs',

@@ -39,6 +39,10 @@ async function ecsMetadata(): Promise<{ ecsTaskArn?: string; logStream?: string 
   }
 }
 
+// an image with no passwd entry for its user gives no HOME, and the AWS SDK looks for ~/.aws (what
+// Docker gives a user it cannot find is /)
+process.env.HOME ||= '/';
+
 const stop = new AbortController();
 process.on('SIGTERM', () => stop.abort());
 process.on('SIGINT', () => stop.abort());
