@@ -137,7 +137,11 @@ program
   .option('--epochs <n>', 'training epochs', int, 5)
   .option('--batch-size <n>', 'training batch size', int, 32)
   .option('--learning-rate <x>', 'training learning rate', Number, 0.001)
-  .option('--image <image>', 'container image')
+  .option('--image <image>', 'the image to run in (any registry; the runner is added, nothing to install)')
+  .option(
+    '--image-credentials <secret>',
+    'a private registry: Secrets Manager secret with username and password',
+  )
   .option('--model <model>', 'inference: the registered model (id or name)')
   .option(
     '--kind <kind>',
@@ -179,6 +183,7 @@ program
                 }
               : {}),
             ...(o.image ? { image: o.image } : {}),
+            ...(o.imageCredentials ? { imageCredentials: o.imageCredentials } : {}),
             ...(command.length ? { command } : {}),
             ...(o.priority !== undefined ? { priority: o.priority } : {}),
             ...(o.gpus !== undefined ? { gpus: o.gpus } : {}),

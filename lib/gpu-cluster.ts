@@ -21,6 +21,7 @@ import {
   AsgCapacityProvider,
   Cluster,
   type ContainerDefinition,
+  ContainerDependencyCondition,
   ContainerImage,
   ContainerInsights,
   Ec2TaskDefinition,
@@ -41,12 +42,21 @@ import {
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { RUNNER_ENV } from '../lambdas/contracts/runner-env.ts';
+import {
+  KIT_DIR,
+  KIT_ENTRYPOINT,
+  KIT_SOURCE,
+  RUNNER_ENV,
+  WORKLOAD_ENV,
+} from '../lambdas/contracts/runner-env.ts';
 import { REPO_ROOT } from './function.ts';
 import { narrowWildcard } from './narrow.ts';
 import { RUNNER_TABLE_ACTIONS } from './storage.ts';
 
 export const RUNNER_CONTAINER = 'runner';
+/** The init container of own-image task definitions: it copies the runner kit into KIT_VOLUME */
+export const KIT_CONTAINER = 'runner-kit';
+export const KIT_VOLUME = 'trainstack-kit';
 
 /**
  * A task definition of the runner for a number of GPUs. 0 is CPU only, and runs on Fargate: CPU
@@ -101,6 +111,15 @@ export class GpuCluster extends Construct {
   readonly runners: RunnerTask[];
   /** the agent image's task definition (Fargate), which runs trajectory tasks */
   readonly agentRunner: RunnerTask;
+  /**
+   * Templates of tasks' own images, by GPU count: the init-container pattern, with the task image as
+   * the workload's image until lambdas/domain/images.ts registers a copy with the task's own
+   */
+  readonly ownImageRunners: RunnerTask[];
+  /** the families of own-image task definitions start with this */
+  readonly ownImageFamilyPrefix: string;
+  /** pulls tasks' own images: the account's ECR repositories, and registry credentials under the secrets prefix */
+  readonly ownImageExecutionRole: Role;
   readonly taskRole: Role;
   /** what runners may do; each assumes it narrowed to its own task */
   readonly dataRole: Role;
@@ -285,9 +304,13 @@ export class GpuCluster extends Construct {
       containerImage: ContainerImage,
       gpus: number,
       fargate: boolean,
+      own:
+        | { entryPoint: string[]; user: string; environment: Record<string, string> }
+        | undefined = undefined,
     ) =>
       taskDefinition.addContainer(RUNNER_CONTAINER, {
         image: containerImage,
+        ...(own ? { entryPoint: own.entryPoint, user: own.user } : {}),
         ...(fargate ? {} : { memoryReservationMiB: 2048 }),
         ...(gpus ? { gpuCount: gpus } : {}),
         essential: true,
@@ -301,6 +324,7 @@ export class GpuCluster extends Construct {
           [RUNNER_ENV.dataRoleArn]: this.dataRole.roleArn,
           // containers cannot reach the instance metadata service (one hop), so the SDK needs it here
           AWS_REGION: stack.region,
+          ...own?.environment,
         },
       });
     this.runners = taskSizes(props.gpusPerInstance ?? 1).map((gpus) => {
@@ -323,5 +347,81 @@ export class GpuCluster extends Construct {
       container: runnerContainer(agentTaskDefinition, agentImage, 0, true),
       fargate: true,
     };
+
+    // Tasks' own images: the init-container pattern (Argo's emissary executor does the same). The
+    // init container, from the task image, copies the runner kit into a volume; the workload container
+    // starts after it succeeded, with the kit as its entry point and as root (the runner drops the
+    // workload to uid 1000), so any Linux image runs with the runner around its command.
+    this.ownImageFamilyPrefix = `${stack.stackName.slice(0, 100)}-own-`;
+    this.ownImageExecutionRole = new Role(this, 'OwnImageExecutionRole', {
+      assumedBy: new ServicePrincipal('ecs-tasks.amazonaws.com'),
+      description:
+        "Pulls tasks' own images: this account's ECR, public registries, private ones with credentials",
+    });
+    this.ownImageExecutionRole.addToPolicy(
+      new PolicyStatement({
+        sid: 'PullOwnImagesFromThisAccount',
+        actions: ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchCheckLayerAvailability'],
+        resources: [stack.formatArn({ service: 'ecr', resource: 'repository', resourceName: '*' })],
+      }),
+    );
+    this.ownImageExecutionRole.addToPolicy(
+      new PolicyStatement({ sid: 'EcrToken', actions: ['ecr:GetAuthorizationToken'], resources: ['*'] }),
+    );
+    this.ownImageExecutionRole.addToPolicy(
+      new PolicyStatement({
+        sid: 'PrivateRegistryCredentials',
+        actions: ['secretsmanager:GetSecretValue'],
+        resources: [
+          stack.formatArn({
+            service: 'secretsmanager',
+            resource: 'secret',
+            resourceName: `${prefix}*`,
+            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+          }),
+        ],
+      }),
+    );
+    const logging = (streamPrefix: string) => LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix });
+    this.ownImageRunners = taskSizes(props.gpusPerInstance ?? 1).map((gpus) => {
+      const fargate = gpus === 0;
+      const taskDefinition = fargate
+        ? new FargateTaskDefinition(this, 'OwnImageCpu', {
+            cpu: props.cpuTaskCpu ?? 1024,
+            memoryLimitMiB: props.cpuTaskMemoryMiB ?? 4096,
+            taskRole: this.taskRole,
+            executionRole: this.ownImageExecutionRole,
+            ephemeralStorageGiB: 40,
+          })
+        : new Ec2TaskDefinition(this, `OwnImage${gpus}Gpu`, {
+            networkMode: NetworkMode.BRIDGE,
+            taskRole: this.taskRole,
+            executionRole: this.ownImageExecutionRole,
+          });
+      taskDefinition.addVolume({ name: KIT_VOLUME });
+      const kit = taskDefinition.addContainer(KIT_CONTAINER, {
+        image,
+        essential: false,
+        user: '0',
+        entryPoint: ['cp', '-a', `${KIT_SOURCE}/.`, `${KIT_DIR}/`],
+        ...(fargate ? {} : { memoryReservationMiB: 64 }),
+        logging: logging('kit'),
+      });
+      kit.addMountPoints({ sourceVolume: KIT_VOLUME, containerPath: KIT_DIR, readOnly: false });
+      const container = runnerContainer(taskDefinition, image, gpus, fargate, {
+        entryPoint: [...KIT_ENTRYPOINT],
+        // the runner starts as root whatever the image's USER, to run the workload as another user
+        user: '0',
+        environment: {
+          [RUNNER_ENV.outputDir]: '/work/output',
+          [RUNNER_ENV.checkpointDir]: '/work/checkpoints',
+          [WORKLOAD_ENV.inputDir]: '/work/input',
+          [RUNNER_ENV.workloadUser]: '1000:1000',
+        },
+      });
+      container.addMountPoints({ sourceVolume: KIT_VOLUME, containerPath: KIT_DIR, readOnly: true });
+      container.addContainerDependencies({ container: kit, condition: ContainerDependencyCondition.SUCCESS });
+      return { gpus, taskDefinition, container, fargate };
+    });
   }
 }

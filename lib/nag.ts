@@ -35,7 +35,7 @@ export function acknowledgeNagFindings(stack: TrainstackStack): void {
     ack(
       fn,
       'IAM5[Resource::*]',
-      'X-Ray PutTraceSegments/PutTelemetryRecords take no resource (AWS service authorization reference).',
+      'X-Ray PutTraceSegments/PutTelemetryRecords take no resource, nor do ECS DescribeTaskDefinition, ListTaskDefinition(Families) and RegisterTaskDefinition (the workflow step registers own-image task definitions, tag-conditioned) (AWS service authorization reference).',
     );
     ack(
       fn,
@@ -181,6 +181,24 @@ function acknowledgeGpuCluster(
       `IAM5[Resource::${arnPrefix(service)}:${resource}]`,
       "Tasks' secrets: parameters and secrets under the stack's secretsPrefix only (CDK context).",
     );
+  // tasks' own images: their execution role pulls from this account's ECR; the start step registers
+  // their task definitions under the stack's family prefix, and the workflow runs them
+  ack(
+    gpu.ownImageExecutionRole,
+    `IAM5[Resource::${arnPrefix('ecr')}:repository/*]`,
+    "Tasks name their own images: any repository of this account's ECR in this region, pulled by the own-image execution role only.",
+  );
+  const ownFamilies = `IAM5[Resource::${arnPrefix('ecs')}:task-definition/${gpu.ownImageFamilyPrefix}*]`;
+  ack(
+    stack.stepFunction,
+    ownFamilies,
+    "Tags, deregisters and deletes only the task definitions of tasks' own images (the stack's family prefix).",
+  );
+  ack(
+    stack.workflow,
+    ownFamilies,
+    "RunTask of the task definitions of tasks' own images (the stack's family prefix), on the GPU cluster only.",
+  );
   ack(
     gpu,
     'AS3',

@@ -4,7 +4,7 @@
  * cluster with its VPC, image and ECS resources, and the HTTP API); the workflow then fails each task
  * with a reason that says so, and the API function is reached by Lambda invoke.
  */
-import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
@@ -95,6 +95,8 @@ export class TrainstackStack extends Stack {
               cluster: this.gpu.cluster,
               runners: this.gpu.runners,
               agentRunner: this.gpu.agentRunner,
+              ownImageRunners: this.gpu.ownImageRunners,
+              ownImageFamilyPrefix: this.gpu.ownImageFamilyPrefix,
               fargateSecurityGroup: this.gpu.fargateSecurityGroup,
               capacityProvider: this.gpu.capacityProvider,
             },
@@ -152,6 +154,65 @@ export class TrainstackStack extends Stack {
     this.stepFunction.addEnvironment('BUCKET_NAME', bucket.bucketName);
     if (this.gpu) {
       this.stepFunction.addEnvironment('CLUSTER_ARN', this.gpu.cluster.clusterArn);
+      // tasks' own images: task definitions registered from these templates (lambdas/domain/images.ts)
+      const own = this.gpu.ownImageRunners;
+      this.stepFunction.addEnvironment(
+        'OWN_IMAGE_TEMPLATES',
+        this.toJsonString(own.map((r) => ({ gpus: r.gpus, arn: r.taskDefinition.taskDefinitionArn }))),
+      );
+      this.stepFunction.addEnvironment('OWN_IMAGE_FAMILY_PREFIX', this.gpu.ownImageFamilyPrefix);
+      this.stepFunction.addEnvironment('SECRETS_PREFIX', c.secretsPrefix);
+      this.stepFunction.addEnvironment(
+        'SECRET_ARN_BASE',
+        this.formatArn({
+          service: 'secretsmanager',
+          resource: 'secret',
+          resourceName: '',
+          arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+        }),
+      );
+      const ownFamilies = this.formatArn({
+        service: 'ecs',
+        resource: 'task-definition',
+        resourceName: `${this.gpu.ownImageFamilyPrefix}*`,
+      });
+      this.stepFunction.addToRolePolicy(
+        new PolicyStatement({
+          sid: 'ReadTaskDefinitions',
+          // DescribeTaskDefinition and ListTaskDefinitionFamilies take no resource; RegisterTaskDefinition
+          // neither, but only with the tags its families carry (lambdas/domain/images.ts)
+          actions: [
+            'ecs:DescribeTaskDefinition',
+            'ecs:ListTaskDefinitionFamilies',
+            'ecs:ListTaskDefinitions',
+          ],
+          resources: ['*'],
+        }),
+      );
+      this.stepFunction.addToRolePolicy(
+        new PolicyStatement({
+          sid: 'RegisterOwnImageTaskDefinitions',
+          actions: ['ecs:RegisterTaskDefinition'],
+          resources: ['*'],
+          conditions: { 'ForAllValues:StringLike': { 'aws:TagKeys': ['trainstack:*'] } },
+        }),
+      );
+      this.stepFunction.addToRolePolicy(
+        new PolicyStatement({
+          sid: 'ManageOwnImageTaskDefinitions',
+          actions: ['ecs:TagResource', 'ecs:DeregisterTaskDefinition', 'ecs:DeleteTaskDefinitions'],
+          resources: [ownFamilies],
+        }),
+      );
+      // the registered task definitions use the templates' roles
+      this.stepFunction.addToRolePolicy(
+        new PolicyStatement({
+          sid: 'PassOwnImageRoles',
+          actions: ['iam:PassRole'],
+          resources: [this.gpu.taskRole.roleArn, this.gpu.ownImageExecutionRole.roleArn],
+          conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+        }),
+      );
       this.stepFunction.addToRolePolicy(
         new PolicyStatement({
           actions: ['ecs:StopTask'],

@@ -7,7 +7,7 @@
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { type ISecurityGroup, SubnetType } from 'aws-cdk-lib/aws-ec2';
 import { type AsgCapacityProvider, type Cluster, FargatePlatformVersion } from 'aws-cdk-lib/aws-ecs';
-import { Policy } from 'aws-cdk-lib/aws-iam';
+import { Policy, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import {
@@ -20,6 +20,7 @@ import {
   JsonPath,
   LogLevel,
   Pass,
+  type QueryLanguage,
   Result,
   StateMachine,
   StateMachineType,
@@ -49,12 +50,25 @@ import {
 import type { RunnerTask } from './gpu-cluster.ts';
 import { narrowWildcard } from './narrow.ts';
 
+/**
+ * RunTask of the task definition the start step chose (`$.ctx.taskDefinition`), otherwise as EcsRunTask
+ * renders it for the template it was given (launch target, network, overrides, IAM for the roles).
+ */
+class RunRegisteredTask extends EcsRunTask {
+  protected override _renderTask(topLevelQueryLanguage?: QueryLanguage): unknown {
+    const t = super._renderTask(topLevelQueryLanguage) as { Parameters: Record<string, unknown> };
+    const { TaskDefinition: _, ...rest } = t.Parameters;
+    return { ...t, Parameters: { ...rest, 'TaskDefinition.$': ctxPath('taskDefinition') } };
+  }
+}
+
 export const STATE = {
   startAttempt: 'StartAttempt',
   proceed: 'Proceed?',
   pickSize: 'PickTaskSize',
   runTask: (gpus: number) => (gpus ? `RunTask${gpus}Gpu` : 'RunTaskCpu'),
   runAgent: 'RunTaskAgent',
+  runOwnImage: (gpus: number) => (gpus ? `RunOwnImage${gpus}Gpu` : 'RunOwnImageCpu'),
   succeeded: 'AttemptSucceeded',
   failed: 'AttemptFailed',
   again: 'RetryOrFinish?',
@@ -72,6 +86,13 @@ export interface WorkflowCompute {
   readonly runners: RunnerTask[];
   /** the agent image's task definition: trajectory tasks with no command of their own */
   readonly agentRunner?: RunnerTask;
+  /**
+   * Templates of tasks' own images by GPU count: a task naming an image runs the task definition the
+   * start step registered for it (`$.ctx.taskDefinition`), at the size of the smallest that holds it
+   */
+  readonly ownImageRunners?: RunnerTask[];
+  /** the families the start step registers own-image task definitions under start with this */
+  readonly ownImageFamilyPrefix?: string;
   /** the security group of CPU-only (Fargate) tasks */
   readonly fargateSecurityGroup: ISecurityGroup;
   readonly capacityProvider: AsgCapacityProvider;
@@ -125,6 +146,14 @@ export class Workflow extends Construct {
       succeeded.addCatch(failed, { errors: ['States.ALL'], resultPath: PATH.error });
       succeeded.next(done);
       const pick = new Choice(this, STATE.pickSize);
+      for (const r of compute.ownImageRunners ?? [])
+        pick.when(
+          Condition.and(
+            Condition.isPresent(ctxPath('taskDefinition')),
+            Condition.numberLessThanEquals(ctxPath('gpus'), r.gpus),
+          ),
+          this.runTask(compute, r, failed, succeeded, STATE.runOwnImage(r.gpus), true),
+        );
       if (compute.agentRunner)
         pick.when(
           Condition.stringEquals(ctxPath('runtime'), 'agent'),
@@ -171,6 +200,22 @@ export class Workflow extends Construct {
       logs: { destination: this.logGroup, level: LogLevel.ALL, includeExecutionData: true },
       timeout: Duration.days(30),
     });
+    if (props.compute?.ownImageFamilyPrefix)
+      // the task definitions of tasks' own images, registered by the start step under this prefix
+      this.stateMachine.addToRolePolicy(
+        new PolicyStatement({
+          sid: 'RunOwnImageTaskDefinitions',
+          actions: ['ecs:RunTask'],
+          resources: [
+            Stack.of(this).formatArn({
+              service: 'ecs',
+              resource: 'task-definition',
+              resourceName: `${props.compute.ownImageFamilyPrefix}*`,
+            }),
+          ],
+          conditions: { ArnEquals: { 'ecs:cluster': props.compute.cluster.clusterArn } },
+        }),
+      );
     if (props.compute) {
       // the ECS integration stops and describes tasks on '*': only this cluster's tasks are its to touch
       const policy = this.stateMachine.role.node.tryFindChild('DefaultPolicy');
@@ -195,8 +240,9 @@ export class Workflow extends Construct {
     failed: LambdaInvoke,
     succeeded: LambdaInvoke,
     name = STATE.runTask(r.gpus),
+    ownImage = false,
   ) {
-    const runTask = new EcsRunTask(this, name, {
+    const runTask = new (ownImage ? RunRegisteredTask : EcsRunTask)(this, name, {
       stateName: name,
       integrationPattern: IntegrationPattern.RUN_JOB,
       cluster: compute.cluster,

@@ -3,8 +3,22 @@
  * AWS_ENDPOINT_URL): the same code talks to AWS, LocalStack or the local cloud. One module per
  * service, so each function bundles only the clients it uses.
  */
-import { DescribeTasksCommand, ECSClient, ListTasksCommand, StopTaskCommand } from '@aws-sdk/client-ecs';
+import {
+  DeleteTaskDefinitionsCommand,
+  DeregisterTaskDefinitionCommand,
+  DescribeTaskDefinitionCommand,
+  DescribeTasksCommand,
+  ECSClient,
+  ListTaskDefinitionFamiliesCommand,
+  ListTaskDefinitionsCommand,
+  ListTasksCommand,
+  RegisterTaskDefinitionCommand,
+  type RegisterTaskDefinitionCommandInput,
+  StopTaskCommand,
+  TagResourceCommand,
+} from '@aws-sdk/client-ecs';
 import { RUNNER_ENV } from '../contracts/runner-env.ts';
+import type { TaskDefinitionRegistry, TaskDefinitionShape } from '../domain/images.ts';
 import type { Containers } from '../domain/ports.ts';
 
 export const ecs = new ECSClient({});
@@ -39,6 +53,72 @@ export function ecsContainers(cluster: string | undefined): Containers {
         nextToken = page.nextToken;
       } while (nextToken);
       return stopped;
+    },
+  };
+}
+
+const asTags = (tags: Record<string, string>) => Object.entries(tags).map(([key, value]) => ({ key, value }));
+
+/** The task definitions of tasks' own images (lambdas/domain/images.ts), over the ECS API. */
+export function ecsTaskDefinitions(): TaskDefinitionRegistry {
+  return {
+    async latest(family) {
+      try {
+        const r = await ecs.send(
+          new DescribeTaskDefinitionCommand({ taskDefinition: family, include: ['TAGS'] }),
+        );
+        const arn = r.taskDefinition?.taskDefinitionArn;
+        if (!arn || r.taskDefinition?.status !== 'ACTIVE') return undefined;
+        return { arn, tags: Object.fromEntries((r.tags ?? []).map((t) => [t.key ?? '', t.value ?? ''])) };
+      } catch (e) {
+        // a family with no ACTIVE revision
+        if ((e as Error).name === 'ClientException') return undefined;
+        throw e;
+      }
+    },
+    async describe(arnOrFamily) {
+      const r = await ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: arnOrFamily }));
+      if (!r.taskDefinition) throw new Error(`no task definition ${arnOrFamily}`);
+      return r.taskDefinition as TaskDefinitionShape;
+    },
+    async register(def, tags) {
+      const input = { ...def, tags: asTags(tags) } as RegisterTaskDefinitionCommandInput;
+      const r = await ecs.send(new RegisterTaskDefinitionCommand(input));
+      const arn = r.taskDefinition?.taskDefinitionArn;
+      if (!arn) throw new Error(`RegisterTaskDefinition of ${def.family} answered no ARN`);
+      return arn;
+    },
+    async tag(arn, tags) {
+      await ecs.send(new TagResourceCommand({ resourceArn: arn, tags: asTags(tags) }));
+    },
+    async families(familyPrefix) {
+      const out: string[] = [];
+      let nextToken: string | undefined;
+      do {
+        const r = await ecs.send(
+          new ListTaskDefinitionFamiliesCommand({ familyPrefix, status: 'ACTIVE', nextToken }),
+        );
+        out.push(...(r.families ?? []));
+        nextToken = r.nextToken;
+      } while (nextToken);
+      return out;
+    },
+    async retire(family) {
+      const arns: string[] = [];
+      let nextToken: string | undefined;
+      do {
+        const r = await ecs.send(
+          new ListTaskDefinitionsCommand({ familyPrefix: family, status: 'ACTIVE', nextToken }),
+        );
+        // familyPrefix matches longer families too
+        arns.push(
+          ...(r.taskDefinitionArns ?? []).filter((a) => a.split('/').pop()?.replace(/:\d+$/, '') === family),
+        );
+        nextToken = r.nextToken;
+      } while (nextToken);
+      for (const a of arns) await ecs.send(new DeregisterTaskDefinitionCommand({ taskDefinition: a }));
+      for (let i = 0; i < arns.length; i += 10)
+        await ecs.send(new DeleteTaskDefinitionsCommand({ taskDefinitions: arns.slice(i, i + 10) }));
     },
   };
 }

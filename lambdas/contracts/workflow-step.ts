@@ -30,6 +30,8 @@ export interface AttemptContext {
   memoryMiB?: number;
   /** what runs the attempt: the runner image, or the agent image (trajectory tasks with no command) */
   runtime?: 'runner' | 'agent';
+  /** the task definition of the task's own image (registered on demand), in place of the stack's */
+  taskDefinition?: string;
   reason?: string;
 }
 
@@ -64,6 +66,7 @@ const CONTEXT_FIELDS = {
   cpu: 1,
   memoryMiB: 1,
   runtime: 1,
+  taskDefinition: 1,
   reason: 1,
 } satisfies Record<keyof AttemptContext, 1>;
 const DECISION_FIELDS = { action: 1, waitSeconds: 1, status: 1, reason: 1 } satisfies Record<

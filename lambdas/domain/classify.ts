@@ -32,7 +32,16 @@ export interface Classified {
   reason: string;
   /** ECS task ARN when the cause named one */
   ecsTaskArn?: string;
+  /** the image could not be pulled: retried as infrastructure, but only MAX_PULL_FAILURES times */
+  pull?: true;
 }
+
+/** How the reason of an attempt whose image could not be pulled starts. */
+export const PULL_FAILED = 'cannot pull the image';
+/** A task whose image could not be pulled this many times ends: no such image, or no access to it. */
+export const MAX_PULL_FAILURES = 3;
+/** The workflow-step error of a task whose image cannot be used at all (lambdas/domain/images.ts). */
+export const IMAGE_UNUSABLE_ERROR = 'Trainstack.ImageUnusable';
 
 interface EcsCause {
   TaskArn?: string;
@@ -71,6 +80,11 @@ export function classifyFailure(error: string, cause: unknown, timeoutSeconds?: 
       reason: typeof cause === 'string' && cause ? cause : 'no compute to run it',
     };
   }
+  if (error === IMAGE_UNUSABLE_ERROR) {
+    // a Lambda's error arrives as Cause: {"errorType", "errorMessage", ...}
+    const message = (parseCause(cause) as { errorMessage?: string } | undefined)?.errorMessage;
+    return { outcome: 'unrunnable', reason: message ?? String(cause ?? 'the image cannot be used') };
+  }
   if (error === 'States.Timeout') {
     return {
       outcome: 'timeout',
@@ -78,7 +92,8 @@ export function classifyFailure(error: string, cause: unknown, timeoutSeconds?: 
     };
   }
   const ecs = parseCause(cause);
-  const container = ecs?.Containers?.[0];
+  // the runner's container; an own image's task also has the init container that copied the runner kit
+  const container = ecs?.Containers?.find((c) => c.Name === 'runner') ?? ecs?.Containers?.[0];
   const exitCode = container?.ExitCode;
   const stopped = `${ecs?.StoppedReason ?? ''} ${container?.Reason ?? ''}`.trim();
   const arn = ecs?.TaskArn ? { ecsTaskArn: ecs.TaskArn } : {};
@@ -87,6 +102,8 @@ export function classifyFailure(error: string, cause: unknown, timeoutSeconds?: 
   if (error === 'States.TaskFailed' && ecs) {
     if (ecs.StopCode && INFRA_STOP_CODES.has(ecs.StopCode))
       return ended('infrastructure', `host lost (${ecs.StopCode}): ${stopped}`);
+    if (/CannotPullContainerError|pull image manifest|ImagePull/i.test(stopped))
+      return { ...ended('infrastructure', `${PULL_FAILED}: ${stopped}`), pull: true };
     if (INFRA_REASONS.some((r) => r.test(stopped)) && (exitCode === undefined || exitCode === EXIT_STOPPED))
       return ended('infrastructure', `infrastructure: ${stopped}`);
     if (exitCode === EXIT_STOPPED) return ended('stopped', `stopped: ${stopped || 'SIGTERM'}`);

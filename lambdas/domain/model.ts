@@ -48,6 +48,18 @@ const dataUri = z
     's3://<bucket>/<key> or an http(s):// URL',
   );
 
+/** A container image reference as Docker parses one (distribution/reference's grammar, simplified). */
+export const IMAGE_REFERENCE =
+  /^(?:(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::\d+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
+
+const imageReference = z
+  .string()
+  .max(1024)
+  .regex(
+    IMAGE_REFERENCE,
+    'an image reference: [registry[:port]/]repository[:tag][@sha256:digest], repository in lower case',
+  );
+
 const common = {
   name: z.string().trim().min(1).max(256).optional(),
   priority: z.number().int().min(1).max(10).default(5),
@@ -62,7 +74,16 @@ const common = {
   /** environment variables whose values the runner reads from a secret store at start */
   secrets: secretsMap.optional(),
   tags: tags.optional(),
-  image: z.string().min(1).max(1024).optional(),
+  /**
+   * The image the task runs in, with the runner around its command (deployed: any registry the
+   * instances reach; ECR of this account, public registries, or a private one with imageCredentials)
+   */
+  image: imageReference.optional(),
+  /** A Secrets Manager secret (name under the stack's secrets prefix, or ARN) with {"username","password"} for a private registry */
+  imageCredentials: z
+    .string()
+    .regex(/^[\w/+=.@:-]{1,2048}$/, 'a Secrets Manager secret name or ARN')
+    .optional(),
   /**
    * An IAM role the workload works as (its AWS SDK finds the credentials through the runner, which
    * assumes the role and refreshes them); only roles the stack allows (CDK context workloadRoleArns).
@@ -178,7 +199,7 @@ export const submitSchema = z.discriminatedUnion('type', [
       type: z.literal('container'),
       params: containerParams.default({}),
       ...common,
-      image: z.string().min(1).max(1024),
+      image: imageReference,
     })
     .strict(),
 ]);

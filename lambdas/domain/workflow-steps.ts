@@ -6,7 +6,14 @@
  */
 
 import type { AttemptContext, Decision, StepError } from '../contracts/workflow-step.ts';
-import { backoffSeconds, type Classified, classifyFailure, MAX_INFRA_RETRIES } from './classify.ts';
+import {
+  backoffSeconds,
+  type Classified,
+  classifyFailure,
+  MAX_INFRA_RETRIES,
+  MAX_PULL_FAILURES,
+  PULL_FAILED,
+} from './classify.ts';
 import type { Logger } from './logger.ts';
 import type { Attempt, TaskRecord } from './model.ts';
 import type { Clock, Containers, Waker } from './ports.ts';
@@ -31,6 +38,8 @@ export interface StepDeps {
    * died before recording its stream still gets one, from its ECS task id, so its log can be read.
    */
   logStreamPrefix?: string;
+  /** Task definitions for tasks' own images (lambdas/domain/images.ts); none: no compute to run them */
+  images?: { taskDefinitionFor(image: string, gpus: number, credentials?: string): Promise<string> };
 }
 
 function contextOf(task: TaskRecord, attempt: number): AttemptContext {
@@ -46,6 +55,17 @@ function contextOf(task: TaskRecord, attempt: number): AttemptContext {
   };
 }
 
+/** The attempt's context, with the task definition of the task's own image when it names one. */
+async function runnable(deps: StepDeps, task: TaskRecord, attempt: number): Promise<AttemptContext> {
+  const ctx = contextOf(task, attempt);
+  const { image, imageCredentials } = task.spec;
+  if (!image || !deps.images) return ctx;
+  return {
+    ...ctx,
+    taskDefinition: await deps.images.taskDefinitionFor(image, ctx.gpus ?? 0, imageCredentials),
+  };
+}
+
 /** Begin an attempt: the task goes to STARTING with a new attempt record, unless it was cancelled. */
 export async function startAttempt(deps: StepDeps, taskId: string): Promise<AttemptContext> {
   const { store, clock } = deps;
@@ -55,7 +75,7 @@ export async function startAttempt(deps: StepDeps, taskId: string): Promise<Atte
   }
   const last = task.attempts.at(-1);
   if (last && !last.endedAt && (task.status === 'STARTING' || task.status === 'RUNNING')) {
-    return contextOf(task, last.attempt); // repeated step: the attempt already started
+    return runnable(deps, task, last.attempt); // repeated step: the attempt already started
   }
   const now = clock.now().toISOString();
   const attempt: Attempt = { attempt: task.attempts.length + 1, startedAt: now };
@@ -69,13 +89,13 @@ export async function startAttempt(deps: StepDeps, taskId: string): Promise<Atte
       set,
       now,
     });
-    return contextOf(next, next.attempts.length);
+    return runnable(deps, next, next.attempts.length);
   }
   const next = await store.recordAttemptStart(task, attempt, {
     ...set,
     statusReason: `attempt ${attempt.attempt}: waiting for GPU capacity and the container to start`,
   });
-  return contextOf(next, next.attempts.length);
+  return runnable(deps, next, next.attempts.length);
 }
 
 function endOf(
@@ -151,6 +171,14 @@ export async function attemptFailed(
     // the state timed out; make sure the container is gone too
     await containers.stopForTask(task.taskId, c.reason, task.attempts.at(-1)?.ecsTaskArn);
     return fail(c.reason);
+  }
+  if (c.pull) {
+    // no such image, or no access to it: worth a retry or two (a registry's hiccup), not twenty
+    const pulls = 1 + task.attempts.filter((a) => a.reason?.startsWith(PULL_FAILED)).length;
+    if (pulls >= MAX_PULL_FAILURES)
+      return fail(
+        `the image ${task.spec.image ?? '(the task image)'} could not be pulled (${pulls} attempts): ${c.reason.slice(PULL_FAILED.length + 2)}`,
+      );
   }
   if (c.outcome === 'infrastructure' || c.outcome === 'stopped') {
     const infra = task.attempts.filter(

@@ -3,13 +3,25 @@
 import * as z from 'zod/mini';
 import { dynamodb } from '../clients/dynamodb.ts';
 import { DynamoTaskRepository } from '../clients/dynamodb-tasks.ts';
-import { ecsContainers } from '../clients/ecs.ts';
+import { ecsContainers, ecsTaskDefinitions } from '../clients/ecs.ts';
 import { sqsWaker } from '../clients/sqs.ts';
 import { type AttemptContext, type Decision, STEP, type StepEvent } from '../contracts/workflow-step.ts';
+import { OwnImages } from '../domain/images.ts';
 import { systemClock } from '../domain/ports.ts';
 import { attemptFailed, attemptSucceeded, type StepDeps, startAttempt } from '../domain/workflow-steps.ts';
 import { env, envInt, envOptional } from '../shared/env.ts';
 import { logger } from '../shared/logger.ts';
+
+// tasks' own images: the templates to register their task definitions from (none without a cluster)
+const templates = envOptional('OWN_IMAGE_TEMPLATES');
+const images = templates
+  ? new OwnImages(ecsTaskDefinitions(), {
+      familyPrefix: env('OWN_IMAGE_FAMILY_PREFIX'),
+      templates: JSON.parse(templates) as { gpus: number; arn: string }[],
+      secretsPrefix: env('SECRETS_PREFIX'),
+      secretArnBase: env('SECRET_ARN_BASE'),
+    })
+  : undefined;
 
 const deps: StepDeps = {
   store: new DynamoTaskRepository(dynamodb, env('TABLE_NAME')),
@@ -22,6 +34,7 @@ const deps: StepDeps = {
   gpuHourlyUsd: envInt('GPU_HOURLY_USD', 0),
   cpuHourlyUsd: envInt('CPU_HOURLY_USD', 0),
   ...(process.env.TASK_LOG_STREAM_PREFIX ? { logStreamPrefix: process.env.TASK_LOG_STREAM_PREFIX } : {}),
+  ...(images ? { images } : {}),
 };
 
 const input: z.ZodMiniType<StepEvent> = z.discriminatedUnion('action', [

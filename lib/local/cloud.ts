@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
 import { AGENT_ENTRY, bundleRunner } from '../../containers/runner/build.ts';
+import { assembleKit } from '../../containers/runner/kit.ts';
 import { documentClient } from '../../lambdas/clients/dynamodb.ts';
 import { DynamoTaskRepository } from '../../lambdas/clients/dynamodb-tasks.ts';
 import { RUNNER_ENV } from '../../lambdas/contracts/runner-env.ts';
@@ -33,6 +34,7 @@ import { reapOrphans } from './reaper.ts';
 import { recoverInterrupted } from './recovery.ts';
 import { createResources } from './resources.ts';
 import { LocalStepFunctions } from './stepfunctions.ts';
+import { describedTaskDefinitionsOf } from './task-definitions.ts';
 import {
   ACCOUNT,
   functionsOf,
@@ -195,12 +197,16 @@ export async function startLocalCloud(o: LocalCloudOptions = {}): Promise<LocalC
     const orphans = reapOrphans(path.join(scratch, 'tasks'));
     if (orphans) log('killed process groups left by a previous run', { count: orphans });
     const image = o.dockerImage === false ? undefined : (o.dockerImage ?? 'trainstack-trainer:local');
-    const docker = image && dockerAvailable(image) ? { image } : undefined;
+    // in Docker, tasks' own images run with the runner kit mounted (as deployed, by an init container)
+    const docker = image && dockerAvailable(image) ? { image, kitDir: path.join(scratch, 'kit') } : undefined;
+    if (docker) assembleKit(docker.kitDir, process.execPath, runnerPath);
     log(docker ? `tasks run in Docker (${image})` : 'tasks run as local processes');
     const ecs = new LocalEcs({
       region,
       account: ACCOUNT,
       taskDefinitions: taskDefinitionsOf(template, names, o.stopGraceSeconds),
+      described: describedTaskDefinitionsOf(template, names),
+      ...(o.stopGraceSeconds !== undefined ? { graceOverride: o.stopGraceSeconds } : {}),
       command: [process.execPath, runnerPath],
       baseEnv: {
         ...awsEnv,

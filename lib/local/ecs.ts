@@ -9,11 +9,13 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { ulid } from 'ulidx';
-import { RUNNER_ENV } from '../../lambdas/contracts/runner-env.ts';
+import { KIT_DIR, KIT_ENTRYPOINT, RUNNER_ENV } from '../../lambdas/contracts/runner-env.ts';
+import type { TaskDefinitionShape } from '../../lambdas/domain/images.ts';
 import { AwsError, type JsonService } from './json-service.ts';
 import type { LogStore } from './logs.ts';
 import { killContainerGroups, PID_FILES } from './reaper.ts';
-import { type LocalNames, resolve, resourcesOfType, type Template } from './template.ts';
+import { containerSpecOf, describedTaskDefinitionsOf, LocalTaskDefinitions } from './task-definitions.ts';
+import type { LocalNames, Template } from './template.ts';
 
 export interface ContainerSpec {
   /** container name in the task definition */
@@ -23,13 +25,22 @@ export interface ContainerSpec {
   streamPrefix: string;
   gpuCount: number;
   stopTimeoutSeconds: number;
+  /**
+   * A task's own image (a task definition registered for it): in Docker it runs with the runner kit
+   * mounted and as its entry point; as a local process, the runner runs the command here
+   */
+  ownImage?: string;
 }
 
 export interface LocalEcsOptions {
   region: string;
   account: string;
-  /** task definition family -> its (single) container */
+  /** task definition family -> the container that runs (the runner) */
   taskDefinitions: Record<string, ContainerSpec>;
+  /** the template's task definitions as DescribeTaskDefinition answers them (own images register copies) */
+  described?: Record<string, TaskDefinitionShape>;
+  /** every container's stop timeout, here (the local cloud's stopGraceSeconds) */
+  graceOverride?: number;
   /** how the container's entry point runs here: the runner, as a local process */
   command: string[];
   /** environment every container gets locally (endpoint, credentials, region) */
@@ -51,6 +62,8 @@ export interface DockerOptions {
   bin?: string;
   /** the task image, built from containers/Dockerfile (target trainer) */
   image: string;
+  /** the runner kit (containers/runner/kit.ts), mounted into tasks' own images */
+  kitDir?: string;
 }
 
 /** The `docker run` arguments for a task: the container's environment, GPUs when the host has them, outputs mounted. */
@@ -61,8 +74,13 @@ export function dockerRunArgs(
   dir: string,
   gpus: boolean,
   graceSeconds: number,
+  kitDir?: string,
 ): string[] {
   const args = ['run', '--rm', '--name', name, '--network', 'host', '--stop-timeout', String(graceSeconds)];
+  // a task's own image: the runner kit read-only at KIT_DIR and as the entry point, started as root
+  // (it runs the workload as another user), as the own-image task definitions have it deployed
+  const [entry, ...entryArgs] = KIT_ENTRYPOINT;
+  if (kitDir) args.push('-v', `${kitDir}:${KIT_DIR}:ro`, '--user', '0', '--entrypoint', entry);
   if (gpus) args.push('--gpus', 'all');
   args.push(
     '-v',
@@ -88,6 +106,7 @@ export function dockerRunArgs(
     else args.push('-e', `${k}=${v}`);
   }
   args.push(image);
+  if (kitDir) args.push(...entryArgs);
   return args;
 }
 
@@ -114,8 +133,17 @@ interface LocalTask {
 
 export class LocalEcs {
   private readonly tasks = new Map<string, LocalTask>();
+  /** the template's task definitions and those registered since (own images) */
+  readonly definitions: LocalTaskDefinitions;
 
-  constructor(private readonly o: LocalEcsOptions) {}
+  constructor(private readonly o: LocalEcsOptions) {
+    this.definitions = new LocalTaskDefinitions(o.region, o.account, o.described ?? {});
+  }
+
+  /** The container that runs, for the template's families and those registered since. */
+  private containerOf(family: string): ContainerSpec | undefined {
+    return this.o.taskDefinitions[family] ?? this.definitions.containerOf(family, this.o.graceOverride);
+  }
 
   get running(): number {
     return [...this.tasks.values()].filter((t) => t.lastStatus === 'RUNNING').length;
@@ -158,7 +186,7 @@ export class LocalEcs {
     const family = String(params.TaskDefinition ?? '')
       .replace(/^arn:.*:task-definition\//, '')
       .replace(/:\d+$/, '');
-    const def = this.o.taskDefinitions[family];
+    const def = this.containerOf(family);
     if (!def)
       throw Object.assign(new Error(JSON.stringify({ Failures: [{ Reason: 'MISSING', Arn: family }] })), {
         name: 'AmazonECS.Unknown',
@@ -240,16 +268,18 @@ export class LocalEcs {
     };
     this.tasks.set(arn, t);
     const docker = this.o.docker;
+    const own = def.ownImage && docker?.kitDir ? def.ownImage : undefined;
     const [cmd, ...args] = docker
       ? [
           docker.bin ?? 'docker',
           ...dockerRunArgs(
             `trainstack-${id}`,
-            docker.image,
+            own ?? docker.image,
             env,
             dir,
             this.o.gpusAvailable > 0,
             def.stopTimeoutSeconds,
+            own ? docker.kitDir : undefined,
           ),
         ]
       : this.o.command;
@@ -363,6 +393,7 @@ export class LocalEcs {
 
   service(): JsonService {
     return {
+      ...this.definitions.service(),
       ListTasks: (i) => ({
         taskArns: [...this.tasks.values()]
           .filter((t) => !i.startedBy || t.startedBy === i.startedBy)
@@ -394,24 +425,12 @@ export function taskDefinitionsOf(
   graceOverride?: number,
 ): Record<string, ContainerSpec> {
   const out: Record<string, ContainerSpec> = {};
-  for (const [id, p] of resourcesOfType(t, 'AWS::ECS::TaskDefinition')) {
-    const family = String(p.Family ?? id);
-    const [c] = resolve(p.ContainerDefinitions, n) as {
-      Name: string;
-      Environment?: { Name: string; Value: string }[];
-      LogConfiguration?: { Options?: Record<string, string> };
-      ResourceRequirements?: { Type: string; Value: string }[];
-      StopTimeout?: number;
-    }[];
-    if (!c) continue;
-    out[family] = {
-      name: c.Name,
-      environment: Object.fromEntries((c.Environment ?? []).map((e) => [e.Name, String(e.Value)])),
-      logGroup: c.LogConfiguration?.Options?.['awslogs-group'] ?? `/ecs/${family}`,
-      streamPrefix: c.LogConfiguration?.Options?.['awslogs-stream-prefix'] ?? 'ecs',
-      gpuCount: Number(c.ResourceRequirements?.find((r) => r.Type === 'GPU')?.Value ?? 0),
-      stopTimeoutSeconds: graceOverride ?? c.StopTimeout ?? 30,
-    };
+  for (const [family, def] of Object.entries(describedTaskDefinitionsOf(t, n))) {
+    const spec = containerSpecOf(def, graceOverride);
+    if (!spec) continue;
+    // the template's own-image definitions run the task image: only registered ones carry an own image
+    const { ownImage: _, ...taskImage } = spec;
+    out[family] = taskImage;
   }
   return out;
 }

@@ -97,8 +97,9 @@ export function localNames(
         names[id] = base;
         break;
       case 'AWS::ECS::TaskDefinition':
-        names[id] = base;
-        arns[id] = `arn:aws:ecs:${region}:${ACCOUNT}:task-definition/${base}:1`;
+        // a task definition is named by its family, as the state machine's RunTask names it
+        names[id] = (r.Properties?.Family as string | undefined) ?? base;
+        arns[id] = `arn:aws:ecs:${region}:${ACCOUNT}:task-definition/${names[id]}:1`;
         break;
       case 'AWS::Logs::LogGroup':
         names[id] = (r.Properties?.LogGroupName as string | undefined) ?? `/trainstack/${id}`;

@@ -4,7 +4,7 @@
  * runner's task definitions and overrides use only the runner's variables.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { RUNNER_ENV } from '../../lambdas/contracts/runner-env.ts';
+import { RUNNER_ENV, WORKLOAD_ENV } from '../../lambdas/contracts/runner-env.ts';
 import { CONTEXT_KEYS, DECISION_KEYS, PATH, STEP } from '../../lambdas/contracts/workflow-step.ts';
 import {
   localNames,
@@ -69,7 +69,8 @@ describe('the workflow-step contract', () => {
 
 describe('the runner environment contract', () => {
   // the runner's variables, and the region its SDK clients need (containers cannot ask the instance)
-  const known = new Set<string>([...Object.values(RUNNER_ENV), 'AWS_REGION']);
+  // (and, in own-image task definitions, where inputs go: the task image's ENV says so for the others)
+  const known = new Set<string>([...Object.values(RUNNER_ENV), 'AWS_REGION', WORKLOAD_ENV.inputDir]);
 
   it('the task definitions set only runner variables, and all that the runner needs from them', () => {
     const defs = resourcesOfType(template, 'AWS::ECS::TaskDefinition');
@@ -87,7 +88,20 @@ describe('the runner environment contract', () => {
 
   it('each RunTask passes the task id and the attempt as runner variables', () => {
     const runTasks = Object.entries(states).filter(([, s]) => s.Resource?.includes(':ecs:runTask'));
-    expect(runTasks.length).toBe(5); // the agent, CPU, 1, 2 and 4 GPUs
+    // the agent, CPU, 1, 2 and 4 GPUs; and a task's own image at CPU, 1, 2 and 4 GPUs
+    expect(runTasks.map(([n]) => n).sort()).toEqual(
+      [
+        'RunTaskAgent',
+        'RunTaskCpu',
+        'RunTask1Gpu',
+        'RunTask2Gpu',
+        'RunTask4Gpu',
+        'RunOwnImageCpu',
+        'RunOwnImage1Gpu',
+        'RunOwnImage2Gpu',
+        'RunOwnImage4Gpu',
+      ].sort(),
+    );
     for (const [name, s] of runTasks) {
       const overrides = s.Parameters?.Overrides as
         | { ContainerOverrides: { Environment: { Name: string }[] }[] }
@@ -101,7 +115,7 @@ describe('the runner environment contract', () => {
     const runTasks = Object.entries(states).filter(([, s]) => s.Resource?.includes(':ecs:runTask'));
     for (const [name, s] of runTasks) {
       const p = s.Parameters ?? {};
-      if (name === 'RunTaskCpu' || name === 'RunTaskAgent') {
+      if (name === 'RunTaskCpu' || name === 'RunTaskAgent' || name === 'RunOwnImageCpu') {
         expect(p.LaunchType, name).toBe('FARGATE');
         expect(p.CapacityProviderStrategy, name).toBeUndefined();
         expect(p.NetworkConfiguration, name).toMatchObject({
@@ -117,6 +131,7 @@ describe('the runner environment contract', () => {
       JSON.stringify(d.RequiresCompatibilities ?? []).includes('FARGATE'),
     );
     expect(fargate.map(([id]) => id).sort()).toEqual([
+      expect.stringMatching(/^GpuOwnImageCpu/),
       expect.stringMatching(/^GpuRunnerAgent/),
       expect.stringMatching(/^GpuRunnerCpu/),
     ]);

@@ -1,5 +1,6 @@
-import { Match } from 'aws-cdk-lib/assertions';
+import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { KIT_DIR, KIT_ENTRYPOINT, KIT_SOURCE } from '../../lambdas/contracts/runner-env.ts';
 import { templateOf } from '../support/app.ts';
 
 let t: ReturnType<typeof templateOf>;
@@ -13,6 +14,20 @@ const definitionOf = () => {
   };
   return sm.Properties.DefinitionString['Fn::Join'][1].map((p) => (typeof p === 'string' ? p : 'X')).join('');
 };
+
+/** The GPUs each task definition's runner container reserves, sorted. */
+const gpuCounts = (t: Template) =>
+  Object.values(t.findResources('AWS::ECS::TaskDefinition'))
+    .map((d) => {
+      const containers = (
+        d.Properties as {
+          ContainerDefinitions: { Name: string; ResourceRequirements?: { Type: string; Value: string }[] }[];
+        }
+      ).ContainerDefinitions;
+      const runner = containers.find((c) => c.Name === 'runner');
+      return runner?.ResourceRequirements?.find((r) => r.Type === 'GPU')?.Value ?? '0';
+    })
+    .sort();
 
 describe('API', () => {
   it('puts IAM authorization on every route but GET /health', () => {
@@ -124,17 +139,8 @@ describe('GPU cluster', () => {
   });
 
   it('has a CPU-only runner task definition, so tasks without GPUs reserve none', () => {
-    const defs = Object.values(t.findResources('AWS::ECS::TaskDefinition')).map(
-      (d) =>
-        (
-          d.Properties as {
-            ContainerDefinitions: { ResourceRequirements?: { Type: string; Value: string }[] }[];
-          }
-        ).ContainerDefinitions[0],
-    );
-    expect(
-      defs.map((d) => d?.ResourceRequirements?.find((r) => r.Type === 'GPU')?.Value ?? '0').sort(),
-    ).toEqual(['0', '0', '1']); // CPU, the agent (CPU) and one GPU
+    // CPU, the agent (CPU) and one GPU; and own images at CPU and one GPU
+    expect(gpuCounts(t)).toEqual(['0', '0', '0', '1', '1']);
   });
 
   it('runs each task on the smallest task definition that holds its GPUs', () => {
@@ -142,21 +148,11 @@ describe('GPU cluster', () => {
     expect(def).toContain('"Variable":"$.ctx.gpus","NumericLessThanEquals":0,"Next":"RunTaskCpu"');
     expect(def).toContain('"Variable":"$.ctx.gpus","NumericLessThanEquals":1,"Next":"RunTask1Gpu"');
     const big = templateOf({ gpusPerInstance: 4, instanceTypes: 'g5.12xlarge' });
-    expect(Object.keys(big.findResources('AWS::ECS::TaskDefinition'))).toHaveLength(5); // + the agent's
+    // 0, 1, 2, 4 GPUs, the agent's, and own images at 0, 1, 2, 4
+    expect(Object.keys(big.findResources('AWS::ECS::TaskDefinition'))).toHaveLength(9);
   });
 
   it('takes the GPUs a task may have from the instance types (seed 000\'s gpu_ids "0,1" fits a g5.12xlarge)', () => {
-    const gpuCounts = (t: ReturnType<typeof templateOf>) =>
-      Object.values(t.findResources('AWS::ECS::TaskDefinition'))
-        .map(
-          (d) =>
-            (
-              d.Properties as {
-                ContainerDefinitions: { ResourceRequirements?: { Type: string; Value: string }[] }[];
-              }
-            ).ContainerDefinitions[0]?.ResourceRequirements?.find((r) => r.Type === 'GPU')?.Value ?? '0',
-        )
-        .sort();
     const maxGpusOf = (t: ReturnType<typeof templateOf>) =>
       Object.values(t.findResources('AWS::Lambda::Function'))
         .map(
@@ -166,7 +162,7 @@ describe('GPU cluster', () => {
         )
         .find(Boolean);
     const big = templateOf({ instanceTypes: 'g5.12xlarge' });
-    expect(gpuCounts(big)).toEqual(['0', '0', '1', '2', '4']);
+    expect(gpuCounts(big)).toEqual(['0', '0', '0', '1', '1', '2', '2', '4', '4']);
     expect(maxGpusOf(big)).toBe('4');
     // the fewest of several types; and an explicit gpusPerInstance wins
     expect(maxGpusOf(templateOf({ instanceTypes: 'g5.12xlarge,g5.xlarge' }))).toBe('1');
@@ -175,12 +171,71 @@ describe('GPU cluster', () => {
     expect(maxGpusOf(t)).toBe('1'); // g5.xlarge
   });
 
-  it('runs trajectory tasks on the agent image, whatever their size', () => {
+  it('runs trajectory tasks on the agent image, whatever their size (unless they name their own image)', () => {
     const def = definitionOf();
-    // the agent's choice comes first
-    expect(def).toMatch(
-      /"Choices":\[\{"Variable":"\$\.ctx\.runtime","StringEquals":"agent","Next":"RunTaskAgent"\}/,
+    const choices = (JSON.parse(def) as { States: Record<string, { Choices?: { Next: string }[] }> }).States[
+      'PickTaskSize'
+    ]?.Choices?.map((c) => c.Next);
+    // a task's own image first, then the agent's, then the stack's sizes
+    expect(choices).toEqual([
+      'RunOwnImageCpu',
+      'RunOwnImage1Gpu',
+      'RunTaskAgent',
+      'RunTaskCpu',
+      'RunTask1Gpu',
+    ]);
+    expect(def).toContain(
+      '{"And":[{"Variable":"$.ctx.taskDefinition","IsPresent":true},{"Variable":"$.ctx.gpus","NumericLessThanEquals":1}],"Next":"RunOwnImage1Gpu"}',
     );
+  });
+
+  it("runs a task's own image with the runner kit an init container copies into a shared volume", () => {
+    const own = Object.entries(t.findResources('AWS::ECS::TaskDefinition')).filter(([id]) =>
+      id.startsWith('GpuOwnImage'),
+    );
+    expect(own).toHaveLength(2);
+    for (const [id, d] of own) {
+      const p = d.Properties as {
+        Volumes: { Name: string }[];
+        ContainerDefinitions: Record<string, unknown>[];
+        ExecutionRoleArn: unknown;
+      };
+      expect(p.Volumes, id).toEqual([{ Name: 'trainstack-kit' }]);
+      const init = p.ContainerDefinitions.find((c) => c.Name === 'runner-kit');
+      const runner = p.ContainerDefinitions.find((c) => c.Name === 'runner');
+      expect(init, id).toMatchObject({
+        Essential: false,
+        EntryPoint: ['cp', '-a', `${KIT_SOURCE}/.`, `${KIT_DIR}/`],
+        MountPoints: [{ SourceVolume: 'trainstack-kit', ContainerPath: KIT_DIR, ReadOnly: false }],
+      });
+      expect(runner, id).toMatchObject({
+        Essential: true,
+        User: '0',
+        EntryPoint: [...KIT_ENTRYPOINT],
+        DependsOn: [{ ContainerName: 'runner-kit', Condition: 'SUCCESS' }],
+        MountPoints: [{ SourceVolume: 'trainstack-kit', ContainerPath: KIT_DIR, ReadOnly: true }],
+      });
+      // the init container runs the task image, the kit's source; the workload's is swapped per task
+      expect(init?.Image, id).toEqual(runner?.Image);
+      expect(JSON.stringify(p.ExecutionRoleArn)).toContain('GpuOwnImageExecutionRole');
+    }
+    // the start step learns the templates and the family prefix, and may register and pass only its roles
+    const step = Object.values(t.findResources('AWS::Lambda::Function')).find((f) =>
+      JSON.stringify(f).includes('OWN_IMAGE_TEMPLATES'),
+    );
+    const vars =
+      (step?.Properties as { Environment: { Variables: Record<string, unknown> } } | undefined)?.Environment
+        .Variables ?? {};
+    expect(vars.OWN_IMAGE_FAMILY_PREFIX).toBe('Trainstack-own-');
+    expect(JSON.stringify(vars.OWN_IMAGE_TEMPLATES)).toContain('GpuOwnImage1Gpu');
+    const policies = JSON.stringify(t.findResources('AWS::IAM::Policy'));
+    expect(policies).toContain('"Sid":"RegisterOwnImageTaskDefinitions"');
+    expect(policies).toMatch(
+      /"Action":"iam:PassRole","Condition":\{"StringEquals":\{"iam:PassedToService":"ecs-tasks.amazonaws.com"\}\}/,
+    );
+    // the workflow runs registered families on this cluster only
+    expect(policies).toMatch(/"Action":"ecs:RunTask","Condition":\{"ArnEquals":\{"ecs:cluster":/);
+    expect(policies).toContain('task-definition/Trainstack-own-*');
   });
 
   it('launches g5.xlarge from the ECS GPU AMI', () => {

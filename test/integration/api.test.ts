@@ -64,6 +64,35 @@ describe('submit', () => {
     expect(r.body.error.details.map((d) => d.path).sort()).toEqual(['params.epochs', 'priority']);
   });
 
+  it('answers 400 naming image for a reference no registry would take, and takes registry, port, tag and digest', async () => {
+    for (const image of ['Ubuntu:22.04', 'ghcr.io/acme/x:', 'acme x', 'a//b']) {
+      const r = await api<{ error: { details: { path: string; message: string }[] } }>('POST', '/v1/tasks', {
+        type: 'container',
+        image,
+        command: ['true'],
+      });
+      expect(r.status, image).toBe(400);
+      expect(
+        r.body.error.details.map((d) => d.path),
+        image,
+      ).toEqual(['image']);
+    }
+    for (const image of [
+      'busybox',
+      'pytorch/pytorch:2.4.1-cuda12.4-cudnn9-runtime',
+      'registry.acme.io:5000/ml/train_v2:1.0',
+      `123456789012.dkr.ecr.us-east-1.amazonaws.com/train@sha256:${'a'.repeat(64)}`,
+    ]) {
+      const r = await api('POST', '/v1/tasks', {
+        type: 'container',
+        image,
+        command: ['true'],
+        imageCredentials: 'trainstack/reg',
+      });
+      expect(r.status, image).toBe(202);
+    }
+  });
+
   it('answers 400 for more GPUs than the instances hold', async () => {
     const r = await api<{ error: { details: { path: string; message: string }[] } }>(
       'POST',

@@ -9,6 +9,7 @@ import { mustGet } from '../../lambdas/domain/task-repository.ts';
 import { startEndpoint } from '../../lib/local/endpoint.ts';
 import { freePort } from '../../lib/local/net.ts';
 import { LocalStepFunctions } from '../../lib/local/stepfunctions.ts';
+import { describedTaskDefinitionsOf, LocalTaskDefinitions } from '../../lib/local/task-definitions.ts';
 import { resourcesOfType, stateMachineDefinition } from '../../lib/local/template.ts';
 import { patchTask, type TestStack, testStack } from '../support/stack.ts';
 
@@ -85,6 +86,7 @@ class FakeEcs {
 }
 
 let stack: TestStack;
+let definitions: LocalTaskDefinitions;
 let sfn: LocalStepFunctions;
 const ecs = new FakeEcs();
 let store: import('../../lambdas/clients/dynamodb-tasks.ts').DynamoTaskRepository;
@@ -94,12 +96,18 @@ let runDispatch: () => Promise<unknown>;
 beforeAll(async () => {
   const shared = inject('awsEndpoint');
   stack = await testStack(shared);
+  definitions = new LocalTaskDefinitions(
+    'us-east-1',
+    '000000000000',
+    describedTaskDefinitionsOf(stack.template, stack.names),
+  );
   // ECS calls of the workflow step go to the fake; everything else to the shared emulators
   const port = await freePort();
   await startEndpoint(port, {
     sqsS3: shared,
     dynamodb: shared,
-    json: { ecs: ecs.service() },
+    // task definitions (tasks' own images register theirs) as the local cloud keeps them
+    json: { ecs: { ...definitions.service(), ...ecs.service() } },
     metadata: () => undefined,
   });
   process.env.AWS_ENDPOINT_URL = `http://127.0.0.1:${port}`;
@@ -199,9 +207,29 @@ describe('the task workflow (synthesized definition)', () => {
     expect(t.attempts).toHaveLength(1);
     expect(t.attempts[0]).toMatchObject({ attempt: 1, exitCode: 0, outcome: 'succeeded' });
     expect(t.resultLocation).toBe(`s3://${stack.bucketName}/tasks/${t.taskId}/`);
-    expect(ecs.families.get(t.taskId)).toMatch(/RunnerCpu/);
+    // a container task names its image: it runs on a task definition registered for it
+    const own = /task-definition\/Trainstack-own-[0-9a-f]{24}:1$/;
+    expect(ecs.families.get(t.taskId)).toMatch(own);
     const gpuTask = await run(spec({ gpus: 1 }), ['succeed']);
-    expect(ecs.families.get(gpuTask.taskId)).toMatch(/Runner1Gpu/);
+    expect(ecs.families.get(gpuTask.taskId)).toMatch(own);
+    expect(ecs.families.get(gpuTask.taskId)).not.toBe(ecs.families.get(t.taskId));
+    const described = definitions.service().DescribeTaskDefinition?.({
+      taskDefinition: ecs.families.get(gpuTask.taskId),
+    }) as {
+      taskDefinition: {
+        containerDefinitions: { name: string; image: string; resourceRequirements?: unknown }[];
+      };
+    };
+    const runner = described.taskDefinition.containerDefinitions.find((c) => c.name === 'runner');
+    expect(runner).toMatchObject({ image: 'busybox', resourceRequirements: [{ type: 'GPU', value: '1' }] });
+    // a training task with no image runs on the stack's runner task definitions
+    const training = spec({
+      type: 'training',
+      image: undefined,
+      params: { epochs: 1, batchSize: 8, learningRate: 0.1 },
+    } as Partial<TaskSpec>);
+    expect(ecs.families.get((await run(training, ['succeed'])).taskId)).toMatch(/RunnerCpu/);
+    expect(ecs.families.get((await run({ ...training, gpus: 1 }, ['succeed'])).taskId)).toMatch(/Runner1Gpu/);
     await expectStatsMatchRecords();
   });
 

@@ -59,8 +59,8 @@ describe(FILE, () => {
     expect(
       stage('trainer')
         .filter((i) => i.getKeyword() === 'COPY')
-        .map((c) => c.getArgumentsContent()),
-    ).toContain(`--from=build /out/kit ${KIT_SOURCE}`);
+        .map((c) => c.getTextContent()),
+    ).toContain(`COPY --from=build /out/kit ${KIT_SOURCE}`);
   });
 
   it('bundles the runner with containers/runner/build.ts', () => {

@@ -6,7 +6,9 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { KIT_DIR, KIT_ENTRYPOINT } from '../../lambdas/contracts/runner-env.ts';
 import { classifyFailure } from '../../lambdas/domain/classify.ts';
+import { ownImageDefinition, type TaskDefinitionShape } from '../../lambdas/domain/images.ts';
 import { dockerRunArgs, LocalEcs } from '../../lib/local/ecs.ts';
 import type { JsonService } from '../../lib/local/json-service.ts';
 import { LogStore } from '../../lib/local/logs.ts';
@@ -108,6 +110,84 @@ describe('local ECS in Docker', () => {
     }[];
     const stream = streams[0]?.logStreamName ?? '';
     expect(logs.read('/g', stream).map((l) => l.message)).toEqual(['container running', 'SIGTERM: saving']);
+  });
+
+  it("runs a task's own image with the runner kit mounted read-only as its entry point, as deployed", async () => {
+    const template: TaskDefinitionShape = {
+      family: 'OwnImageCpu',
+      containerDefinitions: [
+        {
+          name: 'runner-kit',
+          image: 'trainstack-trainer',
+          essential: false,
+          entryPoint: ['cp', '-a', '/opt/trainstack/kit/.', `${KIT_DIR}/`],
+          mountPoints: [{ sourceVolume: 'trainstack-kit', containerPath: KIT_DIR, readOnly: false }],
+        },
+        {
+          name: 'runner',
+          image: 'trainstack-trainer',
+          entryPoint: [...KIT_ENTRYPOINT],
+          user: '0',
+          mountPoints: [{ sourceVolume: 'trainstack-kit', containerPath: KIT_DIR, readOnly: true }],
+          dependsOn: [{ containerName: 'runner-kit', condition: 'SUCCESS' }],
+          environment: [{ name: 'TRAINSTACK_TABLE', value: 't' }],
+          logConfiguration: { options: { 'awslogs-group': '/g', 'awslogs-stream-prefix': 'task' } },
+          stopTimeout: 3,
+        },
+      ],
+    };
+    const own = new LocalEcs({
+      region: 'us-east-1',
+      account: '000000000000',
+      taskDefinitions: {},
+      described: { OwnImageCpu: template },
+      command: ['unused'],
+      baseEnv: { PATH: '/usr/bin' },
+      logs,
+      workDir: dir,
+      gpusAvailable: 0,
+      gpuPolicy: 'cpu',
+      metadataBaseUrl: 'http://127.0.0.1:4566/_ecs',
+      warn: () => {},
+      docker: { bin, image: 'trainstack-trainer:local', kitDir: '/var/kit' },
+    });
+    // what the workflow's start step does (lambdas/domain/images.ts), through the ECS API
+    const described = call(own.service(), 'DescribeTaskDefinition', { taskDefinition: 'OwnImageCpu' });
+    const registered = call(
+      own.service(),
+      'RegisterTaskDefinition',
+      ownImageDefinition(
+        described.taskDefinition as TaskDefinitionShape,
+        'Trainstack-own-0a1b',
+        'ghcr.io/acme/train:1',
+      ),
+    );
+    const arn = (registered.taskDefinition as { taskDefinitionArn: string }).taskDefinitionArn;
+    expect(arn).toBe('arn:aws:ecs:us-east-1:000000000000:task-definition/Trainstack-own-0a1b:1');
+    const run = own.runTaskSync(
+      { Cluster: 'c', TaskDefinition: arn, Overrides: { ContainerOverrides: [] } },
+      { onAbort: () => {} },
+    );
+    const stopped = run.catch((e: Error) => e);
+    await waitFor(() => readFileSync(calls, 'utf8').includes('ghcr.io/acme/train:1'));
+    const line = readFileSync(calls, 'utf8')
+      .split('\n')
+      .find((l) => l.includes('ghcr.io/acme/train:1'));
+    expect(line).toContain(`-v /var/kit:${KIT_DIR}:ro --user 0 --entrypoint ${KIT_ENTRYPOINT[0]} `);
+    expect(line).toContain(' -e TRAINSTACK_TABLE=t ');
+    expect(line?.endsWith(` ghcr.io/acme/train:1 ${KIT_ENTRYPOINT.slice(1).join(' ')}`)).toBe(true);
+    const [task] = call(own.service(), 'ListTasks').taskArns as string[];
+    call(own.service(), 'StopTask', { task, reason: 'done' });
+    expect(((await stopped) as Error).name).toBe('States.TaskFailed');
+    // a deregistered family runs no more
+    call(own.service(), 'DeregisterTaskDefinition', { taskDefinition: arn });
+    const gone = (await own
+      .runTaskSync(
+        { Cluster: 'c', TaskDefinition: arn, Overrides: { ContainerOverrides: [] } },
+        { onAbort: () => {} },
+      )
+      .catch((e: Error) => e)) as Error;
+    expect(gone.message).toContain('MISSING');
   });
 
   it('passes GPUs through when the host has them', () => {

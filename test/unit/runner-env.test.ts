@@ -1,6 +1,6 @@
 /** What a workload inherits from the runner: the image's environment, never the runner's credentials or settings. */
 import { describe, expect, it } from 'vitest';
-import { workloadEnv } from '../../containers/runner/src/runner.ts';
+import { assignedGpus, workloadEnv } from '../../containers/runner/src/runner.ts';
 import type { TaskRecord } from '../../lambdas/domain/model.ts';
 
 const task = {
@@ -60,5 +60,26 @@ describe('the workload environment', () => {
 
   it('passes what the user gave in the task env, AWS_ names included', () => {
     expect(env.AWS_PROFILE).toBe('given-by-the-user');
+  });
+});
+
+describe("the workload's GPUs", () => {
+  const onEcs = { ...runnerEnv, NVIDIA_VISIBLE_DEVICES: 'GPU-6f2a,GPU-91bc' };
+  delete (onEcs as Record<string, string | undefined>).CUDA_VISIBLE_DEVICES;
+
+  it('are the ones ECS assigned (NVIDIA_VISIBLE_DEVICES), as the container numbers them', () => {
+    expect(assignedGpus(onEcs)).toEqual(['GPU-6f2a', 'GPU-91bc']);
+    expect(workloadEnv(task, config, onEcs).CUDA_VISIBLE_DEVICES).toBe('0,1');
+  });
+
+  it("replace a task env's CUDA_VISIBLE_DEVICES that names devices the container does not have", () => {
+    const asks = { ...task, spec: { ...task.spec, env: { CUDA_VISIBLE_DEVICES: '3,4,5' } } } as TaskRecord;
+    expect(workloadEnv(asks, config, onEcs).CUDA_VISIBLE_DEVICES).toBe('0,1');
+  });
+
+  it('are left as the image has them where ECS assigned none', () => {
+    expect(assignedGpus(runnerEnv)).toBeUndefined();
+    expect(assignedGpus({ NVIDIA_VISIBLE_DEVICES: 'all' })).toBeUndefined();
+    expect(workloadEnv(task, config, runnerEnv).CUDA_VISIBLE_DEVICES).toBe('0');
   });
 });

@@ -119,6 +119,20 @@ const RUNNER_ONLY = (name: string) =>
   /^(AWS_|ECS_|TRAINSTACK_SECRET_)/.test(name) || (Object.values(RUNNER_ENV) as string[]).includes(name);
 
 /**
+ * The GPUs ECS assigned to this container: the ECS agent names them (UUIDs) in NVIDIA_VISIBLE_DEVICES,
+ * and the NVIDIA runtime shows the container those alone, as devices 0..n-1. Undefined when ECS
+ * assigned none (no variable, or `all`/`none`/`void`, which only a hand-run container has).
+ */
+export function assignedGpus(env: NodeJS.ProcessEnv): string[] | undefined {
+  const v = env.NVIDIA_VISIBLE_DEVICES?.trim();
+  if (!v || ['all', 'none', 'void'].includes(v)) return undefined;
+  return v
+    .split(',')
+    .map((d) => d.trim())
+    .filter(Boolean);
+}
+
+/**
  * Environment the workload sees: the image's own (PATH, HOME, CUDA and the like) without what is the
  * runner's only, then its spec's env, its params, and where to put outputs and checkpoints.
  */
@@ -146,6 +160,9 @@ export function workloadEnv(
     env.HOME = entry?.home ?? c.outputDir;
     env.USER = env.LOGNAME = entry?.name ?? String(c.workloadUser.uid);
   }
+  // the GPUs ECS gave this container, and no others, whatever the task's env says
+  const gpus = assignedGpus(base);
+  if (gpus) env.CUDA_VISIBLE_DEVICES = gpus.map((_, i) => String(i)).join(',');
   if (task.spec.type === 'training') {
     const p = task.spec.params;
     env[WORKLOAD_ENV.epochs] = String(p.epochs);
@@ -398,6 +415,17 @@ export async function runTask(
   }
   if (cmd && !ending) {
     const env = { ...workloadEnv(task, c, baseEnv, secrets), ...agentEnv };
+    const gpus = assignedGpus(baseEnv);
+    if (gpus) {
+      log(
+        `GPUs assigned by ECS: ${gpus.join(', ')} (the workload sees CUDA_VISIBLE_DEVICES=${env.CUDA_VISIBLE_DEVICES})`,
+      );
+      const asked = task.spec.env?.CUDA_VISIBLE_DEVICES;
+      if (asked !== undefined && asked !== env.CUDA_VISIBLE_DEVICES)
+        log(
+          `the task's CUDA_VISIBLE_DEVICES=${asked} is replaced: a container sees only the GPUs ECS assigned it`,
+        );
+    }
     env[WORKLOAD_ENV.inputDir] = inputDir;
     if (dataset && local.has(dataset)) env[WORKLOAD_ENV.dataset] = local.get(dataset);
     if (roleServer) Object.assign(env, roleServer.env, awsLocation(baseEnv));
