@@ -366,6 +366,7 @@ export class GpuCluster extends Construct {
       }),
     );
     this.ownImageExecutionRole.addToPolicy(
+      // (CDK grants it too when the task image is an asset; not for a taskImage from a registry)
       new PolicyStatement({ sid: 'EcrToken', actions: ['ecr:GetAuthorizationToken'], resources: ['*'] }),
     );
     this.ownImageExecutionRole.addToPolicy(

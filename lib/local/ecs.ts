@@ -9,7 +9,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { ulid } from 'ulidx';
-import { KIT_DIR, KIT_ENTRYPOINT, RUNNER_ENV } from '../../lambdas/contracts/runner-env.ts';
+import { KIT_DIR, KIT_ENTRYPOINT, RUNNER_ENV, WORKLOAD_ENV } from '../../lambdas/contracts/runner-env.ts';
 import type { TaskDefinitionShape } from '../../lambdas/domain/images.ts';
 import { AwsError, type JsonService } from './json-service.ts';
 import type { LogStore } from './logs.ts';
@@ -66,6 +66,17 @@ export interface DockerOptions {
   kitDir?: string;
 }
 
+/** A container's environment without the paths and user that only mean something inside it. */
+function withoutContainerPaths(env: Record<string, string>): Record<string, string> {
+  const inside = new Set<string>([
+    RUNNER_ENV.workloadUser,
+    RUNNER_ENV.outputDir,
+    RUNNER_ENV.checkpointDir,
+    WORKLOAD_ENV.inputDir,
+  ]);
+  return Object.fromEntries(Object.entries(env).filter(([k]) => !inside.has(k)));
+}
+
 /** The `docker run` arguments for a task: the container's environment, GPUs when the host has them, outputs mounted. */
 export function dockerRunArgs(
   name: string,
@@ -88,14 +99,15 @@ export function dockerRunArgs(
     '-v',
     `${path.join(dir, 'checkpoints')}:/work/checkpoints`,
   );
-  // the image's own PATH, HOME, default command and workload user; no pid file (a container dies whole)
+  // the image's own PATH, HOME, default command and workload user (an own image's is its task
+  // definition's); no pid file (a container dies whole)
   const skip = new Set<string>([
     'PATH',
     'HOME',
     RUNNER_ENV.defaultCommand,
     RUNNER_ENV.agentCommand,
     RUNNER_ENV.workloadPidFile,
-    RUNNER_ENV.workloadUser,
+    ...(kitDir ? [] : [RUNNER_ENV.workloadUser]),
   ]);
   for (const [k, v] of Object.entries(env)) {
     if (skip.has(k)) continue;
@@ -230,7 +242,10 @@ export class LocalEcs {
   ): LocalTask {
     const id = ulid().toLowerCase();
     const arn = `arn:aws:ecs:${this.o.region}:${this.o.account}:task/${cluster.split('/').pop()}/${id}`;
-    const env: Record<string, string> = { ...this.o.baseEnv, ...def.environment };
+    // an own image's definition names paths and a user inside its container: as a process here, the
+    // local cloud's own apply (the outputs and checkpoints are set below in either case)
+    const container = this.o.docker ? def.environment : withoutContainerPaths(def.environment);
+    const env: Record<string, string> = { ...this.o.baseEnv, ...container };
     for (const c of overrides.containerOverrides)
       if (c.name === def.name) for (const e of c.environment) env[e.name] = e.value;
     const dir = path.join(this.o.workDir, id);

@@ -83,12 +83,12 @@ describe('submit', () => {
       'registry.acme.io:5000/ml/train_v2:1.0',
       `123456789012.dkr.ecr.us-east-1.amazonaws.com/train@sha256:${'a'.repeat(64)}`,
     ]) {
-      const r = await api('POST', '/v1/tasks', {
-        type: 'container',
-        image,
-        command: ['true'],
-        imageCredentials: 'trainstack/reg',
-      });
+      // a training task in its own image (container tasks are counted by the listing test)
+      const r = await api(
+        'POST',
+        '/v1/tasks',
+        training({ image, command: ['true'], imageCredentials: 'trainstack/reg' }),
+      );
       expect(r.status, image).toBe(202);
     }
   });
