@@ -325,6 +325,43 @@ batches
       process.stderr.write(`${lines} trajectories${missing ? `; ${missing} task(s) have none yet` : ''}\n`);
     }),
   );
+batches
+  .command('export <batchId>')
+  .description(
+    "the batch's trajectories as fine-tuning JSONL (OpenAI chat, or ShareGPT as LLaMA-Factory reads it)",
+  )
+  .option('--format <format>', 'openai-chat | sharegpt', 'openai-chat')
+  .option('--include-failed', 'failed trajectories too')
+  .option('-o, --output <file>', 'write to this file')
+  .action(
+    run(async (id: string, o: { format: string; includeFailed?: boolean; output?: string }) => {
+      const out = o.output ? createWriteStream(o.output) : process.stdout;
+      let cursor: string | undefined;
+      let lines = 0;
+      const skipped: Record<string, number> = {};
+      do {
+        const q = new URLSearchParams({
+          limit: '100',
+          format: o.format,
+          ...(o.includeFailed ? { includeFailed: 'true' } : {}),
+          ...(cursor ? { cursor } : {}),
+        });
+        const r = await request(ep(), 'GET', `/v1/batches/${id}/export?${q}`);
+        if (r.text) out.write(r.text);
+        lines += r.text.split('\n').filter(Boolean).length;
+        const page = JSON.parse(r.headers.get('x-export-skipped') ?? '{}') as Record<string, number>;
+        const missing = Number(r.headers.get('x-trajectories-missing') ?? 0);
+        if (missing) page['no trajectory yet'] = missing;
+        for (const [why, n] of Object.entries(page)) skipped[why] = (skipped[why] ?? 0) + n;
+        cursor = r.headers.get('x-next-cursor') ?? undefined;
+      } while (cursor);
+      if (o.output) await new Promise<void>((r) => (out as ReturnType<typeof createWriteStream>).end(r));
+      const left = Object.entries(skipped).map(([why, n]) => `${n} ${why}`);
+      process.stderr.write(
+        `${lines} ${o.format} lines${left.length ? `; left out: ${left.join(', ')}` : ''}\n`,
+      );
+    }),
+  );
 program
   .command('trajectory <taskId>')
   .description("a trajectory task's trajectory (seed 003 format)")

@@ -3,7 +3,15 @@ import { z } from 'zod';
 import { submitSchema } from '../domain/model.ts';
 import { modelSpecSchema } from '../domain/models.ts';
 import { ROUTES } from './routes.ts';
-import { batchCreateBody, batchSubmitQuery, dailyQuery, listQuery, logsQuery, pageQuery } from './schemas.ts';
+import {
+  batchCreateBody,
+  batchSubmitQuery,
+  dailyQuery,
+  exportQuery,
+  listQuery,
+  logsQuery,
+  pageQuery,
+} from './schemas.ts';
 import { llmListQuery } from './seed-llm.ts';
 import { seedListQuery, seedTrainBody } from './seed-train.ts';
 import { seedTrajectoryLine } from './seed-trajectory.ts';
@@ -16,6 +24,7 @@ const QUERIES: Record<string, z.ZodObject> = {
   'POST /v1/tasks/batch': batchSubmitQuery,
   'GET /v1/batches/{id}/tasks': pageQuery,
   'GET /v1/batches/{id}/trajectories': pageQuery,
+  'GET /v1/batches/{id}/export': exportQuery,
   'GET /train': seedListQuery,
   'GET /api/v1/tasks': llmListQuery,
 };

@@ -1,5 +1,7 @@
 /** Request schemas of the `/v1` API beyond the task spec (query strings, path ids); seed formats sit beside their routes. */
+
 import { z } from 'zod';
+import { EXPORT_FORMATS } from '../domain/export.ts';
 import { STATUSES, TASK_TYPES } from '../domain/model.ts';
 
 export const listQuery = z
@@ -45,5 +47,16 @@ export const pageQuery = z
   .object({
     limit: z.coerce.number().int().min(1).max(100).default(20),
     cursor: z.string().min(1).max(2048).optional(),
+  })
+  .strict();
+
+/** A batch's trajectories as fine-tuning data: the format, and whether failed ones are in it. */
+export const exportQuery = pageQuery
+  .extend({
+    format: z.enum(EXPORT_FORMATS),
+    includeFailed: z
+      .enum(['true', 'false'])
+      .default('false')
+      .transform((v) => v === 'true'),
   })
   .strict();

@@ -4,6 +4,7 @@
  * runs real tools; the trajectory lands in S3 and behind the API; seed 003 `tasks.jsonl` lines keep
  * their own ids.
  */
+
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +12,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Trajectory } from '../../containers/agent/src/types.ts';
+import { type MessageShape, type ShareGptTurn, shareGptProblems } from '../../lambdas/domain/export.ts';
 import type { TaskRecord } from '../../lambdas/domain/model.ts';
 import { REPO_ROOT } from '../../lib/function.ts';
 import { type LocalCloud, startLocalCloud } from '../../lib/local/cloud.ts';
@@ -228,6 +230,38 @@ describe('trajectory tasks on the local cloud', () => {
       expect(t.success, t.task_id).toBe(true);
       expect(t.steps[0]).toMatchObject({ action_type: 'code_execution', observation: String(f) });
       expect(t.final_result).toBe(`答案: ${f}`);
+    }
+
+    // the same batch as fine-tuning data, in both formats, every line valid for its format
+    const exported = async (format: string) => {
+      const file = path.join(dataDir, `${format}.jsonl`);
+      await cli('batches', 'export', sent.batchId, '--format', format, '--output', file);
+      return readFileSync(file, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+    };
+    const chat = (await exported('openai-chat')) as { messages: MessageShape[]; tools: unknown[] }[];
+    expect(chat).toHaveLength(N);
+    for (const line of chat) {
+      expect(line.messages.map((m) => m.role)).toEqual(['system', 'user', 'assistant', 'tool', 'assistant']);
+      const n = /(\d+)的阶乘/.exec(String(line.messages[1]?.content))?.[1];
+      expect(line.messages[2]?.tool_calls?.[0]?.function).toEqual({
+        name: 'python_executor',
+        arguments: JSON.stringify({ code: `import math\nprint(math.factorial(${n}))` }),
+      });
+      expect(line.messages[3]?.tool_call_id).toBe(line.messages[2]?.tool_calls?.[0]?.id);
+      expect(line.messages[4]?.content).toBe(`答案: ${line.messages[3]?.content}`);
+      expect(line.tools.map((t) => (t as { function: { name: string } }).function.name)).toEqual([
+        'python_executor',
+      ]);
+    }
+    const share = (await exported('sharegpt')) as { conversations: ShareGptTurn[]; system: string }[];
+    expect(share).toHaveLength(N);
+    for (const line of share) {
+      expect(shareGptProblems(line.conversations)).toEqual([]);
+      expect(line.conversations.map((t) => t.from)).toEqual(['human', 'function_call', 'observation', 'gpt']);
+      expect(line.system).toBe(chat[0]?.messages[0]?.content);
     }
   });
 });

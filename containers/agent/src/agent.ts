@@ -119,14 +119,33 @@ export async function runAgent(task: AgentTask, d: AgentDeps): Promise<Trajector
   const ended = (): FinishReason | undefined =>
     d.signal.aborted ? 'stopped' : timedOut.aborted || now() >= d.deadline ? 'timeout' : undefined;
 
-  const messages: ChatMessage[] = [
-    { role: 'system', content: d.runtime.systemPrompt },
-    { role: 'user', content: task.description },
-  ];
+  const messages: ChatMessage[] = [];
   const toolSpecs = d.tools.map((x) => ({
-    type: 'function',
+    type: 'function' as const,
     function: { name: x.name, description: x.description, parameters: x.parameters },
   }));
+  // the conversation, kept in the trajectory as it grows (every message the model is sent, and its last answer)
+  const conversation: NonNullable<Trajectory['conversation']> = { messages: [], tools: toolSpecs };
+  t.conversation = conversation;
+  const said = (m: ChatMessage) => {
+    messages.push(m);
+    conversation.messages.push({
+      role: m.role as 'system' | 'user' | 'assistant' | 'tool',
+      content: m.content ?? null,
+      ...(m.tool_calls?.length
+        ? {
+            tool_calls: m.tool_calls.map((c) => ({
+              id: c.id,
+              type: 'function' as const,
+              function: { name: c.function?.name ?? '', arguments: String(c.function?.arguments ?? '') },
+            })),
+          }
+        : {}),
+      ...(m.tool_call_id ? { tool_call_id: m.tool_call_id } : {}),
+    });
+  };
+  said({ role: 'system', content: d.runtime.systemPrompt });
+  said({ role: 'user', content: task.description });
   const sampling = {
     ...((task.maxTokens ?? d.model.defaults?.maxTokens) !== undefined
       ? { max_tokens: task.maxTokens ?? d.model.defaults?.maxTokens }
@@ -205,13 +224,14 @@ export async function runAgent(task: AgentTask, d: AgentDeps): Promise<Trajector
             ? { reasoning: msg.reasoning_content ?? msg.reasoning }
             : {}),
         });
+        said({ role: 'assistant', content: final });
         t.final_result = final;
         t.success = true;
         t.metadata.finish_reason = 'final_answer';
         break;
       }
       // the assistant turn goes back as the model gave it, each call answered by a tool message
-      messages.push({ role: 'assistant', content: msg.content ?? null, tool_calls: calls });
+      said({ role: 'assistant', content: msg.content ?? null, tool_calls: calls });
       for (const [i, call] of calls.entries()) {
         const name = call.function?.name ?? '';
         const tool = byName.get(name);
@@ -280,7 +300,7 @@ export async function runAgent(task: AgentTask, d: AgentDeps): Promise<Trajector
             `step ${t.steps.length}: ${name} ${success ? 'ok' : 'failed'} (${t.steps.at(-1)?.duration} s)`,
           );
         }
-        messages.push({ role: 'tool', tool_call_id: call.id, content: observation });
+        said({ role: 'tool', tool_call_id: call.id, content: observation });
       }
     }
     if (!t.success && t.metadata.finish_reason === 'max_steps' && !t.metadata.error)

@@ -89,6 +89,14 @@ export type FinishReason =
   | 'model_error'
   | 'setup_error';
 
+/** A message of the conversation, as the OpenAI chat completions API has it. */
+export interface ConversationMessage {
+  role: 'system' | 'user' | 'assistant' | 'tool';
+  content: string | null;
+  tool_calls?: { id: string; type: 'function'; function: { name: string; arguments: string } }[];
+  tool_call_id?: string;
+}
+
 export interface Trajectory {
   task_id: string;
   success: boolean;
@@ -107,5 +115,17 @@ export interface Trajectory {
     model_calls: number;
     finish_reason: FinishReason;
     error?: string;
+  };
+  /**
+   * The conversation as the model had it (system prompt, task, each model turn with its tool calls,
+   * each tool's answer, the final answer) and the tools it was offered: what fine-tuning exports are
+   * made of (GET /v1/batches/{id}/export)
+   */
+  conversation?: {
+    messages: ConversationMessage[];
+    tools: {
+      type: 'function';
+      function: { name: string; description: string; parameters: Record<string, unknown> };
+    }[];
   };
 }
