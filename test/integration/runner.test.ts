@@ -824,6 +824,309 @@ describe('inference', () => {
       `the inputs s3://${stack.bucketName}/inputs/none.jsonl could not be read`,
     );
   });
+
+  /** The output and error files of a batch-file task, parsed. */
+  const batchOutputs = (c: RunnerConfig) =>
+    Object.fromEntries(
+      (['output', 'errors'] as const).map((f) => [
+        f,
+        readFileSync(path.join(c.outputDir, `${f}.jsonl`), 'utf8')
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as Record<string, unknown>),
+      ]),
+    ) as Record<'output' | 'errors', Record<string, unknown>[]>;
+  const byId = (lines: Record<string, unknown>[], key = 'custom_id') =>
+    Object.fromEntries(lines.map((l) => [String(l[key]), l]));
+
+  describe('provider batch files', () => {
+    it("takes an OpenAI Batch file as it is and answers in OpenAI's output and error line shapes", async () => {
+      await registered('batch-openai');
+      llm.script.set('batch-openai', { poison: 'REFUSE' });
+      const chat = (id: string, content: string, model = 'batch-openai') => ({
+        custom_id: id,
+        method: 'POST',
+        url: '/v1/chat/completions',
+        body: { model, messages: [{ role: 'user', content }], max_tokens: 16 },
+      });
+      const inputs = [
+        chat('r1', 'hello batch'),
+        {
+          custom_id: 'r2',
+          method: 'POST',
+          url: '/v1/embeddings',
+          body: { model: 'batch-openai', input: 'two words' },
+        },
+        chat('r3', 'REFUSE this'),
+        { custom_id: 'r4', method: 'POST', url: '/v1/files', body: { model: 'batch-openai' } },
+        chat('r5', 'someone else', 'gpt-4o'),
+      ];
+      const task = await inference('batch-openai', { inputs });
+      const c = config(task);
+      const { result, logs } = await run(c);
+      expect(result.exitCode, logs.join('\n')).toBe(0);
+      const { output, errors } = batchOutputs(c);
+      expect(output.map((l) => l.custom_id).sort()).toEqual(['r1', 'r2']);
+      expect(errors.map((l) => l.custom_id).sort()).toEqual(['r3', 'r4', 'r5']);
+      const out = byId(output);
+      const err = byId(errors);
+      for (const l of [...output, ...errors]) {
+        expect(Object.keys(l).sort()).toEqual(['custom_id', 'error', 'id', 'response']);
+        expect(l.id).toMatch(/^batch_req_[0-9a-f]{32}$/);
+      }
+      expect(out.r1).toMatchObject({
+        response: {
+          status_code: 200,
+          request_id: expect.stringMatching(/^req_/),
+          body: {
+            object: 'chat.completion',
+            choices: [{ message: { content: 'echo(batch-openai): hello batch' } }],
+          },
+        },
+        error: null,
+      });
+      expect(Object.keys((out.r1?.response as object) ?? {}).sort()).toEqual([
+        'body',
+        'request_id',
+        'status_code',
+      ]);
+      expect(out.r2).toMatchObject({ response: { status_code: 200, body: { object: 'list' } }, error: null });
+      // an HTTP error is a response with its status; a request that never got one is an error
+      expect(err.r3).toMatchObject({
+        response: { status_code: 400, body: { error: { message: 'this input is refused' } } },
+        error: null,
+      });
+      expect(err.r4).toMatchObject({
+        response: null,
+        error: { code: 'invalid_request', message: expect.stringContaining('/v1/files') },
+      });
+      expect(err.r5).toMatchObject({ response: null, error: { message: expect.stringContaining('gpt-4o') } });
+      // the line's body went to the registered model as it was, with the model's own name
+      const sent = llm.requests.filter(
+        (r) => r.body.model === 'batch-openai' && r.path === '/chat/completions',
+      );
+      expect(sent.map((r) => r.body.max_tokens)).toEqual([16, 16]);
+      expect((await mustGet(store, task.taskId)).metrics).toMatchObject({
+        requests: 5,
+        succeeded: 2,
+        failed: 3,
+      });
+    });
+
+    it('takes Anthropic Message Batches and Bedrock records, and answers in their shapes', async () => {
+      await registered('batch-claude');
+      llm.script.set('batch-claude', { poison: 'REFUSE' });
+      const params = (content: unknown) => ({
+        model: 'batch-claude',
+        max_tokens: 32,
+        system: 'Be brief',
+        messages: [{ role: 'user', content }],
+      });
+      const anthropic = [
+        { custom_id: 'a1', params: params('hello claude') },
+        { custom_id: 'a2', params: params([{ type: 'text', text: 'in blocks' }]) },
+        { custom_id: 'a3', params: params([{ type: 'image', source: {} }]) },
+        { custom_id: 'a4', params: params('REFUSE') },
+      ];
+      const ta = await inference('batch-claude', { inputs: anthropic });
+      const ca = config(ta);
+      expect((await run(ca)).result.exitCode).toBe(0);
+      const a = batchOutputs(ca);
+      const ok = byId(a.output);
+      expect(Object.keys(ok).sort()).toEqual(['a1', 'a2']);
+      expect(ok.a1).toEqual({
+        custom_id: 'a1',
+        result: {
+          type: 'succeeded',
+          message: {
+            id: expect.stringMatching(/^msg_/),
+            type: 'message',
+            role: 'assistant',
+            model: 'batch-claude',
+            content: [{ type: 'text', text: 'echo(batch-claude): hello claude [Be brief]' }],
+            stop_reason: 'end_turn',
+            stop_sequence: null,
+            usage: { input_tokens: expect.any(Number), output_tokens: expect.any(Number) },
+          },
+        },
+      });
+      const bad = byId(a.errors);
+      expect(bad.a3).toEqual({
+        custom_id: 'a3',
+        result: {
+          type: 'errored',
+          error: {
+            type: 'error',
+            error: { type: 'invalid_request_error', message: expect.stringContaining('image') },
+          },
+        },
+      });
+      expect(bad.a4).toMatchObject({
+        result: { type: 'errored', error: { error: { type: 'invalid_request_error' } } },
+      });
+
+      const bedrock = [
+        {
+          recordId: 'b1',
+          modelInput: {
+            anthropic_version: 'bedrock-2023-05-31',
+            max_tokens: 32,
+            messages: [{ role: 'user', content: 'hi bedrock' }],
+          },
+        },
+        {
+          recordId: 'b2',
+          modelInput: {
+            anthropic_version: 'bedrock-2023-05-31',
+            max_tokens: 32,
+            messages: [{ role: 'user', content: 'REFUSE' }],
+          },
+        },
+      ];
+      const tb = await inference('batch-claude', { inputs: bedrock });
+      const cb = config(tb);
+      expect((await run(cb)).result.exitCode).toBe(0);
+      const b = batchOutputs(cb);
+      expect(b.output).toEqual([
+        {
+          recordId: 'b1',
+          modelInput: bedrock[0]?.modelInput,
+          modelOutput: expect.objectContaining({
+            type: 'message',
+            content: [{ type: 'text', text: 'echo(batch-claude): hi bedrock' }],
+          }),
+        },
+      ]);
+      expect(b.errors).toEqual([
+        {
+          recordId: 'b2',
+          modelInput: bedrock[1]?.modelInput,
+          error: { errorCode: 400, errorMessage: expect.any(String) },
+        },
+      ]);
+    });
+
+    it('waits at least what Retry-After asks on every retry, measured at the server', async () => {
+      await registered('batch-429');
+      llm.script.set('batch-429', { throttleEvery: 5, retryAfterSeconds: 2, delayMs: 5 });
+      const inputs = Array.from({ length: 20 }, (_, i) => ({
+        custom_id: `q${i}`,
+        method: 'POST',
+        url: '/v1/chat/completions',
+        body: { messages: [{ role: 'user', content: `question ${i}` }] },
+      }));
+      const task = await inference('batch-429', { inputs, concurrency: 4 });
+      const c = config(task);
+      expect((await run(c)).result.exitCode).toBe(0);
+      expect(batchOutputs(c).output).toHaveLength(20);
+      const sent = llm.requests.filter((r) => r.body.model === 'batch-429');
+      const throttled = sent.filter((r) => r.status === 429);
+      expect(throttled.length).toBeGreaterThanOrEqual(4);
+      for (const t of throttled) {
+        const again = sent.find((r) => r.at > t.at && JSON.stringify(r.body) === JSON.stringify(t.body));
+        expect(again, JSON.stringify(t.body)).toBeDefined();
+        expect((again?.at ?? 0) - t.at).toBeGreaterThanOrEqual(2000);
+      }
+    });
+
+    it('resumes after the runner is SIGKILLed twice: each line answered once, repeats no more than were in flight', async () => {
+      const bundle = await bundleRunner(
+        path.join(mkdtempSync(path.join(tmpdir(), 'batch-bundle-')), 'runner.mjs'),
+      );
+      await registered('batch-kill');
+      llm.script.set('batch-kill', { delayMs: 15 });
+      const N = 600;
+      const concurrency = 8;
+      const lines = Array.from({ length: N }, (_, i) =>
+        JSON.stringify({
+          custom_id: `k${i}`,
+          method: 'POST',
+          url: '/v1/chat/completions',
+          body: { messages: [{ role: 'user', content: `line ${i}` }] },
+        }),
+      );
+      const { PutObjectCommand } = await import('@aws-sdk/client-s3');
+      await s3.send(
+        new PutObjectCommand({
+          Bucket: stack.bucketName,
+          Key: 'inputs/kill.jsonl',
+          Body: `${lines.join('\n')}\n`,
+        }),
+      );
+      const task = await startedTask({
+        type: 'inference',
+        params: {
+          model: 'batch-kill',
+          kind: 'custom',
+          inputsUri: `s3://${stack.bucketName}/inputs/kill.jsonl`,
+          concurrency,
+        } as never,
+        roleArn: 'arn:aws:iam::123456789012:role/ml-inputs-reader',
+      });
+      const sent = () => llm.requests.filter((r) => r.body.model === 'batch-kill').length;
+      const attempt = async (killAt?: number) => {
+        const t = await mustGet(store, task.taskId);
+        const c = config(t);
+        const child = spawn(process.execPath, [bundle], {
+          env: {
+            PATH: String(process.env.PATH),
+            AWS_ENDPOINT_URL: String(process.env.AWS_ENDPOINT_URL),
+            AWS_REGION: 'us-east-1',
+            AWS_ACCESS_KEY_ID: 'local',
+            AWS_SECRET_ACCESS_KEY: 'local',
+            [RUNNER_ENV.table]: stack.tableName,
+            [RUNNER_ENV.bucket]: stack.bucketName,
+            [RUNNER_ENV.taskId]: t.taskId,
+            [RUNNER_ENV.attempt]: String(c.attempt),
+            [RUNNER_ENV.outputDir]: c.outputDir,
+            [RUNNER_ENV.checkpointDir]: c.checkpointDir,
+          },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let output = '';
+        for (const st of [child.stdout, child.stderr]) st.on('data', (d) => (output += String(d)));
+        const closed = new Promise<number | null>((r) => child.once('close', (code) => r(code)));
+        if (killAt !== undefined) {
+          while (sent() < killAt && child.exitCode === null) await new Promise((r) => setTimeout(r, 5));
+          child.kill('SIGKILL');
+        }
+        const code = await closed;
+        return { c, code, output };
+      };
+      const next = async (exitCode: number) => {
+        const d = await steps.attemptFailed(stepDeps, {
+          taskId: task.taskId,
+          error: {
+            Error: 'States.TaskFailed',
+            Cause: JSON.stringify({ Containers: [{ ExitCode: exitCode }] }),
+          },
+        });
+        expect(d.action).toBe('retry');
+        await steps.startAttempt(stepDeps, task.taskId);
+      };
+      const first = await attempt(150);
+      expect(first.code).toBeNull(); // killed midway, not finished
+      await next(137);
+      const before = sent();
+      const second = await attempt(before + 200);
+      expect(second.code).toBeNull();
+      await next(137);
+      const last = await attempt();
+      expect(last.code, last.output.slice(-2000)).toBe(0);
+      // the third attempt took up where the second was killed
+      const resumed = Number(/(\d+) already answered by an earlier attempt/.exec(last.output)?.[1]);
+      expect(resumed).toBeGreaterThan(300);
+      expect(resumed).toBeLessThan(N);
+      const { output, errors } = batchOutputs(last.c);
+      expect(errors).toEqual([]);
+      expect(output).toHaveLength(N);
+      expect(new Set(output.map((l) => l.custom_id)).size).toBe(N);
+      // at each kill, at most the requests in flight were lost, and are all the server saw again
+      expect(sent() - N).toBeLessThanOrEqual(2 * concurrency);
+      const t = await mustGet(store, task.taskId);
+      expect(t.metrics).toMatchObject({ requests: N, succeeded: N, failed: 0 });
+    });
+  });
 });
 
 /**

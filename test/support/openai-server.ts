@@ -14,6 +14,8 @@ export interface Script {
   retryAfterSeconds?: number;
   /** per model: answer this many requests with 500 first */
   failFirst?: number;
+  /** per model: answer every n-th request with 429 and `Retry-After: retryAfterSeconds` */
+  throttleEvery?: number;
   /** inputs containing this text always get a 400 (a request that can never pass) */
   poison?: string;
   /** how long each answer takes @default 20 */
@@ -60,8 +62,8 @@ export interface OpenAiServer {
   baseUrl: string;
   /** the most requests in flight at once, per model */
   maxInFlight: Map<string, number>;
-  /** every request body, in arrival order */
-  requests: { path: string; auth?: string; body: Record<string, unknown> }[];
+  /** every request body, in arrival order, with when it arrived and the status it was answered */
+  requests: { path: string; auth?: string; body: Record<string, unknown>; at: number; status?: number }[];
   script: Map<string, Script>;
   close(): Promise<void>;
 }
@@ -91,11 +93,13 @@ export async function startOpenAiServer(): Promise<OpenAiServer> {
       const b = await body(req);
       const model = String(b.model);
       const path = (req.url ?? '').replace(/^\/v1/, '');
-      s.requests.push({
+      const record: OpenAiServer['requests'][number] = {
         path,
         ...(req.headers.authorization ? { auth: req.headers.authorization } : {}),
         body: b,
-      });
+        at: Date.now(),
+      };
+      s.requests.push(record);
       const n = (seen.get(model) ?? 0) + 1;
       seen.set(model, n);
       const now = (inFlight.get(model) ?? 0) + 1;
@@ -105,6 +109,7 @@ export async function startOpenAiServer(): Promise<OpenAiServer> {
       await new Promise((r) => setTimeout(r, script.delayMs ?? 20));
       inFlight.set(model, (inFlight.get(model) ?? 1) - 1);
       const send = (status: number, payload: unknown, headers: Record<string, string> = {}) => {
+        record.status = status;
         res.writeHead(status, { 'content-type': 'application/json', ...headers });
         res.end(JSON.stringify(payload));
       };
@@ -112,6 +117,12 @@ export async function startOpenAiServer(): Promise<OpenAiServer> {
       if (script.poison && text.includes(script.poison))
         return send(400, { error: { message: 'this input is refused', type: 'invalid_request_error' } });
       if (n <= (script.throttleFirst ?? 0))
+        return send(
+          429,
+          { error: { message: 'rate limited' } },
+          { 'retry-after': String(script.retryAfterSeconds ?? 1) },
+        );
+      if (script.throttleEvery && n % script.throttleEvery === 0)
         return send(
           429,
           { error: { message: 'rate limited' } },

@@ -9,13 +9,15 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
-import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { RUNNER_ENV, WORKLOAD_ENV } from '../../../lambdas/contracts/runner-env.ts';
 import { EXIT_STOPPED } from '../../../lambdas/domain/classify.ts';
 import { StderrTagger } from '../../../lambdas/domain/log-level.ts';
 import type { TaskRecord } from '../../../lambdas/domain/model.ts';
 import type { ModelRecord, ModelRepository } from '../../../lambdas/domain/models.ts';
 import { mustGet, type TaskRepository } from '../../../lambdas/domain/task-repository.ts';
+import { type BatchFileSummary, formatOf, Journal, runBatchFile } from './batch-file.ts';
+import type { BatchFormat } from './batch-formats.ts';
 import { describeEnding, type Ending, exitCodeFor } from './exit.ts';
 import { type InferenceSummary, parseJsonlInputs, runInference } from './inference.ts';
 import { downloadInputs, InputUnavailable } from './inputs.ts';
@@ -207,13 +209,37 @@ async function inference(
   if ('ending' in resolved) return resolved.ending;
   const { model, apiKey } = resolved;
   let params = task.spec.params;
+  // a provider's batch file (OpenAI, Anthropic, Bedrock lines), in S3 or inline: streamed, crash-safe
+  let credentials: CredentialSource | undefined;
+  if (params.inputsUri && task.spec.roleArn && deps.assumeRole)
+    credentials = deps.assumeRole(task.spec.roleArn, `task-${task.taskId}`);
+  const uri = params.inputsUri;
+  const inline = params.inputs;
+  const lines = uri
+    ? credentials
+      ? () => s3Lines(uri, credentials)
+      : undefined
+    : inline
+      ? () => arrayLines(inline)
+      : undefined;
+  let format: BatchFormat | undefined;
+  try {
+    format = lines ? await formatOf(lines()) : undefined;
+  } catch (e) {
+    deps.log(`the inputs ${uri} could not be read: ${(e as Error).name}: ${(e as Error).message}`);
+    return { kind: 'inputs-unavailable' };
+  }
+  if (format && lines)
+    return batchFile(task, c, deps, throttle, stopSignal, { format, lines, model, apiKey });
   if (params.inputsUri) {
     // large jobs: the inputs are a JSONL file in S3, read with the task's role (its owner's access)
     try {
       if (!task.spec.roleArn || !deps.assumeRole)
         throw new Error("reading inputsUri needs the task's roleArn");
-      const credentials = deps.assumeRole(task.spec.roleArn, `task-${task.taskId}`);
-      const inputs = await readInputs(params.inputsUri, credentials);
+      const inputs = await readInputs(
+        params.inputsUri,
+        credentials ?? deps.assumeRole(task.spec.roleArn, `task-${task.taskId}`),
+      );
       deps.log(`read ${inputs.length} input(s) from ${params.inputsUri}`);
       params = { ...params, inputs };
     } catch (e) {
@@ -250,6 +276,76 @@ async function inference(
   await throttle.close({ progress: 100, metrics });
   if (s.output !== undefined) await deps.store.updateProgress(task.taskId, c.attempt, { output: s.output });
   return { kind: 'exited', code: s.ok ? 0 : 1 };
+}
+
+/** A provider batch file's lines through the batch-file runtime, into the task's outputs and record. */
+async function batchFile(
+  task: TaskRecord,
+  c: RunnerConfig,
+  deps: RunnerDeps,
+  throttle: ProgressThrottle,
+  stopSignal: AbortSignal,
+  b: {
+    format: BatchFormat;
+    lines: () => AsyncIterable<string>;
+    model: ModelRecord;
+    apiKey?: string | undefined;
+  },
+): Promise<Ending> {
+  if (task.spec.type !== 'inference') return { kind: 'no-runtime' };
+  const p = task.spec.params;
+  const journal = new Journal(path.join(c.checkpointDir, 'batch'), c.attempt, async (name, body) => {
+    await deps.s3.send(
+      new PutObjectCommand({ Bucket: c.bucket, Key: `checkpoints/${task.taskId}/batch/${name}`, Body: body }),
+    );
+  });
+  let s: BatchFileSummary;
+  try {
+    s = await runBatchFile(b.lines, b.format, b.model, {
+      ...(b.apiKey ? { apiKey: b.apiKey } : {}),
+      log: deps.log,
+      progress: (done, total, metrics) =>
+        throttle.push({ progress: total ? Math.floor((done / total) * 100) : 100, metrics }),
+      signal: stopSignal,
+      journal,
+      outputDir: c.outputDir,
+      ...(p.concurrency ? { concurrency: p.concurrency } : {}),
+    });
+  } catch (e) {
+    if (stopSignal.aborted) return { kind: 'stopped' };
+    throw e;
+  }
+  await throttle.close({
+    progress: 100,
+    metrics: {
+      requests: s.total,
+      succeeded: s.completed,
+      failed: s.failed,
+      promptTokens: s.promptTokens,
+      completionTokens: s.completionTokens,
+    },
+  });
+  // a batch completes with its failed lines in errors.jsonl (as the providers' batches do), unless the
+  // task gave an error budget
+  const ok = p.errorBudget === undefined || s.failed <= Math.floor(p.errorBudget * s.total);
+  return { kind: 'exited', code: ok ? 0 : 1 };
+}
+
+/** The lines of an s3:// object, streamed, read with the given credentials. */
+async function* s3Lines(uri: string, credentials: CredentialSource): AsyncIterable<string> {
+  const m = /^s3:\/\/([^/]+)\/(.+)$/.exec(uri);
+  if (!m?.[1] || !m[2]) throw new Error(`not an s3:// URI: ${uri}`);
+  const client = new S3Client({
+    credentials,
+    forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL),
+    followRegionRedirects: true,
+  });
+  const r = await client.send(new GetObjectCommand({ Bucket: m[1], Key: m[2] }));
+  yield* createInterface({ input: r.Body as NodeJS.ReadableStream, crlfDelay: Number.POSITIVE_INFINITY });
+}
+
+async function* arrayLines(inputs: unknown[]): AsyncIterable<string> {
+  for (const i of inputs) yield JSON.stringify(i);
 }
 
 /** The inputs of an s3:// JSONL file, read with the given credentials. */

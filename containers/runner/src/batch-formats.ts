@@ -1,0 +1,195 @@
+/**
+ * Provider batch files, line by line: OpenAI Batch API input lines (`custom_id`, `method`, `url`,
+ * `body`; vLLM's run-batch reads the same), Anthropic Message Batches (`custom_id`, `params`) and AWS
+ * Bedrock batch inference records (`recordId`, `modelInput`, Anthropic Messages bodies). Each line
+ * becomes a request to the task's OpenAI-compatible model, and its answer a line in that provider's
+ * own output shape: OpenAI's output and error lines, Anthropic's results, Bedrock's records with
+ * `modelOutput` or `error`. Pure functions: the runtime (batch-file.ts) does the I/O.
+ */
+
+export type BatchFormat = 'openai' | 'anthropic' | 'bedrock';
+
+/** Which provider's batch line this is, or undefined for a plain input. */
+export function detectFormat(line: unknown): BatchFormat | undefined {
+  if (!line || typeof line !== 'object' || Array.isArray(line)) return undefined;
+  const o = line as Record<string, unknown>;
+  if (typeof o.custom_id === 'string' && typeof o.url === 'string' && o.body && typeof o.body === 'object')
+    return 'openai';
+  if (typeof o.custom_id === 'string' && o.params && typeof o.params === 'object') return 'anthropic';
+  if (typeof o.recordId === 'string' && o.modelInput && typeof o.modelInput === 'object') return 'bedrock';
+  return undefined;
+}
+
+/** The line's own id (custom_id, recordId), by which it appears exactly once in the output. */
+export function lineId(format: BatchFormat, line: Record<string, unknown>): string {
+  return String(format === 'bedrock' ? line.recordId : line.custom_id);
+}
+
+export interface ModelRef {
+  name: string;
+  model: string;
+}
+
+/** A request to the model's OpenAI-compatible endpoint, or why the line cannot be one. */
+export type Request = { path: string; body: Record<string, unknown> } | { invalid: string };
+
+const OPENAI_ROUTES: Record<string, string> = {
+  '/v1/chat/completions': '/chat/completions',
+  '/v1/completions': '/completions',
+  '/v1/embeddings': '/embeddings',
+  '/v1/responses': '/responses',
+};
+
+/** The line's model must be the task's (its registered name, or the endpoint's model id) or none. */
+function modelProblem(named: unknown, m: ModelRef): string | undefined {
+  if (named === undefined || named === m.name || named === m.model) return undefined;
+  return `the line names the model ${JSON.stringify(named)}; this task sends every line to its model ${m.name} (one task per model)`;
+}
+
+export function requestFor(format: BatchFormat, line: Record<string, unknown>, m: ModelRef): Request {
+  if (format === 'openai') {
+    const route = OPENAI_ROUTES[String(line.url)];
+    if (!route)
+      return { invalid: `url ${String(line.url)} is not one of ${Object.keys(OPENAI_ROUTES).join(', ')}` };
+    if ((line.method ?? 'POST') !== 'POST') return { invalid: `method ${String(line.method)} is not POST` };
+    const body = line.body as Record<string, unknown>;
+    const wrong = modelProblem(body.model, m);
+    return wrong ? { invalid: wrong } : { path: route, body: { ...body, model: m.model } };
+  }
+  const params = (format === 'anthropic' ? line.params : line.modelInput) as Record<string, unknown>;
+  const wrong = format === 'anthropic' ? modelProblem(params.model, m) : undefined;
+  if (wrong) return { invalid: wrong };
+  const chat = anthropicToChat(params);
+  if (typeof chat.invalid === 'string') return { invalid: chat.invalid };
+  return { path: '/chat/completions', body: { ...chat, model: m.model } };
+}
+
+type Block = { type?: string; text?: string };
+const textOf = (content: unknown): string | { invalid: string } => {
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) return { invalid: 'content is neither text nor a list of blocks' };
+  const parts: string[] = [];
+  for (const b of content as Block[]) {
+    if (b?.type !== 'text' || typeof b.text !== 'string')
+      return {
+        invalid: `a ${String(b?.type)} content block (only text blocks are sent to an OpenAI-compatible model)`,
+      };
+    parts.push(b.text);
+  }
+  return parts.join('');
+};
+
+/** An Anthropic Messages body as an OpenAI chat completions body (text content). */
+export function anthropicToChat(p: Record<string, unknown>): Record<string, unknown> | { invalid: string } {
+  if (!Array.isArray(p.messages)) return { invalid: 'no messages' };
+  const messages: { role: string; content: string }[] = [];
+  if (p.system !== undefined) {
+    const system = textOf(p.system);
+    if (typeof system !== 'string') return system;
+    messages.push({ role: 'system', content: system });
+  }
+  for (const msg of p.messages as { role?: string; content?: unknown }[]) {
+    const content = textOf(msg.content);
+    if (typeof content !== 'string') return content;
+    if (msg.role !== 'user' && msg.role !== 'assistant')
+      return { invalid: `a message with role ${String(msg.role)}` };
+    messages.push({ role: msg.role, content });
+  }
+  return {
+    messages,
+    ...(p.max_tokens !== undefined ? { max_tokens: p.max_tokens } : {}),
+    ...(p.temperature !== undefined ? { temperature: p.temperature } : {}),
+    ...(p.top_p !== undefined ? { top_p: p.top_p } : {}),
+    ...(Array.isArray(p.stop_sequences) ? { stop: p.stop_sequences } : {}),
+  };
+}
+
+const STOP_REASONS: Record<string, string> = {
+  stop: 'end_turn',
+  length: 'max_tokens',
+  tool_calls: 'tool_use',
+  content_filter: 'refusal',
+};
+
+/** An OpenAI chat completion as the Anthropic Message it stands for. */
+export function chatToAnthropic(chat: Record<string, unknown>, model: string): Record<string, unknown> {
+  const choice = (
+    chat.choices as { message?: { content?: string | null }; finish_reason?: string }[] | undefined
+  )?.[0];
+  const usage = chat.usage as { prompt_tokens?: number; completion_tokens?: number } | undefined;
+  return {
+    id: `msg_${String(chat.id ?? '').replace(/^chatcmpl-/, '') || 'trainstack'}`,
+    type: 'message',
+    role: 'assistant',
+    model,
+    content: [{ type: 'text', text: choice?.message?.content ?? '' }],
+    stop_reason: STOP_REASONS[choice?.finish_reason ?? 'stop'] ?? 'end_turn',
+    stop_sequence: null,
+    usage: { input_tokens: usage?.prompt_tokens ?? 0, output_tokens: usage?.completion_tokens ?? 0 },
+  };
+}
+
+/** How one line's request ended. */
+export type Outcome =
+  | { ok: true; status: number; body: Record<string, unknown>; requestId: string }
+  /** the endpoint answered with an error status */
+  | { ok: false; status: number; body: unknown; requestId: string; message: string }
+  /** no answer: the line is invalid, or the request never got one (network, retries spent) */
+  | { ok: false; status?: undefined; code: string; message: string };
+
+/** The line of the output file (`output`) or of the error file (`errors`) for a line's outcome. */
+export function outputLine(
+  format: BatchFormat,
+  line: Record<string, unknown>,
+  o: Outcome,
+  id: string,
+  model: string,
+): { file: 'output' | 'errors'; line: Record<string, unknown> } {
+  const file = o.ok ? 'output' : 'errors';
+  if (format === 'openai')
+    return {
+      file,
+      line: {
+        id,
+        custom_id: line.custom_id,
+        response:
+          o.status !== undefined ? { status_code: o.status, request_id: o.requestId, body: o.body } : null,
+        error: o.ok || o.status !== undefined ? null : { code: o.code, message: o.message },
+      },
+    };
+  if (format === 'anthropic')
+    return {
+      file,
+      line: {
+        custom_id: line.custom_id,
+        result: o.ok
+          ? { type: 'succeeded', message: chatToAnthropic(o.body, model) }
+          : {
+              type: 'errored',
+              error: {
+                type: 'error',
+                error: { type: anthropicErrorType(o), message: o.message },
+              },
+            },
+      },
+    };
+  return {
+    file,
+    line: {
+      recordId: line.recordId,
+      modelInput: line.modelInput,
+      ...(o.ok
+        ? { modelOutput: chatToAnthropic(o.body, model) }
+        : { error: { errorCode: o.status ?? 400, errorMessage: o.message } }),
+    },
+  };
+}
+
+function anthropicErrorType(o: Outcome): string {
+  if (o.status === undefined) return o.code === 'invalid_request' ? 'invalid_request_error' : 'api_error';
+  if (o.status === 429) return 'rate_limit_error';
+  if (o.status === 401) return 'authentication_error';
+  if (o.status === 404) return 'not_found_error';
+  if (o.status >= 500) return 'api_error';
+  return 'invalid_request_error';
+}
