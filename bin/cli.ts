@@ -12,6 +12,7 @@ import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Command, Option } from 'commander';
+import { type BatchFormat, detectFormat } from '../containers/runner/src/batch-formats.ts';
 
 const LOCAL = 'http://127.0.0.1:3000';
 
@@ -254,7 +255,7 @@ const BATCH_CHUNK = 500;
 program
   .command('batch <file>')
   .description(
-    'submit many tasks from a JSONL file into one batch (seed 003 tasks.jsonl lines are trajectory tasks), in requests of --chunk lines',
+    'submit many tasks from a JSONL file into one batch (seed 003 tasks.jsonl lines are trajectory tasks), in requests of --chunk lines; an OpenAI, Anthropic or Bedrock batch file is one inference task on --model',
   )
   .option('--model <model>', 'the registered model of trajectory lines that name none')
   .option('--name <name>', "the batch's name")
@@ -267,6 +268,26 @@ program
         .map((text, i) => ({ text, line: i + 1 }))
         .filter((l) => l.text.trim());
       if (!numbered.length) throw new Error(`${file} has no lines`);
+      // a provider's batch file (OpenAI, Anthropic, Bedrock) is one inference task, taken as it is
+      const format = providerFormat(numbered[0]?.text ?? '');
+      if (format) {
+        const what = `${file} is an ${{ openai: 'OpenAI', anthropic: 'Anthropic', bedrock: 'Bedrock' }[format]} batch file`;
+        if (!o.model) throw new Error(`${what}: --model names the registered model to run it`);
+        if (numbered.length > MAX_INLINE_INPUTS)
+          throw new Error(
+            `${what} of ${numbered.length} lines; more than ${MAX_INLINE_INPUTS} go in through S3: ` +
+              'upload it and submit an inference task with params.inputsUri and a roleArn that can read it (README: Provider batch files)',
+          );
+        const task = await call(ep(), 'POST', '/v1/tasks', {
+          type: 'inference',
+          ...(o.name ? { name: o.name } : {}),
+          params: { model: o.model, kind: 'custom', inputs: numbered.map((l) => JSON.parse(l.text)) },
+        });
+        process.stderr.write(
+          `${what} of ${numbered.length} lines: task ${task.taskId}; its output.jsonl and errors.jsonl are in its outputs\n`,
+        );
+        return print(task);
+      }
       let batchId: string | undefined;
       const accepted: Record<string, unknown>[] = [];
       const rejected: Record<string, unknown>[] = [];
@@ -297,6 +318,18 @@ program
       if (!accepted.length) process.exitCode = 1;
     }),
   );
+
+/** The most inputs an inference task takes inline (the API's limit). */
+const MAX_INLINE_INPUTS = 1000;
+
+/** Which provider's batch file a first line is from, if any. */
+function providerFormat(first: string): BatchFormat | undefined {
+  try {
+    return detectFormat(JSON.parse(first));
+  } catch {
+    return undefined;
+  }
+}
 
 const batches = program.command('batches').description('batches: their counts, tasks and trajectories');
 batches

@@ -6,12 +6,15 @@
  * online releases them; 429s with Retry-After are waited out and a 200-input task writes 200 result
  * lines in order with token counts.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { promisify } from 'node:util';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TaskRecord } from '../../lambdas/domain/model.ts';
+import { REPO_ROOT } from '../../lib/function.ts';
 import { type LocalCloud, startLocalCloud } from '../../lib/local/cloud.ts';
 import { http, waitFor } from '../support/http.ts';
 import { type OpenAiServer, startOpenAiServer } from '../support/openai-server.ts';
@@ -134,6 +137,60 @@ describe('inference on the local cloud', () => {
     expect(lines.map((l: { index: number }) => l.index)).toEqual(inputs.map((_, i) => i));
     expect(lines.every((l: { usage: { promptTokens: number } }) => l.usage.promptTokens === 2)).toBe(true);
     expect(lines.filter((l: { attempts: number }) => l.attempts > 1).length).toBeGreaterThan(0);
+  });
+
+  it('runs an OpenAI Batch file sent as it is by the CLI, and writes OpenAI output lines, each custom_id once', async () => {
+    await register('e2e-batch', 4);
+    const lines = Array.from({ length: 40 }, (_, i) =>
+      JSON.stringify({
+        custom_id: `task-${i}`,
+        method: 'POST',
+        url: '/v1/chat/completions',
+        body: { model: 'e2e-batch', messages: [{ role: 'user', content: `line ${i}` }] },
+      }),
+    );
+    const file = path.join(dataDir, 'openai-batch.jsonl');
+    writeFileSync(file, `${lines.join('\n')}\n`);
+    const { stdout, stderr } = await promisify(execFile)(
+      path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx'),
+      [
+        path.join(REPO_ROOT, 'bin', 'cli.ts'),
+        '--endpoint',
+        cloud.apiUrl,
+        'batch',
+        file,
+        '--model',
+        'e2e-batch',
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(stderr).toContain('is an OpenAI batch file of 40 lines: task ');
+    const t = await finished((JSON.parse(stdout) as TaskRecord).taskId);
+    expect(t.status).toBe('SUCCEEDED');
+    expect(t.metrics).toMatchObject({ requests: 40, succeeded: 40, failed: 0 });
+    const s3 = new S3Client({ ...cloud.clientConfig, forcePathStyle: true });
+    const text = async (key: string) =>
+      (await (
+        await s3.send(new GetObjectCommand({ Bucket: cloud.bucketName, Key: key }))
+      ).Body?.transformToString()) ?? '';
+    const output = (await text(`tasks/${t.taskId}/output.jsonl`))
+      .trim()
+      .split('\n')
+      .map(
+        (l) =>
+          JSON.parse(l) as {
+            custom_id: string;
+            response: { status_code: number; body: { choices: { message: { content: string } }[] } };
+          },
+      );
+    expect(output.map((l) => l.custom_id).sort()).toEqual(lines.map((l) => JSON.parse(l).custom_id).sort());
+    for (const l of output) {
+      expect(l.response.status_code).toBe(200);
+      expect(l.response.body.choices[0]?.message.content).toBe(
+        `echo(e2e-batch): line ${l.custom_id.split('-')[1]}`,
+      );
+    }
+    expect(await text(`tasks/${t.taskId}/errors.jsonl`)).toBe('');
   });
 
   it("walks through seed 004's API section, in its shapes, and the tasks really run", async () => {
