@@ -4,9 +4,11 @@
  * default local user for an unsigned request, the signer's principal for one signed with SigV4 by a
  * known local key, and a 403 for a signature that does not verify.
  */
+
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { APIGatewayProxyEventV2WithIAMAuthorizer, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { serveDocs } from './docs.ts';
 import { listen } from './endpoint.ts';
 import { identityOf, type LocalIdentity, SignatureError } from './identities.ts';
 
@@ -88,6 +90,8 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
 
 export function startApiServer(port: number, handler: ApiHandler, callers: ApiCallers): Promise<Server> {
   const server = createServer((req, res) => {
+    // Swagger UI, on the local cloud only
+    if (serveDocs(req, res)) return;
     readBody(req)
       .then(async (body) => {
         const signer = await identityOf(

@@ -4,7 +4,7 @@
  * duplicate delivery, stats after a mixed run, and a restart with a data folder.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
@@ -12,6 +12,7 @@ import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signed } from '../../bin/cli.ts';
+import { chromiumPath } from '../../containers/agent/src/tools/browser.ts';
 import type { TaskRecord } from '../../lambdas/domain/model.ts';
 import { REPO_ROOT } from '../../lib/function.ts';
 import { type LocalCloud, startLocalCloud } from '../../lib/local/cloud.ts';
@@ -36,6 +37,8 @@ const options = {
     { accessKeyId: 'AKIDBOB', secretAccessKey: 'bob-secret', arn: 'arn:aws:iam::000000000000:user/bob' },
   ],
 };
+/** Screenshots and the like, kept after the run (ignored by git) */
+const ARTIFACTS = path.join(REPO_ROOT, '.local', 'test-artifacts');
 let cloud: LocalCloud;
 let api: <T = Record<string, unknown>>(
   method: string,
@@ -85,6 +88,43 @@ const pidOf = (id: string) =>
   });
 
 describe('the local cloud', () => {
+  it('serves the API docs at /docs: Swagger UI in real Chromium shows every route, with no console errors', async () => {
+    const { chromium } = await import('playwright-core');
+    const executablePath = chromiumPath();
+    if (!executablePath) throw new Error('no Chromium (apt-get install chromium; .ci/run installs it)');
+    const browser = await chromium.launch({
+      executablePath,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu'],
+    });
+    try {
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on('console', (m) => {
+        if (m.type() === 'error') errors.push(m.text());
+      });
+      page.on('pageerror', (e) => errors.push(e.message));
+      const r = await page.goto(`${cloud.apiUrl}/docs`);
+      expect(r?.status()).toBe(200);
+      await page.waitForSelector('.opblock', { timeout: 30_000 });
+      const shown = await page.$$eval('.opblock-summary-path', (els) =>
+        els.map((e) => e.getAttribute('data-path') ?? e.textContent ?? ''),
+      );
+      const doc = (await api<{ paths: Record<string, Record<string, unknown>> }>('GET', '/openapi.json'))
+        .body;
+      const operations = Object.values(doc.paths).reduce((n, ops) => n + Object.keys(ops).length, 0);
+      expect(shown).toHaveLength(operations);
+      expect(shown).toContain('/v1/batches/{id}/export');
+      expect(await page.title()).toBe('trainstack API');
+      expect(errors).toEqual([]);
+      mkdirSync(ARTIFACTS, { recursive: true });
+      await page.screenshot({ path: path.join(ARTIFACTS, 'docs.png'), fullPage: false });
+    } finally {
+      await browser.close();
+    }
+    expect((await fetch(`${cloud.apiUrl}/docs/nothing.js`)).status).toBe(404);
+  });
+
   it('walks through seed 000 with its own curl bodies', async () => {
     const sub = await api<{ task_id: string; status: string; message: string }>('POST', '/train', {
       epochs: 5,

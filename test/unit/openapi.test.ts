@@ -1,0 +1,35 @@
+/** The OpenAPI document: valid by a maintained validator, and every route of the router in it. */
+import SwaggerParser from '@apidevtools/swagger-parser';
+import { describe, expect, it } from 'vitest';
+import { openapi } from '../../lambdas/api/openapi.ts';
+import { ROUTES } from '../../lambdas/api/routes.ts';
+
+type Op = { parameters?: { name: string; in: string }[]; security?: unknown[] };
+
+describe('the OpenAPI document', () => {
+  const doc = openapi() as { paths: Record<string, Record<string, Op>> };
+
+  it('is valid OpenAPI 3.1 (@apidevtools/swagger-parser)', async () => {
+    await expect(SwaggerParser.validate(structuredClone(doc) as never)).resolves.toBeDefined();
+  });
+
+  it('has every route of the router, with its path parameters and its security', () => {
+    for (const r of ROUTES) {
+      const op = doc.paths[r.path]?.[r.method.toLowerCase()];
+      expect(op, `${r.method} ${r.path}`).toBeDefined();
+      for (const [, name] of r.path.matchAll(/\{(\w+)\}/g))
+        expect(
+          op?.parameters?.some((p) => p.in === 'path' && p.name === name),
+          `${r.path} ${name}`,
+        ).toBe(true);
+      expect(Boolean(op?.security?.length), `${r.method} ${r.path} security`).toBe(r.auth !== 'none');
+    }
+    const operations = Object.values(doc.paths).reduce((n, ops) => n + Object.keys(ops).length, 0);
+    expect(operations).toBe(ROUTES.length);
+  });
+
+  it('types the export query from the schema that validates it', () => {
+    const params = doc.paths['/v1/batches/{id}/export']?.get?.parameters ?? [];
+    expect(params.map((p) => p.name).sort()).toEqual(['cursor', 'format', 'id', 'includeFailed', 'limit']);
+  });
+});
