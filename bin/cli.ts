@@ -95,6 +95,42 @@ async function request(
   return { text: out, headers: r.headers };
 }
 
+/**
+ * Print a task's log lines as its event stream gives them (GET /v1/tasks/{id}/events), attempt after
+ * attempt, until it ends; its end on stderr. False when the endpoint has no stream (a deployed stack
+ * behind API Gateway, which buffers responses): the caller polls the logs route instead.
+ */
+async function followEvents(endpoint: string, id: string): Promise<boolean> {
+  const url = new URL(`/v1/tasks/${encodeURIComponent(id)}/events`, endpoint);
+  if (!isLocal(url)) return false;
+  const headers = process.env.AWS_ACCESS_KEY_ID ? await signed(url, 'GET', undefined, {}) : {};
+  const r = await fetch(url, { headers }).catch(() => undefined);
+  if (!r || r.status === 404 || !r.headers.get('content-type')?.startsWith('text/event-stream')) {
+    await r?.body?.cancel();
+    return false;
+  }
+  const decoder = new TextDecoder();
+  let buffer = '';
+  for await (const chunk of r.body ?? []) {
+    buffer += decoder.decode(chunk as Uint8Array, { stream: true });
+    for (let i = buffer.indexOf('\n\n'); i >= 0; i = buffer.indexOf('\n\n')) {
+      const block = buffer.slice(0, i);
+      buffer = buffer.slice(i + 2);
+      const field = (k: string) =>
+        block
+          .split('\n')
+          .find((l) => l.startsWith(`${k}: `))
+          ?.slice(k.length + 2);
+      const data = JSON.parse(field('data') ?? '{}') as { message?: string; level?: string; status?: string };
+      const event = field('event');
+      if (event === 'log')
+        console.log(data.level && data.level !== 'INFO' ? `${data.level} ${data.message}` : data.message);
+      if (event === 'end') process.stderr.write(`task ${id} ${data.status}\n`);
+    }
+  }
+  return true;
+}
+
 async function call(
   endpoint: string,
   method: string,
@@ -475,6 +511,8 @@ program
   .option('--attempt <n>', 'attempt (default: the latest)', int)
   .action(
     run(async (id: string, o: { follow?: boolean; attempt?: number }) => {
+      // following the latest attempt: the event stream where the endpoint has one (the local cloud)
+      if (o.follow && !o.attempt && (await followEvents(ep(), id))) return;
       let cursor: string | undefined;
       for (;;) {
         const q = new URLSearchParams({

@@ -11,6 +11,7 @@ import type { APIGatewayProxyEventV2WithIAMAuthorizer, APIGatewayProxyStructured
 import { serveDocs } from './docs.ts';
 import { listen } from './endpoint.ts';
 import { identityOf, type LocalIdentity, SignatureError } from './identities.ts';
+import { EVENTS_PATH, serveEvents } from './sse.ts';
 
 export type ApiHandler = (
   event: APIGatewayProxyEventV2WithIAMAuthorizer,
@@ -34,8 +35,10 @@ export async function toEvent(
   req: IncomingMessage,
   caller: string,
   body: Buffer,
+  /** another path than the request's (the event stream reads the API's own routes) */
+  path?: string,
 ): Promise<APIGatewayProxyEventV2WithIAMAuthorizer> {
-  const url = new URL(req.url ?? '/', 'http://localhost');
+  const url = new URL(path ?? req.url ?? '/', 'http://localhost');
   const headers = headersOf(req);
   const query: Record<string, string> = {};
   for (const [k, v] of url.searchParams) query[k] = k in query ? `${query[k]},${v}` : v;
@@ -103,10 +106,25 @@ export function startApiServer(port: number, handler: ApiHandler, callers: ApiCa
           },
           callers.identities,
         );
-        return toEvent(req, signer?.arn ?? callers.defaultCaller, body);
+        const caller = signer?.arn ?? callers.defaultCaller;
+        // a task's live events: a stream, read through the API's own routes as this caller
+        const events =
+          req.method === 'GET'
+            ? EVENTS_PATH.exec(new URL(req.url ?? '/', 'http://localhost').pathname)
+            : null;
+        if (events?.[1]) {
+          const get = async (p: string) => {
+            const r = await handler(await toEvent(req, caller, Buffer.alloc(0), p));
+            return { status: r.statusCode ?? 200, body: r.body ? (JSON.parse(r.body) as unknown) : {} };
+          };
+          await serveEvents(req, res, decodeURIComponent(events[1]), get);
+          return undefined;
+        }
+        return toEvent(req, caller, body);
       })
-      .then(handler)
+      .then(async (event) => (event ? handler(event) : undefined))
       .then((r) => {
+        if (!r) return; // answered already (the event stream)
         res.writeHead(r.statusCode ?? 200, (r.headers ?? {}) as Record<string, string>);
         res.end(r.isBase64Encoded && r.body ? Buffer.from(r.body, 'base64') : (r.body ?? ''));
       })

@@ -125,6 +125,75 @@ describe('the local cloud', () => {
     expect((await fetch(`${cloud.apiUrl}/docs/nothing.js`)).status).toBe(404);
   });
 
+  it("streams a task's events (status, progress, log lines) in order, resumes after Last-Event-ID, and ends with the task", async () => {
+    type Sse = { id: string; event: string; data: Record<string, unknown> };
+    /** The events of one connection, until the stream ends. */
+    const events = async (id: string, lastEventId?: string) => {
+      const r = await fetch(`${cloud.apiUrl}/v1/tasks/${id}/events`, {
+        headers: lastEventId ? { 'last-event-id': lastEventId } : {},
+        signal: AbortSignal.timeout(60_000),
+      });
+      expect(r.status).toBe(200);
+      expect(r.headers.get('content-type')).toMatch(/^text\/event-stream/);
+      const out: Sse[] = [];
+      const reader = r.body?.getReader();
+      const decoder = new TextDecoder();
+      let buffer = '';
+      for (;;) {
+        const { value, done } = (await reader?.read()) ?? { done: true, value: undefined };
+        if (done) break;
+        buffer += decoder.decode(value, { stream: true });
+        let i = buffer.indexOf('\n\n');
+        while (i >= 0) {
+          const block = buffer.slice(0, i);
+          buffer = buffer.slice(i + 2);
+          const field = (k: string) =>
+            block
+              .split('\n')
+              .find((l) => l.startsWith(`${k}: `))
+              ?.slice(k.length + 2);
+          const data = field('data');
+          if (data !== undefined)
+            out.push({ id: field('id') ?? '', event: field('event') ?? '', data: JSON.parse(data) });
+          i = buffer.indexOf('\n\n');
+        }
+      }
+      return out;
+    };
+    const id = await submit(
+      sh(
+        'for i in 1 2 3 4 5 6; do echo "line $i"; echo "##trainstack {\\"progress\\": $((i * 16))}"; sleep 0.3; done',
+      ),
+    );
+    const all = await events(id);
+    const logs = all.filter((e) => e.event === 'log').map((e) => e.data.message);
+    expect(logs.filter((m) => String(m).startsWith('line '))).toEqual([
+      'line 1',
+      'line 2',
+      'line 3',
+      'line 4',
+      'line 5',
+      'line 6',
+    ]);
+    const statuses = all.filter((e) => e.event === 'status').map((e) => e.data.status);
+    expect(statuses).toContain('RUNNING');
+    expect(statuses.at(-1)).toBe('SUCCEEDED');
+    expect(all.filter((e) => e.event === 'progress').map((e) => e.data.progress)).toContain(96);
+    expect(all.at(-1)).toMatchObject({ event: 'end', data: { status: 'SUCCEEDED' } });
+    // a client that lost the connection after line 2 gets line 3 onwards, and nothing twice
+    const at2 = all.find((e) => e.event === 'log' && e.data.message === 'line 2');
+    const resumed = (await events(id, at2?.id)).filter((e) => e.event === 'log').map((e) => e.data.message);
+    expect(resumed.filter((m) => String(m).startsWith('line '))).toEqual([
+      'line 3',
+      'line 4',
+      'line 5',
+      'line 6',
+    ]);
+    expect(resumed).toEqual(logs.slice(logs.indexOf('line 2') + 1));
+    // someone else's task, or none: the API's answer, not a stream
+    expect((await fetch(`${cloud.apiUrl}/v1/tasks/01ARZ3NDEKTSV4RRFFQ69G5FAV/events`)).status).toBe(404);
+  });
+
   it('walks through seed 000 with its own curl bodies', async () => {
     const sub = await api<{ task_id: string; status: string; message: string }>('POST', '/train', {
       epochs: 5,
@@ -497,8 +566,14 @@ describe('the local cloud', () => {
     // --follow on a running task prints lines as they come and returns when the task ends
     const slow = await submitSh('echo one; sleep 1.5; echo two');
     await waitFor('slow running', async () => (await get(slow.taskId)).status === 'RUNNING');
-    const followed = await cli('logs', slow.taskId, '--follow');
-    expect(followed.indexOf('one')).toBeLessThan(followed.indexOf('two'));
+    const followed = await promisify(execFile)(
+      path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx'),
+      [path.join(REPO_ROOT, 'bin', 'cli.ts'), '--endpoint', cloud.apiUrl, 'logs', slow.taskId, '--follow'],
+      { encoding: 'utf8' },
+    );
+    expect(followed.stdout.indexOf('one')).toBeLessThan(followed.stdout.indexOf('two'));
+    // through the event stream, which says how the task ended
+    expect(followed.stderr).toContain(`task ${slow.taskId} SUCCEEDED`);
     expect((await get(slow.taskId)).status).toBe('SUCCEEDED');
     await expect(cli('cancel', slow.taskId)).rejects.toThrow(/409/);
     const batch = path.join(dataDir, 'tasks.jsonl');
