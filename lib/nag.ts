@@ -25,7 +25,9 @@ export function acknowledgeNagFindings(stack: TrainstackStack): void {
   const tableIndexes = `IAM5[Resource::${ref(stack.storage.table)}/index/*]`;
   const bucketObjects = `IAM5[Resource::${ref(stack.storage.bucket)}/*]`;
 
-  for (const fn of [stack.apiFunction, stack.dispatch.dispatcher, stack.stepFunction]) {
+  const functions = [stack.apiFunction, stack.dispatch.dispatcher, stack.stepFunction];
+  if (stack.eventsFunction) functions.push(stack.eventsFunction);
+  for (const fn of functions) {
     ack(fn, 'L1', 'Node.js 24 is the newest Lambda runtime for Node; the rule lags behind it.');
     ack(
       fn,

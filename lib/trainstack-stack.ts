@@ -6,6 +6,7 @@
  */
 import { ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { FunctionUrlAuthType, InvokeMode } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { Api } from './api.ts';
@@ -38,6 +39,8 @@ export class TrainstackStack extends Stack {
   /** where task containers write their logs (the GPU cluster's, or a log group of its own without one) */
   readonly taskLogs: LogGroup;
   readonly apiFunction: HouseFunction;
+  /** a task's live events (server-sent events), behind a streaming function URL: on AWS only */
+  readonly eventsFunction?: HouseFunction;
   readonly stepFunction: HouseFunction;
   readonly observability: Observability;
   /** the settings it was built with (CDK context and defaults) */
@@ -105,22 +108,23 @@ export class TrainstackStack extends Stack {
       logRetention,
     });
 
+    const apiEnvironment = {
+      MAX_QUEUE_DEPTH: String(c.maxQueueDepth),
+      // the running cost of tasks that have not ended
+      GPU_HOURLY_USD: String(c.gpuHourlyUsd),
+      CPU_HOURLY_USD: String(c.cpuHourlyUsd),
+      MAX_CONCURRENT_TASKS: String(cap),
+      MAX_GPUS_PER_TASK: String(Math.max(...taskSizes(c.gpusPerInstance))),
+      SECRETS_PREFIX: c.secretsPrefix,
+      WORKLOAD_ROLE_ARNS: c.workloadRoleArns.join(','),
+      // who sees and acts on every owner's tasks
+      ADMIN_PRINCIPALS: c.adminPrincipals.join(','),
+    };
     this.apiFunction = new HouseFunction(this, 'ApiHandler', {
       handlerFile: 'api',
       logRetention,
       timeout: Duration.seconds(29),
-      environment: {
-        MAX_QUEUE_DEPTH: String(c.maxQueueDepth),
-        // the running cost of tasks that have not ended
-        GPU_HOURLY_USD: String(c.gpuHourlyUsd),
-        CPU_HOURLY_USD: String(c.cpuHourlyUsd),
-        MAX_CONCURRENT_TASKS: String(cap),
-        MAX_GPUS_PER_TASK: String(Math.max(...taskSizes(c.gpusPerInstance))),
-        SECRETS_PREFIX: c.secretsPrefix,
-        WORKLOAD_ROLE_ARNS: c.workloadRoleArns.join(','),
-        // who sees and acts on every owner's tasks
-        ADMIN_PRINCIPALS: c.adminPrincipals.join(','),
-      },
+      environment: apiEnvironment,
     });
     if (onAws) {
       this.api = new Api(this, 'Api', {
@@ -225,6 +229,42 @@ export class TrainstackStack extends Stack {
           ],
         }),
       );
+    }
+
+    // a task's live events: a streaming function URL beside the API (HTTP APIs buffer responses), with
+    // the API's handler inside it, so who may see a task is decided as the API decides it
+    if (this.api) {
+      this.eventsFunction = new HouseFunction(this, 'Events', {
+        handlerFile: 'events',
+        logRetention,
+        timeout: Duration.minutes(15),
+        environment: {
+          ...apiEnvironment,
+          TABLE_NAME: table.tableName,
+          QUEUE_URL: this.dispatch.queue.queueUrl,
+          STATE_MACHINE_ARN: sm.stateMachineArn,
+          BUCKET_NAME: bucket.bucketName,
+          LOG_GROUP_NAME: this.taskLogs.logGroupName,
+        },
+      });
+      // it reads tasks and their logs, nothing else
+      table.grantReadData(this.eventsFunction);
+      this.taskLogs.grantRead(this.eventsFunction);
+      const url = this.eventsFunction.addFunctionUrl({
+        authType: FunctionUrlAuthType.AWS_IAM,
+        invokeMode: InvokeMode.RESPONSE_STREAM,
+      });
+      this.api.invokePolicy.addStatements(
+        new PolicyStatement({
+          actions: ['lambda:InvokeFunctionUrl'],
+          resources: [this.eventsFunction.functionArn],
+          conditions: { StringEquals: { 'lambda:FunctionUrlAuthType': 'AWS_IAM' } },
+        }),
+      );
+      new CfnOutput(this, 'EventsUrl', {
+        value: url.url,
+        description: "a task's live events: GET <EventsUrl>v1/tasks/<id>/events (SigV4, service lambda)",
+      });
     }
 
     this.observability = new Observability(this, 'Observability', {

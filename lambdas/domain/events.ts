@@ -117,3 +117,37 @@ export async function* taskEvents(
     await new Promise((r) => setTimeout(r, o.pollMs));
   }
 }
+
+/** A GET through the API's own routes as the caller: its status and parsed body. */
+export type ApiGet = (
+  path: string,
+  query?: Record<string, string>,
+) => Promise<{ status: number; body: unknown }>;
+
+/** The API's answer to a request the stream cannot serve (not the caller's task, or none). */
+export class EventsRefused extends Error {
+  constructor(readonly answer: { status: number; body: unknown }) {
+    super(`refused: ${answer.status}`);
+  }
+}
+
+/** The events' source over the API's routes: the task view and its logs route, with the caller's rights. */
+export function eventSourceOver(get: ApiGet, taskId: string): EventSource {
+  const base = `/v1/tasks/${encodeURIComponent(taskId)}`;
+  return {
+    task: async () => {
+      const r = await get(base);
+      if (r.status !== 200) throw new EventsRefused(r);
+      return r.body as EventTask;
+    },
+    logs: async (attempt, cursor) => {
+      const r = await get(`${base}/logs`, { attempt: String(attempt), ...(cursor ? { cursor } : {}) });
+      if (r.status !== 200) throw new EventsRefused(r);
+      return r.body as EventLogPage;
+    },
+  };
+}
+
+/** One server-sent event. */
+export const sseFrame = (e: TaskEvent) =>
+  `id: ${e.id}\nevent: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`;

@@ -113,8 +113,9 @@ export function startApiServer(port: number, handler: ApiHandler, callers: ApiCa
             ? EVENTS_PATH.exec(new URL(req.url ?? '/', 'http://localhost').pathname)
             : null;
         if (events?.[1]) {
-          const get = async (p: string) => {
-            const r = await handler(await toEvent(req, caller, Buffer.alloc(0), p));
+          const get = async (p: string, query: Record<string, string> = {}) => {
+            const q = new URLSearchParams(query);
+            const r = await handler(await toEvent(req, caller, Buffer.alloc(0), q.size ? `${p}?${q}` : p));
             return { status: r.statusCode ?? 200, body: r.body ? (JSON.parse(r.body) as unknown) : {} };
           };
           await serveEvents(req, res, decodeURIComponent(events[1]), get);

@@ -204,8 +204,17 @@ export interface LocalFunction {
  */
 export function functionsOf(t: Template, n: LocalNames): LocalFunction[] {
   const out: LocalFunction[] = [];
+  // a function behind a streaming function URL (a task's events) is the local API server's own stream
+  const streaming = new Set(
+    Object.values(t.Resources)
+      .filter((r) => r.Type === 'AWS::Lambda::Url' && r.Properties?.InvokeMode === 'RESPONSE_STREAM')
+      .map(
+        (r) =>
+          (r.Properties?.TargetFunctionArn as { 'Fn::GetAtt'?: string[] } | undefined)?.['Fn::GetAtt']?.[0],
+      ),
+  );
   for (const [id, r] of Object.entries(t.Resources)) {
-    if (r.Type !== 'AWS::Lambda::Function') continue;
+    if (r.Type !== 'AWS::Lambda::Function' || streaming.has(id)) continue;
     const entry = r.Metadata?.[ENTRY_METADATA];
     if (typeof entry !== 'string') continue;
     const p = r.Properties ?? {};

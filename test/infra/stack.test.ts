@@ -46,7 +46,9 @@ describe('API', () => {
     const outputs = t.toJSON().Outputs as Record<string, { Value: unknown; Description?: string }>;
     expect(Object.values(outputs).some((o) => o.Description === 'trainstack API URL')).toBe(true);
     t.hasResourceProperties('AWS::IAM::ManagedPolicy', {
-      PolicyDocument: { Statement: [Match.objectLike({ Action: 'execute-api:Invoke', Effect: 'Allow' })] },
+      PolicyDocument: {
+        Statement: Match.arrayWith([Match.objectLike({ Action: 'execute-api:Invoke', Effect: 'Allow' })]),
+      },
     });
   });
 
@@ -187,6 +189,15 @@ describe('GPU cluster', () => {
     expect(def).toContain(
       '{"And":[{"Variable":"$.ctx.taskDefinition","IsPresent":true},{"Variable":"$.ctx.gpus","NumericLessThanEquals":1}],"Next":"RunOwnImage1Gpu"}',
     );
+  });
+
+  it("streams a task's events from a function URL with IAM auth, which the API's invoke policy may call", () => {
+    t.hasResourceProperties('AWS::Lambda::Url', { AuthType: 'AWS_IAM', InvokeMode: 'RESPONSE_STREAM' });
+    const policy = JSON.stringify(t.findResources('AWS::IAM::ManagedPolicy'));
+    expect(policy).toMatch(
+      /"Action":"lambda:InvokeFunctionUrl","Condition":\{"StringEquals":\{"lambda:FunctionUrlAuthType":"AWS_IAM"\}\}/,
+    );
+    expect(Object.keys(t.findOutputs('EventsUrl'))).toEqual(['EventsUrl']);
   });
 
   it("runs a task's own image with the runner kit an init container copies into a shared volume", () => {
@@ -333,7 +344,7 @@ describe('observability', () => {
       (f) => f.Properties as Record<string, unknown>,
     );
     const ours = fns.filter((f) => String(JSON.stringify(f.Environment)).includes('POWERTOOLS_SERVICE_NAME'));
-    expect(ours).toHaveLength(3);
+    expect(ours).toHaveLength(4); // API, dispatcher, workflow step, events
     for (const f of ours) {
       expect(f.Architectures).toEqual(['arm64']);
       expect(String(f.Runtime)).toMatch(/^nodejs(2[2-9]|[3-9]\d)\.x$/);
