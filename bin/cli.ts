@@ -95,6 +95,10 @@ async function request(
   return { text: out, headers: r.headers };
 }
 
+/** A log line as the CLI prints it: its level where not INFO, or the whole line as JSON with --output json. */
+const logLine = (l: { message: string; level?: string; timestamp?: number }) =>
+  asJson() ? JSON.stringify(l) : l.level && l.level !== 'INFO' ? `${l.level} ${l.message}` : l.message;
+
 /**
  * Print a task's log lines as its event stream gives them (GET /v1/tasks/{id}/events), attempt after
  * attempt, until it ends; its end on stderr. False when the endpoint has no stream (a deployed stack
@@ -147,8 +151,18 @@ const program = new Command()
   .name('trainstack')
   .description('Run GPU tasks on trainstack (the local cloud by default)')
   .addOption(new Option('--endpoint <url>', 'API URL').env('TRAINSTACK_ENDPOINT').default(LOCAL))
+  .addOption(
+    new Option(
+      '--output <format>',
+      'text for people, json for scripts (list, logs and models list print tables or lines as text)',
+    )
+      .choices(['text', 'json'])
+      .default('text'),
+  )
   .showHelpAfterError();
 const ep = () => program.opts<{ endpoint: string }>().endpoint;
+/** Whether to print what the API answered as JSON, for a script. */
+const asJson = () => program.opts<{ output: string }>().output === 'json';
 const run =
   <A extends unknown[]>(fn: (...a: A) => Promise<void>) =>
   async (...a: A) => {
@@ -260,6 +274,7 @@ program
           .map(([k, v]): [string, string] => [k, String(v)]),
       );
       const r = await call(ep(), 'GET', `/v1/tasks?${q}`);
+      if (asJson()) return print(r);
       for (const t of (r.tasks as Record<string, unknown>[]) ?? []) {
         console.log(
           [
@@ -474,6 +489,7 @@ models
 models.command('list').action(
   run(async () => {
     const r = await call(ep(), 'GET', '/v1/models');
+    if (asJson()) return print(r);
     for (const m of (r.models as Record<string, unknown>[]) ?? [])
       console.log(
         [
@@ -521,8 +537,7 @@ program
         });
         const r = await call(ep(), 'GET', `/v1/tasks/${id}/logs?${q}`);
         // stderr's lines say their level (WARN, or ERROR in a traceback)
-        for (const l of (r.lines as { message: string; level?: string }[]) ?? [])
-          console.log(l.level && l.level !== 'INFO' ? `${l.level} ${l.message}` : l.message);
+        for (const l of (r.lines as { message: string; level?: string }[]) ?? []) console.log(logLine(l));
         cursor = (r.cursor as string | undefined) ?? cursor;
         if (!o.follow || (r.done && !(r.lines as unknown[]).length)) return;
         if (!(r.lines as unknown[]).length) await new Promise((res) => setTimeout(res, 1000));

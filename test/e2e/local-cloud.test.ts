@@ -448,6 +448,20 @@ describe('the local cloud', () => {
     await finished(submitted.taskId);
     expect(JSON.parse(await cli('show', submitted.taskId)).status).toBe('SUCCEEDED');
     expect(await cli('logs', submitted.taskId)).toContain('from-cli');
+    // --output json: what a script reads (the list as the API gives it, log lines as JSON lines)
+    const listed = JSON.parse(await cli('--output', 'json', 'list', '--limit', '100')) as {
+      tasks: { taskId: string }[];
+    };
+    expect(listed.tasks.map((t) => t.taskId)).toContain(submitted.taskId);
+    const jsonLogs = (await cli('--output', 'json', 'logs', submitted.taskId))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { message: string; level: string; timestamp: number });
+    expect(jsonLogs.find((l) => l.message === 'from-cli')).toMatchObject({
+      level: 'INFO',
+      timestamp: expect.any(Number),
+    });
+    await expect(cli('--output', 'yaml', 'list')).rejects.toThrow(/Allowed choices are text, json/);
     expect(JSON.parse(await cli('stats')).byStatus.SUCCEEDED).toBeGreaterThan(0);
     await expect(cli('submit', '--priority', '11')).rejects.toThrow(/priority/);
     // --wait: the task when it ends, and an exit code a script can use
