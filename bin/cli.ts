@@ -159,7 +159,10 @@ const program = new Command()
       .choices(['text', 'json'])
       .default('text'),
   )
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // the program's options (--endpoint, --output) come before the command; after it, --output is the
+  // command's own (batches download -o <file>)
+  .enablePositionalOptions();
 const ep = () => program.opts<{ endpoint: string }>().endpoint;
 /** Whether to print what the API answered as JSON, for a script. */
 const asJson = () => program.opts<{ output: string }>().output === 'json';
