@@ -13,6 +13,7 @@ import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Command, Option } from 'commander';
 import { type BatchFormat, detectFormat } from '../containers/runner/src/batch-formats.ts';
+import { readSse } from '../lambdas/domain/events.ts';
 
 const LOCAL = 'http://127.0.0.1:3000';
 
@@ -113,24 +114,9 @@ async function followEvents(endpoint: string, id: string): Promise<boolean> {
     await r?.body?.cancel();
     return false;
   }
-  const decoder = new TextDecoder();
-  let buffer = '';
-  for await (const chunk of r.body ?? []) {
-    buffer += decoder.decode(chunk as Uint8Array, { stream: true });
-    for (let i = buffer.indexOf('\n\n'); i >= 0; i = buffer.indexOf('\n\n')) {
-      const block = buffer.slice(0, i);
-      buffer = buffer.slice(i + 2);
-      const field = (k: string) =>
-        block
-          .split('\n')
-          .find((l) => l.startsWith(`${k}: `))
-          ?.slice(k.length + 2);
-      const data = JSON.parse(field('data') ?? '{}') as { message?: string; level?: string; status?: string };
-      const event = field('event');
-      if (event === 'log')
-        console.log(data.level && data.level !== 'INFO' ? `${data.level} ${data.message}` : data.message);
-      if (event === 'end') process.stderr.write(`task ${id} ${data.status}\n`);
-    }
+  for await (const e of readSse(r.body ?? [])) {
+    if (e.event === 'log') console.log(logLine(e.data as { message: string; level?: string }));
+    if (e.event === 'end') process.stderr.write(`task ${id} ${String(e.data.status)}\n`);
   }
   return true;
 }

@@ -151,3 +151,27 @@ export function eventSourceOver(get: ApiGet, taskId: string): EventSource {
 /** One server-sent event. */
 export const sseFrame = (e: TaskEvent) =>
   `id: ${e.id}\nevent: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`;
+
+/** The events of a server-sent event stream, as they arrive (the CLI's `--follow`, and tests). */
+export async function* readSse(
+  body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+): AsyncGenerator<{ id?: string; event?: string; data: Record<string, unknown> }> {
+  const decoder = new TextDecoder();
+  let buffer = '';
+  for await (const chunk of body) {
+    buffer += decoder.decode(chunk, { stream: true });
+    for (let i = buffer.indexOf('\n\n'); i >= 0; i = buffer.indexOf('\n\n')) {
+      const lines = buffer.slice(0, i).split('\n');
+      buffer = buffer.slice(i + 2);
+      const field = (k: string) => lines.find((l) => l.startsWith(`${k}: `))?.slice(k.length + 2);
+      const data = field('data');
+      if (data === undefined) continue; // a comment (keep-alive)
+      const [id, event] = [field('id'), field('event')];
+      yield {
+        ...(id ? { id } : {}),
+        ...(event ? { event } : {}),
+        data: JSON.parse(data) as Record<string, unknown>,
+      };
+    }
+  }
+}

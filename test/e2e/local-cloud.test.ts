@@ -13,6 +13,7 @@ import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signed } from '../../bin/cli.ts';
 import { chromiumPath } from '../../containers/agent/src/tools/browser.ts';
+import { readSse } from '../../lambdas/domain/events.ts';
 import type { TaskRecord } from '../../lambdas/domain/model.ts';
 import { REPO_ROOT } from '../../lib/function.ts';
 import { type LocalCloud, startLocalCloud } from '../../lib/local/cloud.ts';
@@ -621,28 +622,8 @@ describe('the local cloud', () => {
       expect(r.status).toBe(200);
       expect(r.headers.get('content-type')).toMatch(/^text\/event-stream/);
       const out: Sse[] = [];
-      const reader = r.body?.getReader();
-      const decoder = new TextDecoder();
-      let buffer = '';
-      for (;;) {
-        const { value, done } = (await reader?.read()) ?? { done: true, value: undefined };
-        if (done) break;
-        buffer += decoder.decode(value, { stream: true });
-        let i = buffer.indexOf('\n\n');
-        while (i >= 0) {
-          const block = buffer.slice(0, i);
-          buffer = buffer.slice(i + 2);
-          const field = (k: string) =>
-            block
-              .split('\n')
-              .find((l) => l.startsWith(`${k}: `))
-              ?.slice(k.length + 2);
-          const data = field('data');
-          if (data !== undefined)
-            out.push({ id: field('id') ?? '', event: field('event') ?? '', data: JSON.parse(data) });
-          i = buffer.indexOf('\n\n');
-        }
-      }
+      for await (const e of readSse(r.body ?? []))
+        out.push({ id: e.id ?? '', event: e.event ?? '', data: e.data });
       return out;
     };
     const id = await submit(

@@ -106,6 +106,23 @@ function config(task: TaskRecord, extra: Partial<RunnerConfig> = {}): RunnerConf
   };
 }
 
+/** The environment of the runner bundle run as its own process, as the local cloud's ECS gives it. */
+function runnerProcessEnv(c: RunnerConfig): Record<string, string> {
+  return {
+    PATH: String(process.env.PATH),
+    AWS_ENDPOINT_URL: String(process.env.AWS_ENDPOINT_URL),
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+    [RUNNER_ENV.table]: stack.tableName,
+    [RUNNER_ENV.bucket]: stack.bucketName,
+    [RUNNER_ENV.taskId]: c.taskId,
+    [RUNNER_ENV.attempt]: String(c.attempt),
+    [RUNNER_ENV.outputDir]: c.outputDir,
+    [RUNNER_ENV.checkpointDir]: c.checkpointDir,
+  };
+}
+
 /** The secrets the runner's tests can read: one plain, one JSON. */
 const secretsFile = path.join(mkdtempSync(path.join(tmpdir(), 'runner-secrets-')), 'secrets.json');
 writeFileSync(
@@ -529,18 +546,8 @@ describe('a hostile workload', () => {
     const c = config(task);
     chmodSync(path.dirname(c.outputDir), 0o711); // the workload's user may pass through, not list
     const env: Record<string, string> = {
-      PATH: String(process.env.PATH),
-      AWS_ENDPOINT_URL: String(process.env.AWS_ENDPOINT_URL),
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'local',
-      AWS_SECRET_ACCESS_KEY: 'local',
+      ...runnerProcessEnv(c),
       AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: '/v2/credentials/task-role',
-      [RUNNER_ENV.table]: stack.tableName,
-      [RUNNER_ENV.bucket]: stack.bucketName,
-      [RUNNER_ENV.taskId]: task.taskId,
-      [RUNNER_ENV.attempt]: String(c.attempt),
-      [RUNNER_ENV.outputDir]: c.outputDir,
-      [RUNNER_ENV.checkpointDir]: c.checkpointDir,
       ...(workloadUser ? { [RUNNER_ENV.workloadUser]: workloadUser } : {}),
     };
     const child = spawn(process.execPath, [bundle], { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -1068,19 +1075,7 @@ describe('inference', () => {
         const t = await mustGet(store, task.taskId);
         const c = config(t);
         const child = spawn(process.execPath, [bundle], {
-          env: {
-            PATH: String(process.env.PATH),
-            AWS_ENDPOINT_URL: String(process.env.AWS_ENDPOINT_URL),
-            AWS_REGION: 'us-east-1',
-            AWS_ACCESS_KEY_ID: 'local',
-            AWS_SECRET_ACCESS_KEY: 'local',
-            [RUNNER_ENV.table]: stack.tableName,
-            [RUNNER_ENV.bucket]: stack.bucketName,
-            [RUNNER_ENV.taskId]: t.taskId,
-            [RUNNER_ENV.attempt]: String(c.attempt),
-            [RUNNER_ENV.outputDir]: c.outputDir,
-            [RUNNER_ENV.checkpointDir]: c.checkpointDir,
-          },
+          env: runnerProcessEnv(c),
           stdio: ['ignore', 'pipe', 'pipe'],
         });
         let output = '';

@@ -341,7 +341,13 @@ async function* s3Lines(uri: string, credentials: CredentialSource): AsyncIterab
     followRegionRedirects: true,
   });
   const r = await client.send(new GetObjectCommand({ Bucket: m[1], Key: m[2] }));
-  yield* createInterface({ input: r.Body as NodeJS.ReadableStream, crlfDelay: Number.POSITIVE_INFINITY });
+  const body = r.Body as NodeJS.ReadableStream & { destroy?: () => void };
+  try {
+    yield* createInterface({ input: body, crlfDelay: Number.POSITIVE_INFINITY });
+  } finally {
+    // a reader that stops early (the format check reads one line) gives the connection back
+    body.destroy?.();
+  }
 }
 
 async function* arrayLines(inputs: unknown[]): AsyncIterable<string> {
@@ -350,15 +356,9 @@ async function* arrayLines(inputs: unknown[]): AsyncIterable<string> {
 
 /** The inputs of an s3:// JSONL file, read with the given credentials. */
 async function readInputs(uri: string, credentials: CredentialSource) {
-  const m = /^s3:\/\/([^/]+)\/(.+)$/.exec(uri);
-  if (!m?.[1] || !m[2]) throw new Error(`not an s3:// URI: ${uri}`);
-  const client = new S3Client({
-    credentials,
-    forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL),
-    followRegionRedirects: true,
-  });
-  const r = await client.send(new GetObjectCommand({ Bucket: m[1], Key: m[2] }));
-  return parseJsonlInputs((await r.Body?.transformToString()) ?? '');
+  const lines: string[] = [];
+  for await (const line of s3Lines(uri, credentials)) lines.push(line);
+  return parseJsonlInputs(lines.join('\n'));
 }
 
 /** Where AWS is for a workload with a role: the region, and the endpoint when one is set (the local cloud). */
