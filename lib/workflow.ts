@@ -120,7 +120,12 @@ export class Workflow extends Construct {
       new LambdaInvoke(this, name, {
         stateName: name,
         lambdaFunction: props.stepFunction,
-        payload: TaskInput.fromObject({ action, taskId: JsonPath.stringAt(PATH.taskId), ...extra }),
+        payload: TaskInput.fromObject({
+          action,
+          taskId: JsonPath.stringAt(PATH.taskId),
+          execution: JsonPath.stringAt(PATH.execution),
+          ...extra,
+        }),
         payloadResponseOnly: true,
         resultPath,
         retryOnServiceExceptions: true,

@@ -14,10 +14,19 @@ export interface StepError {
   Cause?: unknown;
 }
 
+/**
+ * Every step names the execution that calls it (`$$.Execution.Name`, `<taskId>-<run>`): a step of an
+ * execution that is no longer the task's current run (the reconciler ended it, the task was retried
+ * and runs again) changes nothing.
+ */
+interface StepOf {
+  taskId: string;
+  execution?: string;
+}
 export type StepEvent =
-  | { action: typeof STEP.start; taskId: string }
-  | { action: typeof STEP.failed; taskId: string; error?: StepError }
-  | { action: typeof STEP.succeeded; taskId: string };
+  | ({ action: typeof STEP.start } & StepOf)
+  | ({ action: typeof STEP.failed; error?: StepError } & StepOf)
+  | ({ action: typeof STEP.succeeded } & StepOf);
 
 /** The `start` step's answer, kept at `$.ctx`: whether to run, and the attempt's size and timeout. */
 export interface AttemptContext {
@@ -52,6 +61,8 @@ export const NO_COMPUTE_ERROR = 'Trainstack.NoCompute';
 /** Where the execution's state keeps each value. */
 export const PATH = {
   taskId: '$.taskId',
+  /** the context object's execution name */
+  execution: '$$.Execution.Name',
   ctx: '$.ctx',
   decision: '$.decision',
   error: '$.error',

@@ -7,7 +7,10 @@
 import type { Logger } from './logger.ts';
 import type { TaskRecord } from './model.ts';
 import { type Clock, ExecutionFinished, type Executions } from './ports.ts';
+import { executionName } from './runs.ts';
 import { CapacityFull, ModelFull, type TaskRepository } from './task-repository.ts';
+
+export { executionName };
 
 /** How far down the queue one pass looks for tasks it can start. */
 const MAX_WINDOW = 1000;
@@ -21,9 +24,6 @@ export interface DispatchResult {
   expired: string[];
   freeSlots: number;
 }
-
-/** The workflow execution name of the task's current run: `<taskId>-<run>` (at most 80 characters). */
-export const executionName = (t: Pick<TaskRecord, 'taskId' | 'runs'>) => `${t.taskId}-${t.runs ?? 1}`;
 
 export interface DispatchDeps {
   store: TaskRepository;

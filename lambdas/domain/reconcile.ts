@@ -7,6 +7,7 @@
 import type { Logger } from './logger.ts';
 import type { TaskRecord } from './model.ts';
 import type { Clock, Executions, Waker } from './ports.ts';
+import { isCurrentRun } from './runs.ts';
 import type { TaskRepository } from './task-repository.ts';
 import { durationOf } from './time.ts';
 
@@ -40,7 +41,8 @@ export async function reconcile(deps: ReconcileDeps, o: ReconcileOptions = {}): 
     for (const listed of page.items) {
       result.checked++;
       const now = clock.now();
-      if (!listed.executionArn) {
+      // a retried task keeps its last run's execution until the new one is recorded: not this run's
+      if (!listed.executionArn || !isCurrentRun(listed, listed.executionArn)) {
         const since = Date.parse(listed.dispatchedAt ?? listed.updatedAt ?? listed.createdAt);
         if (status !== 'STARTING' || now.getTime() - since < grace) continue;
         if (await settle(deps, listed, 'QUEUED', 'requeued: its workflow never started after dispatch'))

@@ -17,6 +17,7 @@ import {
 import type { Logger } from './logger.ts';
 import type { Attempt, TaskRecord } from './model.ts';
 import type { Clock, Containers, Waker } from './ports.ts';
+import { isCurrentRun } from './runs.ts';
 import { TERMINAL } from './status.ts';
 import { mustGet, type TaskRepository } from './task-repository.ts';
 import { costOf, durationOf } from './time.ts';
@@ -41,6 +42,12 @@ export interface StepDeps {
   /** Task definitions for tasks' own images (lambdas/domain/images.ts); none: no compute to run them */
   images?: { taskDefinitionFor(image: string, gpus: number, credentials?: string): Promise<string> };
 }
+
+/** A step of an execution that no longer runs the task (see `runs.ts`): it changes nothing. */
+const stale = (task: TaskRecord, execution: string | undefined) =>
+  execution !== undefined && !isCurrentRun(task, execution);
+const superseded = (task: TaskRecord, execution: string | undefined) =>
+  `execution ${execution} is not the task's current run (${task.runs ?? 1}): it changes nothing`;
 
 function contextOf(task: TaskRecord, attempt: number): AttemptContext {
   return {
@@ -67,9 +74,14 @@ async function runnable(deps: StepDeps, task: TaskRecord, attempt: number): Prom
 }
 
 /** Begin an attempt: the task goes to STARTING with a new attempt record, unless it was cancelled. */
-export async function startAttempt(deps: StepDeps, taskId: string): Promise<AttemptContext> {
+export async function startAttempt(
+  deps: StepDeps,
+  taskId: string,
+  execution?: string,
+): Promise<AttemptContext> {
   const { store, clock } = deps;
   const task = await mustGet(store, taskId);
+  if (stale(task, execution)) return { proceed: false, taskId, reason: superseded(task, execution) };
   if (TERMINAL.has(task.status) || task.status === 'QUEUED') {
     return { proceed: false, taskId, reason: `task is ${task.status}` };
   }
@@ -123,10 +135,12 @@ function endOf(
 /** An attempt's container ended with an error: record it and decide whether another attempt runs. */
 export async function attemptFailed(
   deps: StepDeps,
-  input: { taskId: string; error?: StepError },
+  input: { taskId: string; execution?: string; error?: StepError },
 ): Promise<Decision> {
   const { store, clock, logger, containers, waker } = deps;
   const task = await mustGet(store, input.taskId);
+  if (stale(task, input.execution))
+    return { action: 'done', waitSeconds: 0, status: task.status, reason: superseded(task, input.execution) };
   if (TERMINAL.has(task.status)) return { action: 'done', waitSeconds: 0, status: task.status };
   const now = clock.now();
   const nowIso = now.toISOString();
@@ -204,9 +218,14 @@ export async function attemptFailed(
 }
 
 /** An attempt's container exited 0: the task SUCCEEDED. */
-export async function attemptSucceeded(deps: StepDeps, input: { taskId: string }): Promise<Decision> {
+export async function attemptSucceeded(
+  deps: StepDeps,
+  input: { taskId: string; execution?: string },
+): Promise<Decision> {
   const { store, clock, waker } = deps;
   const task = await mustGet(store, input.taskId);
+  if (stale(task, input.execution))
+    return { action: 'done', waitSeconds: 0, status: task.status, reason: superseded(task, input.execution) };
   if (TERMINAL.has(task.status)) return { action: 'done', waitSeconds: 0, status: task.status };
   const now = clock.now();
   const nowIso = now.toISOString();

@@ -38,20 +38,21 @@ const deps: StepDeps = {
 };
 
 const input: z.ZodMiniType<StepEvent> = z.discriminatedUnion('action', [
-  z.object({ action: z.literal(STEP.start), taskId: z.string() }),
+  z.object({ action: z.literal(STEP.start), taskId: z.string(), execution: z.optional(z.string()) }),
   z.object({
     action: z.literal(STEP.failed),
     taskId: z.string(),
+    execution: z.optional(z.string()),
     error: z.optional(z.object({ Error: z.optional(z.string()), Cause: z.optional(z.unknown()) })),
   }),
-  z.object({ action: z.literal(STEP.succeeded), taskId: z.string() }),
+  z.object({ action: z.literal(STEP.succeeded), taskId: z.string(), execution: z.optional(z.string()) }),
 ]);
 
 export const handler = async (event: unknown): Promise<AttemptContext | Decision> => {
   const e = input.parse(event);
   const result =
     e.action === STEP.start
-      ? await startAttempt(deps, e.taskId)
+      ? await startAttempt(deps, e.taskId, e.execution)
       : e.action === STEP.failed
         ? await attemptFailed(deps, e)
         : await attemptSucceeded(deps, e);

@@ -17,7 +17,7 @@ import { assembleKit } from '../../containers/runner/kit.ts';
 import { documentClient } from '../../lambdas/clients/dynamodb.ts';
 import { DynamoTaskRepository } from '../../lambdas/clients/dynamodb-tasks.ts';
 import { RUNNER_ENV } from '../../lambdas/contracts/runner-env.ts';
-import { executionName } from '../../lambdas/domain/dispatch.ts';
+import { executionName } from '../../lambdas/domain/runs.ts';
 import { REPO_ROOT } from '../function.ts';
 import { STATE } from '../workflow.ts';
 import { type ApiHandler, startApiServer } from './api-server.ts';

@@ -37,11 +37,12 @@ const lambdaStates = () =>
 const payload = (s: State) => s.Parameters as { action: string } & Record<string, unknown>;
 
 describe('the workflow-step contract', () => {
-  it('every step the state machine invokes sends a known action and the task id', () => {
+  it('every step the state machine invokes sends a known action, the task id and its execution', () => {
     const actions = lambdaStates().map(([, s]) => payload(s).action);
     expect(new Set(actions)).toEqual(new Set(Object.values(STEP)));
+    // the execution's name tells a step of the current run from a stale one (lambdas/domain/runs.ts)
     for (const [name, s] of lambdaStates())
-      expect(payload(s), name).toMatchObject({ 'taskId.$': PATH.taskId });
+      expect(payload(s), name).toMatchObject({ 'taskId.$': PATH.taskId, 'execution.$': '$$.Execution.Name' });
   });
 
   it('keeps the start answer at $.ctx and the decisions at $.decision', () => {

@@ -175,9 +175,9 @@ describe('GPU cluster', () => {
 
   it('runs trajectory tasks on the agent image, whatever their size (unless they name their own image)', () => {
     const def = definitionOf();
-    const choices = (JSON.parse(def) as { States: Record<string, { Choices?: { Next: string }[] }> }).States[
-      'PickTaskSize'
-    ]?.Choices?.map((c) => c.Next);
+    const choices = (
+      JSON.parse(def) as { States: Record<string, { Choices?: { Next: string }[] }> }
+    ).States.PickTaskSize?.Choices?.map((c) => c.Next);
     // a task's own image first, then the agent's, then the stack's sizes
     expect(choices).toEqual([
       'RunOwnImageCpu',

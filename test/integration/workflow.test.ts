@@ -92,6 +92,8 @@ const ecs = new FakeEcs();
 let store: import('../../lambdas/clients/dynamodb-tasks.ts').DynamoTaskRepository;
 let service: import('../../lambdas/domain/tasks.ts').TaskService;
 let runDispatch: () => Promise<unknown>;
+/** every event the state machine sent the workflow step */
+const stepEvents: { taskId?: string; execution?: string }[] = [];
 
 beforeAll(async () => {
   const shared = inject('awsEndpoint');
@@ -123,7 +125,15 @@ beforeAll(async () => {
   sfn = new LocalStepFunctions(
     stack.names.arns[smId] ?? '',
     definition,
-    { lambdas: { [stack.names.arns[stepId ?? ''] ?? '']: step }, runTaskSync: (p) => ecs.runTaskSync(p) },
+    {
+      lambdas: {
+        [stack.names.arns[stepId ?? ''] ?? '']: (e: unknown) => {
+          stepEvents.push(e as (typeof stepEvents)[number]);
+          return step(e);
+        },
+      },
+      runTaskSync: (p) => ecs.runTaskSync(p),
+    },
     { waitOverrideMs: 5 },
   );
   const { DynamoTaskRepository } = await import('../../lambdas/clients/dynamodb-tasks.ts');
@@ -207,6 +217,10 @@ describe('the task workflow (synthesized definition)', () => {
     expect(t.attempts).toHaveLength(1);
     expect(t.attempts[0]).toMatchObject({ attempt: 1, exitCode: 0, outcome: 'succeeded' });
     expect(t.resultLocation).toBe(`s3://${stack.bucketName}/tasks/${t.taskId}/`);
+    // each step knew which run called it (a stale run's steps change nothing)
+    const steps = stepEvents.filter((e) => e.taskId === t.taskId);
+    expect(steps.length).toBeGreaterThanOrEqual(2);
+    for (const e of steps) expect(e.execution).toBe(`${t.taskId}-1`);
     // a container task names its image: it runs on a task definition registered for it
     const own = /task-definition\/Trainstack-own-[0-9a-f]{24}:1$/;
     expect(ecs.families.get(t.taskId)).toMatch(own);

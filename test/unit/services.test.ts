@@ -769,6 +769,54 @@ describe('runs and the reconciler', () => {
     await expectStatsMatchRecords();
   });
 
+  it('leaves a retried task alone while its new run records its execution (the last run ended long ago)', async () => {
+    const t = await started({ maxRetries: 0 });
+    await attemptFailed(steps, { taskId: t.taskId, error: taskFailed(1) });
+    rec.executionStatus.set(`arn:aws:states:us-east-1:0:execution:sm:${t.taskId}-1`, 'SUCCEEDED');
+    await service.retry(t.taskId, ALICE);
+    // the claim is written, the execution is started, its ARN is not recorded yet; the step starts the attempt
+    const claimed = await repo.transition(await mustGet(repo, t.taskId), {
+      from: 'QUEUED',
+      to: 'STARTING',
+      set: { dispatchedAt: clock.now().toISOString(), runs: 2 },
+      activeCap: CAP,
+    });
+    expect(claimed.task.executionArn).toMatch(/-1$/);
+    await startAttempt(steps, t.taskId, `${t.taskId}-2`);
+    expect(await reconcileNow()).toMatchObject({ requeued: [], failed: [] });
+    expect((await mustGet(repo, t.taskId)).status).toBe('STARTING');
+    await expectStatsMatchRecords();
+  });
+
+  it("a step of a task's earlier run changes nothing once the task runs again", async () => {
+    const t = await started({ maxRetries: 0 });
+    const run1 = `${t.taskId}-1`;
+    // the reconciler ended run 1 while its execution went on; the user retried; run 2 started
+    rec.executionStatus.set(String((await mustGet(repo, t.taskId)).executionArn), 'ABORTED');
+    await reconcileNow();
+    await service.retry(t.taskId, ALICE);
+    await runDispatch();
+    await startAttempt(steps, t.taskId, `${t.taskId}-2`);
+    const before = await mustGet(repo, t.taskId);
+    expect(before).toMatchObject({ status: 'STARTING', runs: 2 });
+    expect(before.attempts).toHaveLength(2);
+    // run 1's runner found nothing to run (exit 143) and its execution reports it, then tries again
+    const late = await attemptFailed(steps, { taskId: t.taskId, execution: run1, error: taskFailed(143) });
+    expect(late).toMatchObject({
+      action: 'done',
+      reason: expect.stringMatching(/not the task's current run/),
+    });
+    expect(await startAttempt(steps, t.taskId, run1)).toMatchObject({ proceed: false });
+    expect(await attemptSucceeded(steps, { taskId: t.taskId, execution: run1 })).toMatchObject({
+      action: 'done',
+    });
+    expect(await mustGet(repo, t.taskId)).toEqual(before);
+    // run 2's own steps still count
+    await attemptSucceeded(steps, { taskId: t.taskId, execution: `${t.taskId}-2` });
+    expect((await mustGet(repo, t.taskId)).status).toBe('SUCCEEDED');
+    await expectStatsMatchRecords();
+  });
+
   it('leaves tasks whose execution runs alone', async () => {
     const t = await started();
     expect(await reconcileNow()).toEqual({ checked: 1, requeued: [], failed: [] });
