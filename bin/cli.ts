@@ -12,7 +12,7 @@ import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Command, Option } from 'commander';
-import { type BatchFormat, detectFormat } from '../containers/runner/src/batch-formats.ts';
+import { type BatchFormat, detectFormat, namedModel } from '../containers/runner/src/batch-formats.ts';
 import { readSse } from '../lambdas/domain/events.ts';
 
 const LOCAL = 'http://127.0.0.1:3000';
@@ -295,9 +295,12 @@ const BATCH_CHUNK = 500;
 program
   .command('batch <file>')
   .description(
-    'submit many tasks from a JSONL file into one batch (seed 003 tasks.jsonl lines are trajectory tasks), in requests of --chunk lines; an OpenAI, Anthropic or Bedrock batch file is one inference task on --model',
+    'submit many tasks from a JSONL file into one batch (seed 003 tasks.jsonl lines are trajectory tasks), in requests of --chunk lines; an OpenAI, Anthropic or Bedrock batch file is one inference task on the models its lines name (--model first)',
   )
-  .option('--model <model>', 'the registered model of trajectory lines that name none')
+  .option(
+    '--model <model>',
+    'the registered model of trajectory lines that name none, and of provider batch lines that name none',
+  )
   .option('--name <name>', "the batch's name")
   .option('--chunk <n>', 'lines per request (at most 1000)', int, BATCH_CHUNK)
   .action(
@@ -312,7 +315,16 @@ program
       const format = providerFormat(numbered[0]?.text ?? '');
       if (format) {
         const what = `${file} is an ${{ openai: 'OpenAI', anthropic: 'Anthropic', bedrock: 'Bedrock' }[format]} batch file`;
-        if (!o.model) throw new Error(`${what}: --model names the registered model to run it`);
+        // the models its lines name (a mixed file runs on each): --model first, else the most named
+        const named = new Map<string, number>();
+        for (const l of numbered) {
+          const m = providerModel(format, l.text);
+          if (m) named.set(m, (named.get(m) ?? 0) + 1);
+        }
+        const model = o.model ?? [...named].sort((x, y) => y[1] - x[1])[0]?.[0];
+        if (!model)
+          throw new Error(`${what} whose lines name no model: --model names the registered model to run it`);
+        const others = [...named.keys()].filter((m) => m !== model);
         if (numbered.length > MAX_INLINE_INPUTS)
           throw new Error(
             `${what} of ${numbered.length} lines; more than ${MAX_INLINE_INPUTS} go in through S3: ` +
@@ -321,10 +333,15 @@ program
         const task = await call(ep(), 'POST', '/v1/tasks', {
           type: 'inference',
           ...(o.name ? { name: o.name } : {}),
-          params: { model: o.model, kind: 'custom', inputs: numbered.map((l) => JSON.parse(l.text)) },
+          params: {
+            model,
+            ...(others.length ? { models: others } : {}),
+            kind: 'custom',
+            inputs: numbered.map((l) => JSON.parse(l.text)),
+          },
         });
         process.stderr.write(
-          `${what} of ${numbered.length} lines: task ${task.taskId}; its output.jsonl and errors.jsonl are in its outputs\n`,
+          `${what} of ${numbered.length} lines to ${[model, ...others].join(', ')}: task ${task.taskId}; its output.jsonl and errors.jsonl are in its outputs\n`,
         );
         return print(task);
       }
@@ -361,6 +378,16 @@ program
 
 /** The most inputs an inference task takes inline (the API's limit). */
 const MAX_INLINE_INPUTS = 1000;
+
+/** The model a provider batch line names, if any. */
+function providerModel(format: BatchFormat, text: string): string | undefined {
+  try {
+    const m = namedModel(format, JSON.parse(text) as Record<string, unknown>);
+    return typeof m === 'string' ? m : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** Which provider's batch file a first line is from, if any. */
 function providerFormat(first: string): BatchFormat | undefined {

@@ -340,7 +340,10 @@ export class DynamoTaskRepository implements TaskRepository {
       tx.push(this.addCounters(modelStatsPk(plan.modelCounters.modelId), plan.modelCounters.add));
     if (task.batchId) tx.push(this.addCounters(batchPk(task.batchId), plan.counters));
     // a task of a registered model takes (online, a worker free: exactly, like the cap) or frees a worker
-    const modelItem = plan.model ? tx.push(this.modelWorkers(plan.model)) - 1 : -1;
+    const modelItems = (plan.models?.modelIds ?? []).map(
+      (modelId) =>
+        tx.push(this.modelWorkers(modelId, plan.models?.delta ?? 0, plan.models?.claim ?? false)) - 1,
+    );
     // its lockKey: freed when it ends (its own by construction), taken again when it is queued again
     const lockItem = plan.lock
       ? tx.push(
@@ -362,12 +365,11 @@ export class DynamoTaskRepository implements TaskRepository {
     } catch (e) {
       if (!isConditionFailure(e)) throw e;
       const reasons = (e as { CancellationReasons?: { Code?: string }[] }).CancellationReasons;
-      if (
-        plan.model &&
-        reasons?.[modelItem]?.Code === 'ConditionalCheckFailed' &&
-        reasons[0]?.Code !== 'ConditionalCheckFailed'
-      )
-        throw new ModelFull(plan.model.modelId, await this.modelGone(plan.model.modelId));
+      const fullModel = plan.models?.modelIds.find(
+        (_, i) => reasons?.[modelItems[i] ?? -1]?.Code === 'ConditionalCheckFailed',
+      );
+      if (fullModel && reasons?.[0]?.Code !== 'ConditionalCheckFailed')
+        throw new ModelFull(fullModel, await this.modelGone(fullModel));
       if (
         plan.lock?.claim &&
         reasons?.[lockItem]?.Code === 'ConditionalCheckFailed' &&
@@ -388,17 +390,17 @@ export class DynamoTaskRepository implements TaskRepository {
     return !r.Item || Boolean(r.Item.deleted);
   }
 
-  private modelWorkers(m: NonNullable<ReturnType<typeof planTransition>['model']>): TxItems[number] {
+  private modelWorkers(modelId: string, delta: number, claim: boolean): TxItems[number] {
     return {
       Update: {
         TableName: this.tableName,
-        Key: { pk: modelPk(m.modelId) },
+        Key: { pk: modelPk(modelId) },
         UpdateExpression: 'ADD active :d',
-        ConditionExpression: m.claim
+        ConditionExpression: claim
           ? 'attribute_exists(pk) AND attribute_not_exists(deleted) AND #st = :online AND (attribute_not_exists(active) OR active < maxWorkers)'
           : 'attribute_exists(pk)',
-        ...(m.claim ? { ExpressionAttributeNames: { '#st': 'status' } } : {}),
-        ExpressionAttributeValues: { ':d': m.delta, ...(m.claim ? { ':online': 'online' } : {}) },
+        ...(claim ? { ExpressionAttributeNames: { '#st': 'status' } } : {}),
+        ExpressionAttributeValues: { ':d': delta, ...(claim ? { ':online': 'online' } : {}) },
       },
     };
   }

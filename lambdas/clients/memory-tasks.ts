@@ -115,11 +115,14 @@ export class MemoryTaskRepository implements TaskRepository {
         this.locks.set(k, plan.lock.taskId);
       } else this.locks.delete(k);
     }
-    if (plan.model) {
-      const m = this.models?.peek(plan.model.modelId);
-      const free = m?.status === 'online' && m.active < m.maxWorkers;
-      if (plan.model.claim && !free) throw new ModelFull(plan.model.modelId, !m);
-      if (m) m.active += plan.model.delta;
+    if (plan.models) {
+      const ms = plan.models.modelIds.map((id) => ({ id, m: this.models?.peek(id) }));
+      // every model's worker or none: check them all before taking any
+      for (const { id, m } of ms) {
+        const free = m?.status === 'online' && m.active < m.maxWorkers;
+        if (plan.models.claim && !free) throw new ModelFull(id, !m);
+      }
+      for (const { m } of ms) if (m) m.active += plan.models.delta;
     }
     this.tasks.set(task.taskId, copy(plan.next));
     this.addCounters(task.owner, plan.counters);

@@ -5,7 +5,7 @@
  * that runs again (a manual retry) gets a name AWS has not seen.
  */
 import type { Logger } from './logger.ts';
-import type { TaskRecord } from './model.ts';
+import { QUEUE_EXPIRED, type TaskRecord } from './model.ts';
 import { type Clock, ExecutionFinished, type Executions } from './ports.ts';
 import { executionName } from './runs.ts';
 import { CapacityFull, ModelFull, type TaskRepository } from './task-repository.ts';
@@ -53,7 +53,7 @@ export async function dispatch(deps: DispatchDeps, config: DispatchConfig): Prom
     let claimedAny = false;
     for (const candidate of candidates) {
       seen.add(candidate.taskId);
-      if (candidate.modelId && fullModels.has(candidate.modelId)) {
+      if (modelsOf(candidate).some((m) => fullModels.has(m))) {
         passedOver++;
         continue;
       }
@@ -83,7 +83,7 @@ export async function dispatch(deps: DispatchDeps, config: DispatchConfig): Prom
             await store.transition(task, {
               from: 'QUEUED',
               to: 'FAILED',
-              reason: `its model (${task.spec.type === 'inference' ? task.spec.params.model : e.modelId}) was removed while it waited`,
+              reason: `its model (${e.modelId === task.modelId && task.spec.type === 'inference' ? task.spec.params.model : e.modelId}) was removed while it waited`,
               set: { finishedAt: clock.now().toISOString() },
             });
             expired.push(task.taskId);
@@ -119,6 +119,10 @@ export async function dispatch(deps: DispatchDeps, config: DispatchConfig): Prom
   }
 }
 
+/** The registered models a task takes a worker of: its model, and a mixed batch file's others. */
+const modelsOf = (t: Pick<TaskRecord, 'modelId' | 'otherModelIds'>) =>
+  t.modelId ? [t.modelId, ...(t.otherModelIds ?? [])] : [];
+
 async function expireIfWaitedTooLong(
   store: TaskRepository,
   task: TaskRecord,
@@ -131,7 +135,7 @@ async function expireIfWaitedTooLong(
   await store.transition(task, {
     from: 'QUEUED',
     to: 'FAILED',
-    reason: `waited in the queue longer than maxQueueWaitSeconds (${limit} s)`,
+    reason: `${QUEUE_EXPIRED} (${limit} s)`,
     set: { finishedAt: now.toISOString() },
     now: now.toISOString(),
   });

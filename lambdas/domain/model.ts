@@ -162,6 +162,12 @@ export const inferenceParams = z
   .object({
     /** the registered model's id or name (GET /v1/models) */
     model: z.string().min(1).max(128),
+    /**
+     * A provider batch file whose lines name several models: the other registered models (ids or
+     * names) its lines may name. The task holds one worker of each (of its `maxWorkers`) while it runs;
+     * a line naming none of them, or no model, goes to `model`.
+     */
+    models: z.array(z.string().min(1).max(128)).min(1).max(16).optional(),
     kind: z.enum(['text-generation', 'translation', 'summarization', 'embedding', 'custom']),
     /** one input: text, or an object (`{"text": ...}`, or for `custom` a whole chat request with `messages`) */
     input: inferenceInput.optional(),
@@ -250,6 +256,8 @@ export interface TaskRecord {
   idempotencyKey?: string;
   /** the registered model an inference task calls (resolved from its params.model at submit) */
   modelId?: string;
+  /** the other registered models a mixed-model batch file calls (its params.models, resolved at submit) */
+  otherModelIds?: string[];
   /**
    * Why an attempt ended, as its runner or workload said it (a dataset that is not there, an agent
    * that found no answer): the workflow puts it in the task's reason.
@@ -259,6 +267,13 @@ export interface TaskRecord {
   batchId?: string;
   /** a single-input inference task's answer (at most 8 KiB; every answer is in results.jsonl) */
   output?: string;
+  /**
+   * In views only, for inference tasks: their requests as a provider's batch object counts them
+   * (`metrics`, updated as lines are answered, at most a second apart), and the task's status in
+   * OpenAI's batch vocabulary.
+   */
+  requestCounts?: { total: number; completed: number; failed: number };
+  batchStatus?: BatchStatus;
   executionArn?: string;
   /** Times the task was dispatched: each run is one workflow execution, named `<taskId>-<run>`. */
   runs?: number;
@@ -273,6 +288,37 @@ export function withDefaults(spec: TaskSpec): TaskSpec {
 
 /** How an env value shows in a view: env values are write-only (users put tokens there). */
 export const HIDDEN = '***';
+
+/** How the reason of a task that waited past its maxQueueWaitSeconds begins. */
+export const QUEUE_EXPIRED = 'waited in the queue longer than maxQueueWaitSeconds';
+
+/** OpenAI's batch object statuses (the ones a task can be in). */
+export type BatchStatus =
+  | 'validating'
+  | 'in_progress'
+  | 'finalizing'
+  | 'completed'
+  | 'failed'
+  | 'expired'
+  | 'cancelled';
+
+/** An inference task's status as OpenAI names a batch's: answered lines being written out is finalizing. */
+export function batchStatusOf(t: Pick<TaskRecord, 'status' | 'progress' | 'statusReason'>): BatchStatus {
+  switch (t.status) {
+    case 'QUEUED':
+    case 'STARTING':
+      return 'validating';
+    case 'RUNNING':
+    case 'RETRYING':
+      return t.progress >= 100 ? 'finalizing' : 'in_progress';
+    case 'SUCCEEDED':
+      return 'completed';
+    case 'CANCELLED':
+      return 'cancelled';
+    case 'FAILED':
+      return t.statusReason?.startsWith(QUEUE_EXPIRED) ? 'expired' : 'failed';
+  }
+}
 
 /** Keep only what a caller may see: no internal index attributes, env names without their values. */
 export function publicView(task: TaskRecord): TaskRecord {
@@ -297,6 +343,7 @@ export function publicView(task: TaskRecord): TaskRecord {
     resourceUsage,
     estimatedCostUsd,
     modelId,
+    otherModelIds,
     batchId,
     output,
   } = task;
@@ -323,7 +370,22 @@ export function publicView(task: TaskRecord): TaskRecord {
     resourceUsage,
     estimatedCostUsd,
     ...(modelId ? { modelId } : {}),
+    ...(otherModelIds?.length ? { otherModelIds } : {}),
     ...(batchId ? { batchId } : {}),
     ...(output !== undefined ? { output } : {}),
+    ...(type === 'inference'
+      ? {
+          ...(metrics?.requests !== undefined
+            ? {
+                requestCounts: {
+                  total: metrics.requests,
+                  completed: metrics.succeeded ?? 0,
+                  failed: metrics.failed ?? 0,
+                },
+              }
+            : {}),
+          batchStatus: batchStatusOf(task),
+        }
+      : {}),
   };
 }

@@ -293,6 +293,7 @@ export class TaskService {
       ]);
     }
     let modelId: string | undefined;
+    const otherModelIds: string[] = [];
     if (full.type === 'inference') {
       const p = full.params;
       const given = [p.input, p.inputs, p.inputsUri].filter((x) => x !== undefined).length;
@@ -316,6 +317,18 @@ export class TaskService {
           },
         ]);
       modelId = known.modelId;
+      for (const [i, name] of (p.models ?? []).entries()) {
+        const other = models && (await findModel(models, name));
+        if (!other)
+          throw badRequest(`no model ${name}`, [
+            {
+              path: `params.models.${i}`,
+              message: 'no registered model has this id or name (GET /v1/models lists them)',
+            },
+          ]);
+        if (other.modelId !== modelId && !otherModelIds.includes(other.modelId))
+          otherModelIds.push(other.modelId);
+      }
     }
     if (full.type === 'trajectory' && (full.params.model || !full.command)) {
       // the agent runtime calls a registered model; there is no default one to fall back on
@@ -335,6 +348,7 @@ export class TaskService {
     return {
       ...newTaskRecord(full, owner, at, idempotencyKey),
       ...(modelId ? { modelId } : {}),
+      ...(otherModelIds.length ? { otherModelIds } : {}),
       ...(batchId ? { batchId } : {}),
     };
   }
@@ -393,7 +407,12 @@ export class TaskService {
     if (task.status === 'QUEUED') {
       const { ahead, atLeast } = await this.store.queuePosition(task);
       const stats = await this.store.stats();
-      const model = task.modelId ? await this.models?.get(task.modelId) : undefined;
+      // the first of its models (a mixed batch file takes a worker of each) that holds it back
+      let model: ModelRecord | undefined;
+      for (const id of task.modelId ? [task.modelId, ...(task.otherModelIds ?? [])] : []) {
+        model = await this.models?.get(id);
+        if (model && (model.status === 'offline' || model.active >= model.maxWorkers)) break;
+      }
       const position = `${atLeast ? 'at least ' : ''}${ahead} task(s) ahead`;
       if (model?.status === 'offline')
         task.statusReason = `model ${model.name} is offline; queued: ${position}`;

@@ -68,10 +68,11 @@ export interface TransitionPlan {
   /** refuse the change if it would leave `active` above this */
   cap?: number;
   /**
-   * A task of a registered model takes or frees one of the model's workers: `delta` is +1 or -1, and a
-   * claim (`claim: true`) must find the model online with a worker free, in the same write.
+   * A task of registered models takes or frees one worker of each (its model, and the other models of
+   * a mixed-model batch file): `delta` is +1 or -1, and a claim (`claim: true`) must find every one of
+   * them online with a worker free, in the same write.
    */
-  model?: { modelId: string; delta: number; claim: boolean };
+  models?: { modelIds: string[]; delta: number; claim: boolean };
   /**
    * The task's lockKey: released when it ends, taken again when it is queued once more (a retry); a
    * claim fails (LockHeld) while another task holds it.
@@ -120,7 +121,13 @@ export function planTransition(task: TaskRecord, req: TransitionRequest): Transi
     ...(delta.daily ? { daily: delta.daily } : {}),
     ...(req.activeCap !== undefined && delta.active > 0 ? { cap: req.activeCap } : {}),
     ...(task.modelId && delta.active
-      ? { model: { modelId: task.modelId, delta: delta.active, claim: delta.active > 0 } }
+      ? {
+          models: {
+            modelIds: [task.modelId, ...(task.otherModelIds ?? [])],
+            delta: delta.active,
+            claim: delta.active > 0,
+          },
+        }
       : {}),
     ...(task.spec.lockKey && TERMINAL.has(req.to) !== TERMINAL.has(req.from)
       ? {

@@ -139,35 +139,54 @@ describe('inference on the local cloud', () => {
     expect(lines.filter((l: { attempts: number }) => l.attempts > 1).length).toBeGreaterThan(0);
   });
 
-  it('runs an OpenAI Batch file sent as it is by the CLI, and writes OpenAI output lines, each custom_id once', async () => {
+  it('runs a mixed-model OpenAI Batch file sent as it is by the CLI: each line on its model, each custom_id once, counts as it runs', async () => {
     await register('e2e-batch', 4);
-    const lines = Array.from({ length: 40 }, (_, i) =>
+    await register('e2e-batch-2', 1);
+    for (const m of ['e2e-batch', 'e2e-batch-2']) llm.script.set(m, { delayMs: 400 });
+    const model = (i: number) => (i % 4 === 3 ? 'e2e-batch-2' : 'e2e-batch');
+    const lines = Array.from({ length: 80 }, (_, i) =>
       JSON.stringify({
         custom_id: `task-${i}`,
         method: 'POST',
         url: '/v1/chat/completions',
-        body: { model: 'e2e-batch', messages: [{ role: 'user', content: `line ${i}` }] },
+        body: { model: model(i), messages: [{ role: 'user', content: `line ${i}` }] },
       }),
     );
     const file = path.join(dataDir, 'openai-batch.jsonl');
     writeFileSync(file, `${lines.join('\n')}\n`);
+    // no --model: the file's lines name their models, the most named first
     const { stdout, stderr } = await promisify(execFile)(
       path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx'),
-      [
-        path.join(REPO_ROOT, 'bin', 'cli.ts'),
-        '--endpoint',
-        cloud.apiUrl,
-        'batch',
-        file,
-        '--model',
-        'e2e-batch',
-      ],
+      [path.join(REPO_ROOT, 'bin', 'cli.ts'), '--endpoint', cloud.apiUrl, 'batch', file],
       { encoding: 'utf8' },
     );
-    expect(stderr).toContain('is an OpenAI batch file of 40 lines: task ');
-    const t = await finished((JSON.parse(stdout) as TaskRecord).taskId);
+    expect(stderr).toContain('is an OpenAI batch file of 80 lines to e2e-batch, e2e-batch-2: task ');
+    const id = (JSON.parse(stdout) as TaskRecord).taskId;
+    // the task view counts the requests as they are answered, in a batch object's terms
+    const seen: TaskRecord[] = [];
+    const t = await waitFor(
+      'the batch file to finish',
+      async () => {
+        const v = await get(id);
+        seen.push(v);
+        return ['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(v.status) ? v : undefined;
+      },
+      60_000,
+    );
     expect(t.status).toBe('SUCCEEDED');
-    expect(t.metrics).toMatchObject({ requests: 40, succeeded: 40, failed: 0 });
+    expect(t).toMatchObject({
+      batchStatus: 'completed',
+      requestCounts: { total: 80, completed: 80, failed: 0 },
+      metrics: { requests: 80, succeeded: 80, failed: 0 },
+    });
+    expect(seen.some((v) => v.batchStatus === 'validating')).toBe(true);
+    const midway = seen.filter(
+      (v) => v.batchStatus === 'in_progress' && (v.requestCounts?.completed ?? 0) > 0,
+    );
+    expect(midway.length, JSON.stringify(seen.map((v) => [v.status, v.requestCounts]))).toBeGreaterThan(0);
+    expect(midway.every((v) => v.requestCounts?.total === 80 && (v.requestCounts?.completed ?? 0) < 80)).toBe(
+      true,
+    );
     const s3 = new S3Client({ ...cloud.clientConfig, forcePathStyle: true });
     const text = async (key: string) =>
       (await (
@@ -186,9 +205,8 @@ describe('inference on the local cloud', () => {
     expect(output.map((l) => l.custom_id).sort()).toEqual(lines.map((l) => JSON.parse(l).custom_id).sort());
     for (const l of output) {
       expect(l.response.status_code).toBe(200);
-      expect(l.response.body.choices[0]?.message.content).toBe(
-        `echo(e2e-batch): line ${l.custom_id.split('-')[1]}`,
-      );
+      const i = Number(l.custom_id.split('-')[1]);
+      expect(l.response.body.choices[0]?.message.content).toBe(`echo(${model(i)}): line ${i}`);
     }
     expect(await text(`tasks/${t.taskId}/errors.jsonl`)).toBe('');
   });

@@ -920,6 +920,53 @@ describe('inference', () => {
       });
     });
 
+    it('sends each line of a mixed-model file to the model it names, each model at its own concurrency', async () => {
+      const a = await registered('mix-a');
+      const b = await registered('mix-b');
+      for (const m of ['mix-a', 'mix-b']) llm.script.set(m, { delayMs: 60 });
+      const line = (id: string, model?: string) => ({
+        custom_id: id,
+        method: 'POST',
+        url: '/v1/chat/completions',
+        body: { ...(model ? { model } : {}), messages: [{ role: 'user', content: `line ${id}` }] },
+      });
+      const inputs = [
+        ...Array.from({ length: 8 }, (_, i) => line(`a${i}`, i % 2 ? 'mix-a' : undefined)),
+        ...Array.from({ length: 8 }, (_, i) => line(`b${i}`, 'mix-b')),
+        line('c0', 'mix-c'),
+      ];
+      const task = await inference('mix-a', { inputs, models: ['mix-b'], concurrency: 2 });
+      // the task holds a worker of each of its models while it runs
+      expect(task.otherModelIds).toEqual([b.modelId]);
+      expect((await models.get(a.modelId))?.active).toBe(1);
+      expect((await models.get(b.modelId))?.active).toBe(1);
+      const c = config(task);
+      const { result, logs } = await run(c);
+      expect(result.exitCode, logs.join('\n')).toBe(0);
+      const { output, errors } = batchOutputs(c);
+      const out = byId(output);
+      for (let i = 0; i < 8; i++) {
+        expect(out[`a${i}`]).toMatchObject({ response: { body: { model: 'mix-a' } } });
+        expect(out[`b${i}`]).toMatchObject({ response: { body: { model: 'mix-b' } } });
+      }
+      expect(errors).toEqual([
+        expect.objectContaining({
+          custom_id: 'c0',
+          error: expect.objectContaining({ message: expect.stringMatching(/"mix-c".*mix-a, mix-b/) }),
+        }),
+      ]);
+      // both models busy at once, neither past the task's concurrency
+      expect(llm.maxInFlight.get('mix-a')).toBe(2);
+      expect(llm.maxInFlight.get('mix-b')).toBe(2);
+    });
+
+    it('refuses a mixed-model task naming a model that is not registered, with the field', async () => {
+      await registered('mix-only');
+      await expect(
+        inference('mix-only', { inputs: [{ text: 'x' }], models: ['mix-missing'] }),
+      ).rejects.toMatchObject({ status: 400, details: [{ path: 'params.models.0' }] });
+    });
+
     it('takes Anthropic Message Batches and Bedrock records, and answers in their shapes', async () => {
       await registered('batch-claude');
       llm.script.set('batch-claude', { poison: 'REFUSE' });

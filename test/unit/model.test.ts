@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { submitSchema, withDefaults } from '../../lambdas/domain/model.ts';
+import {
+  publicView,
+  QUEUE_EXPIRED,
+  submitSchema,
+  type TaskRecord,
+  withDefaults,
+} from '../../lambdas/domain/model.ts';
 
 const training = { type: 'training', params: { epochs: 3, batchSize: 32, learningRate: 0.01 } };
 
@@ -36,5 +42,45 @@ describe('submit schema', () => {
 
   it('accepts non-ASCII names', () => {
     expect(submitSchema.parse({ ...training, name: '研究框架对比' }).name).toBe('研究框架对比');
+  });
+});
+
+describe('an inference task in batch terms', () => {
+  const task = (status: TaskRecord['status'], extra: Partial<TaskRecord> = {}) =>
+    publicView({
+      taskId: 'T',
+      type: 'inference',
+      owner: 'o',
+      spec: { type: 'inference' } as never,
+      status,
+      priority: 5,
+      progress: 0,
+      attempts: [],
+      retryCount: 0,
+      createdAt: '2026-11-24T00:00:00Z',
+      ...extra,
+    });
+
+  it("names its status as OpenAI names a batch's", () => {
+    expect(task('QUEUED').batchStatus).toBe('validating');
+    expect(task('STARTING').batchStatus).toBe('validating');
+    expect(task('RUNNING', { progress: 40 }).batchStatus).toBe('in_progress');
+    expect(task('RUNNING', { progress: 100 }).batchStatus).toBe('finalizing');
+    expect(task('RETRYING').batchStatus).toBe('in_progress');
+    expect(task('SUCCEEDED').batchStatus).toBe('completed');
+    expect(task('CANCELLED').batchStatus).toBe('cancelled');
+    expect(task('FAILED', { statusReason: 'failed after 1 attempt(s)' }).batchStatus).toBe('failed');
+    expect(task('FAILED', { statusReason: `${QUEUE_EXPIRED} (60 s)` }).batchStatus).toBe('expired');
+  });
+
+  it('counts its requests from its metrics, and only once it has them', () => {
+    expect(task('RUNNING').requestCounts).toBeUndefined();
+    expect(task('RUNNING', { metrics: { requests: 9, succeeded: 4, failed: 1 } }).requestCounts).toEqual({
+      total: 9,
+      completed: 4,
+      failed: 1,
+    });
+    const container = { ...task('RUNNING'), type: 'container' as const };
+    expect(publicView({ ...container, batchStatus: undefined }).batchStatus).toBeUndefined();
   });
 });

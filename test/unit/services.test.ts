@@ -385,6 +385,30 @@ describe('scheduling by model', () => {
     });
   });
 
+  it('a mixed-model batch task takes a worker of each of its models, or waits for the one that is full', async () => {
+    service = wide();
+    const a = await model('mixed-a', 2);
+    const b = await model('mixed-b', 1);
+    const busy = await ask(b);
+    const mixed = await submit({
+      type: 'inference',
+      params: { model: a.name, models: [b.name, a.name], kind: 'custom', inputs: [{ text: 'x' }] },
+    } as never);
+    expect(mixed.otherModelIds).toEqual([b.modelId]); // the task's own model is not taken twice
+    expect((await dispatchWide()).started).toEqual([busy.taskId]);
+    // model-a has a free worker, model-b has none: the task waits, and says for which
+    expect(models.peek(a.modelId)?.active).toBe(0);
+    expect((await service.get(mixed.taskId, ALICE)).statusReason).toMatch(
+      /^model mixed-b: 1 of 1 workers busy/,
+    );
+    await service.cancel(busy.taskId, ALICE);
+    expect((await dispatchWide()).started).toEqual([mixed.taskId]);
+    expect([models.peek(a.modelId)?.active, models.peek(b.modelId)?.active]).toEqual([1, 1]);
+    await service.cancel(mixed.taskId, ALICE);
+    expect([models.peek(a.modelId)?.active, models.peek(b.modelId)?.active]).toEqual([0, 0]);
+    await expectStatsMatchRecords();
+  });
+
   it('holds the tasks of an offline model with the reason, and starts them once it is online', async () => {
     service = wide();
     const m = await model('model-off', 3, 'offline');

@@ -1,7 +1,8 @@
 /**
  * The batch-file runtime: an inference task whose inputs are a provider's batch file (OpenAI Batch,
  * Anthropic Message Batches, Bedrock batch inference; batch-formats.ts) runs each line against the
- * task's model and writes that provider's output and error files. The file is streamed, never held.
+ * model it names (one of the task's models) and writes that provider's output and error files. The
+ * file is streamed, never held. A file may mix models: each gets `concurrency` requests at a time.
  *
  * Crash-safe: each line's result is made durable (a journal part in S3, group-committed) before its
  * request's slot is given to another line, so a killed attempt loses at most the requests in flight;
@@ -19,6 +20,7 @@ import {
 } from 'node:fs';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
+import pLimit from 'p-limit';
 import pMap from 'p-map';
 import { AbortError } from 'p-retry';
 import {
@@ -29,6 +31,7 @@ import {
   type Outcome,
   outputLine,
   requestFor,
+  routeOf,
 } from './batch-formats.ts';
 import { HttpError, postJson, withRetries } from './openai.ts';
 
@@ -95,14 +98,20 @@ export class Journal {
   }
 }
 
+/** One of the task's models, where it answers, and its key. */
+export interface BatchModel extends ModelRef {
+  baseUrl: string;
+  apiKey?: string | undefined;
+}
+
 export interface BatchFileDeps {
-  apiKey?: string;
   log: (msg: string) => void;
   /** told as lines are answered: how many of how many, and the counts */
   progress: (done: number, total: number, metrics: Record<string, number>) => void;
   signal: AbortSignal;
   journal: Journal;
   outputDir: string;
+  /** requests in flight at once, to each model @default 8 */
   concurrency?: number;
   /** @default 6 */
   retries?: number;
@@ -137,7 +146,8 @@ export async function formatOf(lines: AsyncIterable<string>): Promise<BatchForma
 export async function runBatchFile(
   lines: () => AsyncIterable<string>,
   format: BatchFormat,
-  model: ModelRef & { baseUrl: string },
+  /** the task's model first (lines that name none go there), then the others a mixed file names */
+  models: readonly [BatchModel, ...BatchModel[]],
   deps: BatchFileDeps,
 ): Promise<BatchFileSummary> {
   const s: BatchFileSummary = {
@@ -161,11 +171,12 @@ export async function runBatchFile(
   for await (const text of lines()) if (text.trim()) s.total++;
   const metrics = () => ({ requests: s.total, succeeded: s.completed, failed: s.failed });
   deps.log(
-    `batch file (${format}): ${s.total} line(s) to ${model.name}${s.resumed ? `, ${s.resumed} already answered by an earlier attempt` : ''}`,
+    `batch file (${format}): ${s.total} line(s) to ${models.map((m) => m.name).join(', ')}${s.resumed ? `, ${s.resumed} already answered by an earlier attempt` : ''}`,
   );
   deps.progress(s.completed + s.failed, s.total, metrics());
 
-  const base = model.baseUrl.replace(/\/+$/, '');
+  const concurrency = deps.concurrency ?? 8;
+  const gates = new Map(models.map((m) => [m, pLimit(concurrency)]));
   const seen = new Set<string>();
   async function* numbered() {
     let n = 0;
@@ -195,19 +206,23 @@ export async function runBatchFile(
         return;
       }
       seen.add(id);
+      const model = outcome ? models[0] : routeOf(format, line, models);
+      if (!outcome && 'invalid' in model)
+        outcome = { ok: false, code: 'invalid_request', message: model.invalid };
+      const to = 'invalid' in model ? models[0] : model;
       if (!outcome) {
-        const req = requestFor(format, line, model);
+        const req = requestFor(format, line, to);
         outcome =
           'invalid' in req
             ? { ok: false, code: 'invalid_request', message: req.invalid }
-            : await send(req, n);
+            : await (gates.get(to) ?? pLimit(1))(() => send(to, req, n));
       }
       const out = outputLine(
         format,
         line,
         outcome,
         `batch_req_${randomUUID().replaceAll('-', '')}`,
-        model.model,
+        to.model,
       );
       // durable before the slot goes to another line: a kill repeats at most what was in flight
       await deps.journal.record({ id, ...out });
@@ -215,14 +230,20 @@ export async function runBatchFile(
       else s.failed++;
       deps.progress(s.completed + s.failed, s.total, metrics());
     },
-    { concurrency: deps.concurrency ?? 8, signal: deps.signal },
+    // each model's gate holds its lines to `concurrency`; the lines around them keep the others busy
+    { concurrency: concurrency * models.length, signal: deps.signal },
   );
 
-  async function send(req: { path: string; body: Record<string, unknown> }, n: number): Promise<Outcome> {
+  async function send(
+    model: BatchModel,
+    req: { path: string; body: Record<string, unknown> },
+    n: number,
+  ): Promise<Outcome> {
     const requestId = `req_${randomUUID().replaceAll('-', '')}`;
+    const base = model.baseUrl.replace(/\/+$/, '');
     try {
       const body = (await withRetries(
-        () => postJson(`${base}${req.path}`, req.body, deps.apiKey, deps.signal),
+        () => postJson(`${base}${req.path}`, req.body, model.apiKey, deps.signal),
         {
           signal: deps.signal,
           ...(deps.retries !== undefined ? { retries: deps.retries } : {}),

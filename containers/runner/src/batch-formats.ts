@@ -40,12 +40,32 @@ const OPENAI_ROUTES: Record<string, string> = {
   '/v1/responses': '/responses',
 };
 
-/** The line's model must be the task's (its registered name, or the endpoint's model id) or none. */
-function modelProblem(named: unknown, m: ModelRef): string | undefined {
-  if (named === undefined || named === m.name || named === m.model) return undefined;
-  return `the line names the model ${JSON.stringify(named)}; this task sends every line to its model ${m.name} (one task per model)`;
+/** The model a line names in its body (OpenAI `body.model`, Anthropic `params.model`; Bedrock: none). */
+export function namedModel(format: BatchFormat, line: Record<string, unknown>): unknown {
+  if (format === 'openai') return (line.body as Record<string, unknown> | undefined)?.model;
+  if (format === 'anthropic') return (line.params as Record<string, unknown> | undefined)?.model;
+  return undefined;
 }
 
+/**
+ * Which of the task's models a line goes to: the one it names (by registered name, or by the
+ * endpoint's model id), the task's own model (the first) when it names none, or why it can go nowhere.
+ */
+export function routeOf<M extends ModelRef>(
+  format: BatchFormat,
+  line: Record<string, unknown>,
+  models: readonly [M, ...M[]],
+): M | { invalid: string } {
+  const named = namedModel(format, line);
+  if (named === undefined) return models[0];
+  const m = models.find((x) => named === x.name || named === x.model);
+  if (m) return m;
+  return {
+    invalid: `the line names the model ${JSON.stringify(named)}, which is not one of this task's models (${models.map((x) => x.name).join(', ')}); name it in params.models`,
+  };
+}
+
+/** The line as a request to its model `m` (routeOf chose it). */
 export function requestFor(format: BatchFormat, line: Record<string, unknown>, m: ModelRef): Request {
   if (format === 'openai') {
     const route = OPENAI_ROUTES[String(line.url)];
@@ -53,12 +73,9 @@ export function requestFor(format: BatchFormat, line: Record<string, unknown>, m
       return { invalid: `url ${String(line.url)} is not one of ${Object.keys(OPENAI_ROUTES).join(', ')}` };
     if ((line.method ?? 'POST') !== 'POST') return { invalid: `method ${String(line.method)} is not POST` };
     const body = line.body as Record<string, unknown>;
-    const wrong = modelProblem(body.model, m);
-    return wrong ? { invalid: wrong } : { path: route, body: { ...body, model: m.model } };
+    return { path: route, body: { ...body, model: m.model } };
   }
   const params = (format === 'anthropic' ? line.params : line.modelInput) as Record<string, unknown>;
-  const wrong = format === 'anthropic' ? modelProblem(params.model, m) : undefined;
-  if (wrong) return { invalid: wrong };
   const chat = anthropicToChat(params);
   if (typeof chat.invalid === 'string') return { invalid: chat.invalid };
   return { path: '/chat/completions', body: { ...chat, model: m.model } };

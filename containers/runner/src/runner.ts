@@ -16,7 +16,7 @@ import { StderrTagger } from '../../../lambdas/domain/log-level.ts';
 import type { TaskRecord } from '../../../lambdas/domain/model.ts';
 import type { ModelRecord, ModelRepository } from '../../../lambdas/domain/models.ts';
 import { mustGet, type TaskRepository } from '../../../lambdas/domain/task-repository.ts';
-import { type BatchFileSummary, formatOf, Journal, runBatchFile } from './batch-file.ts';
+import { type BatchFileSummary, type BatchModel, formatOf, Journal, runBatchFile } from './batch-file.ts';
 import type { BatchFormat } from './batch-formats.ts';
 import { describeEnding, type Ending, exitCodeFor } from './exit.ts';
 import { type InferenceSummary, parseJsonlInputs, runInference } from './inference.ts';
@@ -177,14 +177,15 @@ export function workloadEnv(
   return env;
 }
 
-/** The task's registered model and its API key, or the ending that says why there is none. */
+/** A registered model of the task (its own by default) and its API key, or the ending that says why there is none. */
 async function modelOf(
   task: TaskRecord,
   deps: RunnerDeps,
+  modelId = task.modelId,
 ): Promise<{ model: ModelRecord; apiKey?: string } | { ending: Ending }> {
-  const model = task.modelId ? await deps.models?.get(task.modelId) : undefined;
+  const model = modelId ? await deps.models?.get(modelId) : undefined;
   if (!model) {
-    deps.log(`the model ${task.modelId ?? '(none)'} of this task is no longer registered`);
+    deps.log(`the model ${modelId ?? '(none)'} of this task is no longer registered`);
     return { ending: { kind: 'model-unavailable' } };
   }
   if (!model.apiKey) return { model };
@@ -229,8 +230,16 @@ async function inference(
     deps.log(`the inputs ${uri} could not be read: ${(e as Error).name}: ${(e as Error).message}`);
     return { kind: 'inputs-unavailable' };
   }
-  if (format && lines)
-    return batchFile(task, c, deps, throttle, stopSignal, { format, lines, model, apiKey });
+  if (format && lines) {
+    // a mixed-model file: the other models its lines name, each with its own key
+    const models: [BatchModel, ...BatchModel[]] = [{ ...model, apiKey }];
+    for (const id of task.otherModelIds ?? []) {
+      const other = await modelOf(task, deps, id);
+      if ('ending' in other) return other.ending;
+      models.push({ ...other.model, apiKey: other.apiKey });
+    }
+    return batchFile(task, c, deps, throttle, stopSignal, { format, lines, models });
+  }
   if (params.inputsUri) {
     // large jobs: the inputs are a JSONL file in S3, read with the task's role (its owner's access)
     try {
@@ -288,8 +297,7 @@ async function batchFile(
   b: {
     format: BatchFormat;
     lines: () => AsyncIterable<string>;
-    model: ModelRecord;
-    apiKey?: string | undefined;
+    models: [BatchModel, ...BatchModel[]];
   },
 ): Promise<Ending> {
   if (task.spec.type !== 'inference') return { kind: 'no-runtime' };
@@ -301,8 +309,7 @@ async function batchFile(
   });
   let s: BatchFileSummary;
   try {
-    s = await runBatchFile(b.lines, b.format, b.model, {
-      ...(b.apiKey ? { apiKey: b.apiKey } : {}),
+    s = await runBatchFile(b.lines, b.format, b.models, {
       log: deps.log,
       progress: (done, total, metrics) =>
         throttle.push({ progress: total ? Math.floor((done / total) * 100) : 100, metrics }),
