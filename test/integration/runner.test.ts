@@ -1060,6 +1060,86 @@ describe('inference', () => {
       ]);
     });
 
+    it("takes Bedrock records of Nova, Llama, Mistral and Titan bodies, and answers in each family's own body", async () => {
+      await registered('batch-bedrock');
+      const records = [
+        {
+          recordId: 'nova',
+          modelInput: {
+            schemaVersion: 'messages-v1',
+            system: [{ text: 'Be brief' }],
+            messages: [{ role: 'user', content: [{ text: 'hi nova' }] }],
+            inferenceConfig: { maxTokens: 20, temperature: 0.5 },
+          },
+        },
+        { recordId: 'llama', modelInput: { prompt: 'hi llama', max_gen_len: 20, temperature: 0.1 } },
+        { recordId: 'mistral', modelInput: { prompt: '<s>[INST] hi mistral [/INST]', max_tokens: 20 } },
+        {
+          recordId: 'titan',
+          modelInput: { inputText: 'hi titan', textGenerationConfig: { maxTokenCount: 20, topP: 0.9 } },
+        },
+      ];
+      const before = llm.requests.length;
+      const task = await inference('batch-bedrock', { inputs: records });
+      const c = config(task);
+      const { result, logs } = await run(c);
+      expect(result.exitCode, logs.join('\n')).toBe(0);
+      const { output, errors } = batchOutputs(c);
+      expect(errors).toEqual([]);
+      const out = Object.fromEntries(output.map((l) => [String(l.recordId), l]));
+      for (const r of records) {
+        expect(Object.keys(out[r.recordId] ?? {}).sort()).toEqual(['modelInput', 'modelOutput', 'recordId']);
+        expect(out[r.recordId]?.modelInput).toEqual(r.modelInput);
+      }
+      const tokens = expect.any(Number);
+      expect(out.nova?.modelOutput).toEqual({
+        output: {
+          message: { role: 'assistant', content: [{ text: 'echo(batch-bedrock): hi nova [Be brief]' }] },
+        },
+        stopReason: 'end_turn',
+        usage: { inputTokens: tokens, outputTokens: tokens, totalTokens: tokens },
+      });
+      expect(out.llama?.modelOutput).toEqual({
+        generation: 'echo(batch-bedrock): hi llama',
+        prompt_token_count: 2,
+        generation_token_count: 3,
+        stop_reason: 'stop',
+      });
+      expect(out.mistral?.modelOutput).toEqual({
+        outputs: [{ text: 'echo(batch-bedrock): <s>[INST] hi mistral [/INST]', stop_reason: 'stop' }],
+      });
+      expect(out.titan?.modelOutput).toEqual({
+        inputTextTokenCount: 2,
+        results: [{ tokenCount: 3, outputText: 'echo(batch-bedrock): hi titan', completionReason: 'FINISH' }],
+      });
+      // what the model was sent: chat for Nova, completions with each family's settings for the others
+      const sent = llm.requests.slice(before).map((r) => ({ path: r.path, body: r.body }));
+      expect(sent).toEqual(
+        expect.arrayContaining([
+          {
+            path: '/chat/completions',
+            body: {
+              model: 'batch-bedrock',
+              messages: [
+                { role: 'system', content: 'Be brief' },
+                { role: 'user', content: 'hi nova' },
+              ],
+              max_tokens: 20,
+              temperature: 0.5,
+            },
+          },
+          {
+            path: '/completions',
+            body: { model: 'batch-bedrock', prompt: 'hi llama', max_tokens: 20, temperature: 0.1 },
+          },
+          {
+            path: '/completions',
+            body: { model: 'batch-bedrock', prompt: 'hi titan', max_tokens: 20, top_p: 0.9 },
+          },
+        ]),
+      );
+    });
+
     it('waits at least what Retry-After asks on every retry, measured at the server', async () => {
       await registered('batch-429');
       llm.script.set('batch-429', { throttleEvery: 5, retryAfterSeconds: 2, delayMs: 5 });

@@ -136,6 +136,21 @@ export async function startOpenAiServer(): Promise<OpenAiServer> {
           data: [{ object: 'embedding', index: 0, embedding: [0.1, 0.2, 0.3, words(String(b.input))] }],
           usage: { prompt_tokens: words(String(b.input)), total_tokens: words(String(b.input)) },
         });
+      if (path === '/completions') {
+        const prompt = String(b.prompt ?? '');
+        const answer = `echo(${model}): ${prompt}`;
+        return send(200, {
+          id: `cmpl-${n}`,
+          object: 'text_completion',
+          model,
+          choices: [{ index: 0, text: answer, finish_reason: 'stop' }],
+          usage: {
+            prompt_tokens: words(prompt),
+            completion_tokens: words(answer),
+            total_tokens: words(prompt) + words(answer),
+          },
+        });
+      }
       if (path === '/chat/completions' && script.agent) {
         const turn = script.agent((b.messages ?? []) as ChatMessage[]);
         const calls = (turn.calls ?? []).map((c, i) => ({

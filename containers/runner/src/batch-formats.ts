@@ -1,9 +1,9 @@
 /**
  * Provider batch files, line by line: OpenAI Batch API input lines (`custom_id`, `method`, `url`,
  * `body`; vLLM's run-batch reads the same), Anthropic Message Batches (`custom_id`, `params`) and AWS
- * Bedrock batch inference records (`recordId`, `modelInput`, Anthropic Messages bodies). Each line
- * becomes a request to the task's OpenAI-compatible model, and its answer a line in that provider's
- * own output shape: OpenAI's output and error lines, Anthropic's results, Bedrock's records with
+ * Bedrock batch inference records (`recordId`, `modelInput`: an Anthropic Messages, Amazon Nova, Meta
+ * Llama, Mistral or Amazon Titan Text body). Each line becomes a request to one of the task's
+ * OpenAI-compatible models, and its answer a line in that provider's own output shape: OpenAI's output and error lines, Anthropic's results, Bedrock's records with
  * `modelOutput` or `error`. Pure functions: the runtime (batch-file.ts) does the I/O.
  */
 
@@ -76,9 +76,132 @@ export function requestFor(format: BatchFormat, line: Record<string, unknown>, m
     return { path: route, body: { ...body, model: m.model } };
   }
   const params = (format === 'anthropic' ? line.params : line.modelInput) as Record<string, unknown>;
-  const chat = anthropicToChat(params);
+  const family = format === 'bedrock' ? bedrockFamily(params, m.model) : 'anthropic';
+  if (family === 'llama' || family === 'mistral' || family === 'titan') {
+    const prompt = family === 'titan' ? params.inputText : params.prompt;
+    if (typeof prompt !== 'string') return { invalid: `no ${family === 'titan' ? 'inputText' : 'prompt'}` };
+    const cfg = (family === 'titan' ? (params.textGenerationConfig ?? {}) : params) as Record<
+      string,
+      unknown
+    >;
+    const maxTokens = { llama: cfg.max_gen_len, mistral: cfg.max_tokens, titan: cfg.maxTokenCount }[family];
+    const stop = family === 'titan' ? cfg.stopSequences : cfg.stop;
+    return {
+      path: '/completions',
+      body: {
+        model: m.model,
+        prompt,
+        ...(maxTokens !== undefined ? { max_tokens: maxTokens } : {}),
+        ...(cfg.temperature !== undefined ? { temperature: cfg.temperature } : {}),
+        ...((cfg.top_p ?? cfg.topP) !== undefined ? { top_p: cfg.top_p ?? cfg.topP } : {}),
+        ...(Array.isArray(stop) ? { stop } : {}),
+      },
+    };
+  }
+  const chat = family === 'nova' ? novaToChat(params) : anthropicToChat(params);
   if (typeof chat.invalid === 'string') return { invalid: chat.invalid };
   return { path: '/chat/completions', body: { ...chat, model: m.model } };
+}
+
+/**
+ * The model family of a Bedrock record's `modelInput`, by its body's shape (Bedrock knows it by the
+ * job's model id; a registered model is an OpenAI-compatible endpoint, so the body says it):
+ * Anthropic Messages (`anthropic_version`), Amazon Nova (`schemaVersion` or `inferenceConfig`), Meta
+ * Llama (`prompt`, `max_gen_len`), Mistral (`prompt`, `max_tokens`), Amazon Titan Text (`inputText`).
+ * A bare `prompt` is Mistral's when the model's id says mistral, else Llama's.
+ */
+export type BedrockFamily = 'anthropic' | 'nova' | 'llama' | 'mistral' | 'titan';
+export function bedrockFamily(input: Record<string, unknown>, model: string): BedrockFamily {
+  if (typeof input.inputText === 'string') return 'titan';
+  if (typeof input.prompt === 'string') {
+    if (input.max_gen_len !== undefined) return 'llama';
+    if (input.max_tokens !== undefined || /mistral|mixtral/i.test(model)) return 'mistral';
+    return 'llama';
+  }
+  if (input.anthropic_version !== undefined) return 'anthropic';
+  if (input.schemaVersion !== undefined || input.inferenceConfig !== undefined) return 'nova';
+  // messages whose content is a list of {text} blocks without a type: Nova's
+  const first = (input.messages as { content?: unknown }[] | undefined)?.[0]?.content;
+  if (Array.isArray(first) && first.some((b) => b && typeof b === 'object' && !('type' in b) && 'text' in b))
+    return 'nova';
+  return 'anthropic';
+}
+
+/** An Amazon Nova (Converse-shaped) body as an OpenAI chat completions body (text content). */
+function novaToChat(p: Record<string, unknown>): Record<string, unknown> | { invalid: string } {
+  if (!Array.isArray(p.messages)) return { invalid: 'no messages' };
+  const text = (blocks: unknown): string | { invalid: string } => {
+    if (!Array.isArray(blocks)) return { invalid: 'content is not a list of blocks' };
+    const parts: string[] = [];
+    for (const b of blocks as { text?: unknown }[]) {
+      if (typeof b?.text !== 'string')
+        return { invalid: 'a non-text content block (only text is sent to an OpenAI-compatible model)' };
+      parts.push(b.text);
+    }
+    return parts.join('');
+  };
+  const messages: { role: string; content: string }[] = [];
+  if (p.system !== undefined) {
+    const system = text(p.system);
+    if (typeof system !== 'string') return system;
+    messages.push({ role: 'system', content: system });
+  }
+  for (const msg of p.messages as { role?: string; content?: unknown }[]) {
+    const content = text(msg.content);
+    if (typeof content !== 'string') return content;
+    if (msg.role !== 'user' && msg.role !== 'assistant')
+      return { invalid: `a message with role ${String(msg.role)}` };
+    messages.push({ role: msg.role, content });
+  }
+  const cfg = (p.inferenceConfig ?? {}) as Record<string, unknown>;
+  return {
+    messages,
+    ...(cfg.maxTokens !== undefined ? { max_tokens: cfg.maxTokens } : {}),
+    ...(cfg.temperature !== undefined ? { temperature: cfg.temperature } : {}),
+    ...(cfg.topP !== undefined ? { top_p: cfg.topP } : {}),
+    ...(Array.isArray(cfg.stopSequences) ? { stop: cfg.stopSequences } : {}),
+  };
+}
+
+/** An OpenAI answer (chat or completion) as the Bedrock family's own response body. */
+export function bedrockOutput(
+  family: BedrockFamily,
+  answer: Record<string, unknown>,
+  model: string,
+): Record<string, unknown> {
+  if (family === 'anthropic') return chatToAnthropic(answer, model);
+  const choice = (
+    answer.choices as
+      | { text?: string; message?: { content?: string | null }; finish_reason?: string }[]
+      | undefined
+  )?.[0];
+  const text = choice?.message?.content ?? choice?.text ?? '';
+  const length = choice?.finish_reason === 'length';
+  const usage = (answer.usage ?? {}) as { prompt_tokens?: number; completion_tokens?: number };
+  const input = usage.prompt_tokens ?? 0;
+  const output = usage.completion_tokens ?? 0;
+  switch (family) {
+    case 'nova':
+      return {
+        output: { message: { role: 'assistant', content: [{ text }] } },
+        stopReason: length ? 'max_tokens' : 'end_turn',
+        usage: { inputTokens: input, outputTokens: output, totalTokens: input + output },
+      };
+    case 'llama':
+      return {
+        generation: text,
+        prompt_token_count: input,
+        generation_token_count: output,
+        stop_reason: length ? 'length' : 'stop',
+      };
+    case 'mistral':
+      return { outputs: [{ text, stop_reason: length ? 'length' : 'stop' }] };
+    case 'titan':
+      return {
+        inputTextTokenCount: input,
+        results: [{ tokenCount: output, outputText: text, completionReason: length ? 'LENGTH' : 'FINISH' }],
+      };
+  }
 }
 
 type Block = { type?: string; text?: string };
@@ -196,7 +319,13 @@ export function outputLine(
       recordId: line.recordId,
       modelInput: line.modelInput,
       ...(o.ok
-        ? { modelOutput: chatToAnthropic(o.body, model) }
+        ? {
+            modelOutput: bedrockOutput(
+              bedrockFamily((line.modelInput ?? {}) as Record<string, unknown>, model),
+              o.body,
+              model,
+            ),
+          }
         : { error: { errorCode: o.status ?? 400, errorMessage: o.message } }),
     },
   };
