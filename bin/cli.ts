@@ -12,7 +12,12 @@ import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Command, Option } from 'commander';
-import { type BatchFormat, detectFormat, namedModel } from '../containers/runner/src/batch-formats.ts';
+import {
+  type BatchFormat,
+  detectFormat,
+  FORMAT_NAMES,
+  providerBatchTask,
+} from '../containers/runner/src/batch-formats.ts';
 import { readSse } from '../lambdas/domain/events.ts';
 
 const LOCAL = 'http://127.0.0.1:3000';
@@ -314,34 +319,25 @@ program
       // a provider's batch file (OpenAI, Anthropic, Bedrock) is one inference task, taken as it is
       const format = providerFormat(numbered[0]?.text ?? '');
       if (format) {
-        const what = `${file} is an ${{ openai: 'OpenAI', anthropic: 'Anthropic', bedrock: 'Bedrock' }[format]} batch file`;
-        // the models its lines name (a mixed file runs on each): --model first, else the most named
-        const named = new Map<string, number>();
-        for (const l of numbered) {
-          const m = providerModel(format, l.text);
-          if (m) named.set(m, (named.get(m) ?? 0) + 1);
-        }
-        const model = o.model ?? [...named].sort((x, y) => y[1] - x[1])[0]?.[0];
-        if (!model)
-          throw new Error(`${what} whose lines name no model: --model names the registered model to run it`);
-        const others = [...named.keys()].filter((m) => m !== model);
+        const what = `${file} is an ${FORMAT_NAMES[format]} batch file`;
         if (numbered.length > MAX_INLINE_INPUTS)
           throw new Error(
             `${what} of ${numbered.length} lines; more than ${MAX_INLINE_INPUTS} go in through S3: ` +
               'upload it and submit an inference task with params.inputsUri and a roleArn that can read it (README: Provider batch files)',
           );
+        // the models its lines name (a mixed file runs on each): --model first, else the most named
+        const planned = providerBatchTask(
+          format,
+          numbered.map((l) => l.text),
+          o.model,
+        );
+        if ('error' in planned) throw new Error(`${what}: ${planned.error} (--model)`);
         const task = await call(ep(), 'POST', '/v1/tasks', {
-          type: 'inference',
+          ...planned.spec,
           ...(o.name ? { name: o.name } : {}),
-          params: {
-            model,
-            ...(others.length ? { models: others } : {}),
-            kind: 'custom',
-            inputs: numbered.map((l) => JSON.parse(l.text)),
-          },
         });
         process.stderr.write(
-          `${what} of ${numbered.length} lines to ${[model, ...others].join(', ')}: task ${task.taskId}; its output.jsonl and errors.jsonl are in its outputs\n`,
+          `${what} of ${numbered.length} lines to ${planned.models.join(', ')}: task ${task.taskId}; its output.jsonl and errors.jsonl are in its outputs\n`,
         );
         return print(task);
       }
@@ -378,16 +374,6 @@ program
 
 /** The most inputs an inference task takes inline (the API's limit). */
 const MAX_INLINE_INPUTS = 1000;
-
-/** The model a provider batch line names, if any. */
-function providerModel(format: BatchFormat, text: string): string | undefined {
-  try {
-    const m = namedModel(format, JSON.parse(text) as Record<string, unknown>);
-    return typeof m === 'string' ? m : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 /** Which provider's batch file a first line is from, if any. */
 function providerFormat(first: string): BatchFormat | undefined {

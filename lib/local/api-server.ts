@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { APIGatewayProxyEventV2WithIAMAuthorizer, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { serveDashboard } from './dashboard.ts';
 import { serveDocs } from './docs.ts';
 import { listen } from './endpoint.ts';
 import { identityOf, type LocalIdentity, SignatureError } from './identities.ts';
@@ -93,8 +94,8 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
 
 export function startApiServer(port: number, handler: ApiHandler, callers: ApiCallers): Promise<Server> {
   const server = createServer((req, res) => {
-    // Swagger UI, on the local cloud only
-    if (serveDocs(req, res)) return;
+    // Swagger UI and the dashboard's files
+    if (serveDocs(req, res) || serveDashboard(req, res)) return;
     readBody(req)
       .then(async (body) => {
         const signer = await identityOf(

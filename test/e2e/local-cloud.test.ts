@@ -663,4 +663,116 @@ describe('the local cloud', () => {
     // someone else's task, or none: the API's answer, not a stream
     expect((await fetch(`${cloud.apiUrl}/v1/tasks/01ARZ3NDEKTSV4RRFFQ69G5FAV/events`)).status).toBe(404);
   });
+
+  it('serves the dashboard: live tasks table, a form task with its live log, cancel, stats and models, in real Chromium', async () => {
+    const { chromium } = await import('playwright-core');
+    const executablePath = chromiumPath();
+    if (!executablePath) throw new Error('no Chromium (apt-get install chromium; .ci/run installs it)');
+    const browser = await chromium.launch({
+      executablePath,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu'],
+    });
+    const shot = (page: import('playwright-core').Page, name: string) =>
+      page.screenshot({ path: path.join(ARTIFACTS, `dashboard-${name}.png`), fullPage: true });
+    mkdirSync(ARTIFACTS, { recursive: true });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+      const errors: string[] = [];
+      page.on('console', (m) => {
+        if (m.type() === 'error') errors.push(m.text());
+      });
+      page.on('pageerror', (e) => errors.push(e.message));
+      expect((await fetch(cloud.apiUrl, { redirect: 'manual' })).headers.get('location')).toBe('/dashboard/');
+      const dash = (hash: string) => page.goto(`${cloud.apiUrl}/dashboard/${hash}`);
+
+      // the table lists a task submitted through the API, its progress bar moving as it runs
+      const stepping = await submit(
+        sh('for i in 1 2 3 4 5 6 7 8 9 10; do echo "step $i/10 loss=0.$((10 - i))"; sleep 1; done', {
+          name: 'dash-progress',
+        }),
+      );
+      await dash('#/tasks');
+      expect(await page.title()).toBe('Tasks · trainstack');
+      const bar = page.locator(`tr[data-task="${stepping}"] progress`);
+      const seen = new Set<number>();
+      await waitFor('the progress bar to move', async () => {
+        const v = Number(await bar.getAttribute('value'));
+        if (v > 0 && v < 100) seen.add(v);
+        return seen.size >= 2;
+      });
+      await shot(page, 'tasks');
+
+      // a task submitted from the form runs, and its log lines show on its page as they are written
+      await dash('#/submit');
+      await page.selectOption('#f-type', 'container');
+      await page.fill('#f-image', 'busybox');
+      await page.fill('#f-command', 'for i in 1 2 3 4 5 6; do echo "form line $i"; sleep 1; done');
+      await page.click('text=Name, priority, timeout, retries');
+      await page.fill('#f-name', 'dash-form');
+      await shot(page, 'submit');
+      await page.click('button[type=submit]');
+      await page.click('[role=status] a');
+      const formTask = page.url().split('#/tasks/')[1] ?? '';
+      expect(formTask).toMatch(/^[0-9A-Z]{26}$/);
+      await page.locator('[role=log]', { hasText: 'form line 1' }).waitFor({ timeout: 60_000 });
+      // the first line is there while the task still runs: live, not read after the end
+      expect((await get(formTask)).status).toBe('RUNNING');
+      await page.locator('[role=log]', { hasText: 'form line 6' }).waitFor({ timeout: 30_000 });
+      await page.locator('.status', { hasText: 'SUCCEEDED' }).waitFor({ timeout: 30_000 });
+      await shot(page, 'task');
+
+      // cancel from the page stops a running task
+      const sleeper = await submit(sh('echo sleeping; exec sleep 120', { name: 'dash-sleep' }));
+      await dash(`#/tasks/${sleeper}`);
+      await page.locator('[role=log]', { hasText: 'sleeping' }).waitFor({ timeout: 60_000 });
+      await page.click('button[aria-label="Cancel dash-sleep"]');
+      const cancelled = await finished(sleeper);
+      expect(cancelled.status).toBe('CANCELLED');
+      expect(cancelled.attempts.at(-1)?.endedAt).toBeTruthy();
+      await page.locator('.status', { hasText: 'CANCELLED' }).waitFor({ timeout: 10_000 });
+      expect((await get(stepping)).status).toBe('SUCCEEDED');
+
+      // the stats page's numbers are the API's
+      await dash('#/stats');
+      await page.locator('[data-stat="Tasks"]').waitFor();
+      const stats = (await api<Record<string, number | null>>('GET', '/v1/stats')).body;
+      const card = (label: string) => page.locator(`[data-stat="${label}"]`).innerText();
+      expect(await card('Tasks')).toBe(String(stats.total));
+      expect(await card('Queue depth')).toBe(String(stats.queueDepth));
+      expect(await card('Running')).toBe(`${stats.running} of ${stats.concurrencyCap}`);
+      expect(await card('Success rate')).toBe(`${stats.successRate}%`);
+      const byStatus = (stats as unknown as { byStatus: Record<string, number> }).byStatus;
+      for (const st of ['SUCCEEDED', 'FAILED', 'CANCELLED'])
+        expect(await card(st)).toBe(String(byStatus[st]));
+      await shot(page, 'stats');
+
+      // the models page takes a model offline, and the API says so
+      expect(
+        (
+          await api('POST', '/v1/models', {
+            name: 'dash-model',
+            type: 'local',
+            baseUrl: 'http://127.0.0.1:9/v1',
+            model: 'm',
+          })
+        ).status,
+      ).toBe(201);
+      await dash('#/models');
+      await page.click('button[aria-label="Take offline dash-model"]');
+      await page.locator('tr[data-model="dash-model"][data-status="offline"]').waitFor();
+      expect((await api<{ status: string }>('GET', '/v1/models/dash-model')).body.status).toBe('offline');
+      await shot(page, 'models');
+
+      // on a phone-width screen the pages still fit (the tables scroll within themselves)
+      await page.setViewportSize({ width: 390, height: 844 });
+      await dash('#/tasks');
+      await page.locator(`tr[data-task="${stepping}"]`).waitFor();
+      expect(Number(await page.evaluate('document.documentElement.scrollWidth'))).toBeLessThanOrEqual(390);
+      await shot(page, 'phone');
+      expect(errors).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  });
 });

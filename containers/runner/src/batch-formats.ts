@@ -339,3 +339,43 @@ function anthropicErrorType(o: Outcome): string {
   if (o.status >= 500) return 'api_error';
   return 'invalid_request_error';
 }
+
+/**
+ * A provider batch file's lines as the inference task that runs them (the CLI's `batch` and the
+ * dashboard's upload): its models are the ones the lines name, `model` (or the most named) first.
+ */
+export function providerBatchTask(
+  format: BatchFormat,
+  lines: string[],
+  model?: string,
+): { spec: Record<string, unknown>; models: string[] } | { error: string } {
+  const named = new Map<string, number>();
+  const inputs: unknown[] = [];
+  for (const [i, text] of lines.entries()) {
+    let line: Record<string, unknown>;
+    try {
+      line = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      return { error: `line ${i + 1} is not JSON` };
+    }
+    inputs.push(line);
+    const m = namedModel(format, line);
+    if (typeof m === 'string') named.set(m, (named.get(m) ?? 0) + 1);
+  }
+  const first = model ?? [...named].sort((x, y) => y[1] - x[1])[0]?.[0];
+  if (!first) return { error: 'its lines name no model: name the registered model to run it' };
+  const others = [...named.keys()].filter((m) => m !== first);
+  return {
+    spec: {
+      type: 'inference',
+      params: { model: first, ...(others.length ? { models: others } : {}), kind: 'custom', inputs },
+    },
+    models: [first, ...others],
+  };
+}
+
+export const FORMAT_NAMES: Record<BatchFormat, string> = {
+  openai: 'OpenAI',
+  anthropic: 'Anthropic',
+  bedrock: 'Bedrock',
+};
