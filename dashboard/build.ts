@@ -4,38 +4,49 @@
  * local cloud and the bundle-size benchmark, or into a folder (`writeDashboard(dir)`) for the stack's
  * static site. No configuration is bundled: `config.json` is served beside it.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { type BuildOptions, build, buildSync } from 'esbuild';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
 /** File name (relative to the site's root) to contents. */
 export type DashboardFiles = Map<string, Uint8Array>;
 
+/** The dashboard's sources (the stack's asset hash follows them). */
+export const DASHBOARD_DIR = HERE;
+
+const options = (outdir: string, write: boolean): BuildOptions => ({
+  entryPoints: { main: path.join(HERE, 'src', 'main.tsx') },
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'browser',
+  target: ['chrome120', 'firefox120', 'safari16'],
+  minify: true,
+  write,
+  outdir,
+  jsx: 'automatic',
+  jsxImportSource: 'preact',
+  loader: { '.woff2': 'file', '.svg': 'dataurl' },
+  legalComments: 'none',
+  logLevel: 'silent',
+  define: { 'process.env.NODE_ENV': '"production"' },
+});
+
 export async function buildDashboard(): Promise<DashboardFiles> {
-  const r = await build({
-    entryPoints: { main: path.join(HERE, 'src', 'main.tsx') },
-    bundle: true,
-    splitting: true,
-    format: 'esm',
-    platform: 'browser',
-    target: ['chrome120', 'firefox120', 'safari16'],
-    minify: true,
-    write: false,
-    outdir: '/dashboard',
-    jsx: 'automatic',
-    jsxImportSource: 'preact',
-    loader: { '.woff2': 'file', '.svg': 'dataurl' },
-    legalComments: 'none',
-    logLevel: 'silent',
-    define: { 'process.env.NODE_ENV': '"production"' },
-  });
+  const r = await build(options('/dashboard', false));
   const files: DashboardFiles = new Map();
-  for (const f of r.outputFiles) files.set(path.relative('/dashboard', f.path), f.contents);
+  for (const f of r.outputFiles ?? []) files.set(path.relative('/dashboard', f.path), f.contents);
   files.set('index.html', readFileSync(path.join(HERE, 'index.html')));
   return files;
+}
+
+/** The same build, written into `dir` at once (the stack's asset bundling is synchronous). */
+export function writeDashboardSync(dir: string): void {
+  buildSync(options(dir, true));
+  copyFileSync(path.join(HERE, 'index.html'), path.join(dir, 'index.html'));
 }
 
 export async function writeDashboard(dir: string): Promise<DashboardFiles> {

@@ -91,7 +91,13 @@ export class Api extends Construct {
       // roles named by the user: imported, so the stack never changes their trust policy
       this.invokePolicy.attachToRole(Role.fromRoleArn(this, `Admin${i}`, arn, { mutable: false }));
     }
-    new CfnOutput(this, 'ApiUrl', { value: this.httpApi.apiEndpoint, description: 'trainstack API URL' });
-    new CfnOutput(this, 'InvokePolicyArn', { value: this.invokePolicy.managedPolicyArn });
+    // stack outputs under plain names, as the README gives them
+    new CfnOutput(this, 'ApiUrl', {
+      value: this.httpApi.apiEndpoint,
+      description: 'trainstack API URL',
+    }).overrideLogicalId('ApiUrl');
+    new CfnOutput(this, 'InvokePolicyArn', { value: this.invokePolicy.managedPolicyArn }).overrideLogicalId(
+      'InvokePolicyArn',
+    );
   }
 }

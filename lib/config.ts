@@ -62,6 +62,13 @@ export interface TrainstackConfig {
    * trust policy must let the stack's task role (output TaskRoleArn) assume it. @default [] (none)
    */
   readonly workloadRoleArns: string[];
+  /** Deploy the web dashboard (CloudFront, S3, Cognito sign-in). @default true */
+  readonly dashboard: boolean;
+  /**
+   * The dashboard's hosted sign-in domain prefix (`<prefix>.auth.<region>.amazoncognito.com`), unique
+   * in the region. @default `<stack name>-<account>`, lower-cased
+   */
+  readonly dashboardDomainPrefix: string;
 }
 
 export const TARGETS = ['aws', 'localstack'] as const;
@@ -88,6 +95,8 @@ export const DEFAULTS: TrainstackConfig = {
   agentImage: '',
   secretsPrefix: 'trainstack/',
   workloadRoleArns: [],
+  dashboard: true,
+  dashboardDomainPrefix: '',
 };
 
 function coerce(value: unknown, like: unknown, key: string): unknown {

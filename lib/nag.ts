@@ -7,6 +7,7 @@ import { type CfnResource, Token, Validations } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
 import type { GpuCluster } from './gpu-cluster.ts';
 import type { TrainstackStack } from './trainstack-stack.ts';
+import type { WebDashboard } from './web-dashboard.ts';
 
 const S3_READ = ['s3:GetBucket*', 's3:GetObject*', 's3:List*'];
 const S3_WRITE = ['s3:Abort*'];
@@ -104,6 +105,65 @@ export function acknowledgeNagFindings(stack: TrainstackStack): void {
       stack.api.invokePolicy,
       `IAM5[Resource::${arnPrefix('execute-api')}:<${stack.getLogicalId(stack.api.httpApi.node.defaultChild as CfnResource)}>/*/*/*]`,
       'The invoke policy grants every route of this one API to its holders.',
+    );
+  }
+  if (stack.web) acknowledgeWebDashboard(stack, stack.web, { account, region, partition });
+}
+
+/** The web dashboard's findings: CloudFront's defaults, Cognito's plan, and CDK's deployment function. */
+function acknowledgeWebDashboard(
+  stack: TrainstackStack,
+  web: WebDashboard,
+  at: { account: string; region: string; partition: string },
+): void {
+  ack(web.distribution, 'CFR1', 'The dashboard is for its users wherever they are; sign-in is the gate.');
+  ack(
+    web.distribution,
+    'CFR2',
+    'Static files only (every call it makes is to the IAM-authorized API); a WAF web ACL can be attached by the operator.',
+  );
+  ack(
+    web.distribution,
+    'CFR4',
+    'The default *.cloudfront.net certificate; a custom domain with an ACM certificate (and a TLS 1.2 policy) is the operator’s to add.',
+  );
+  ack(
+    web.userPool,
+    'COG8',
+    'The Essentials plan: MFA is required of everyone and self sign-up is off; the Plus plan’s threat protection is an operator’s choice (it is billed per user).',
+  );
+  // CDK's own BucketDeployment function (one per stack) copies the built files into the site bucket
+  const copier = stack.node.children.find((c) => c.node.id.startsWith('Custom::CDKBucketDeployment'));
+  const deployment = [web.deployment, ...(copier ? [copier] : [])];
+  for (const scope of deployment) {
+    ack(scope, 'L1', 'CDK’s BucketDeployment function; its runtime is CDK’s to choose.');
+    ack(
+      scope,
+      'IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+      'The basic execution role only lets CDK’s deployment function write its own logs.',
+    );
+    for (const a of ['s3:Abort*', 's3:DeleteObject*', 's3:GetBucket*', 's3:GetObject*', 's3:List*'])
+      ack(
+        scope,
+        `IAM5[Action::${a}]`,
+        'CDK’s BucketDeployment grant: read the asset, replace the site’s files.',
+      );
+    ack(
+      scope,
+      `IAM5[Resource::<${stack.getLogicalId(web.site.node.defaultChild as CfnResource)}.Arn>/*]`,
+      'The dashboard’s own site bucket, whose files the deployment replaces.',
+    );
+    // (the concrete-environment synth names the partition, the agnostic one leaves it a token)
+    for (const partition of new Set([at.partition, 'aws']))
+      ack(
+        scope,
+        `IAM5[Resource::arn:${partition}:s3:::cdk-hnb659fds-assets-${at.account}-${at.region}/*]`,
+        'CDK’s bootstrap assets bucket, where the built dashboard is staged.',
+      );
+    ack(
+      scope,
+      'IAM5[Resource::*]',
+      'CloudFront CreateInvalidation takes no resource narrower than the distribution’s account (CDK’s deployment).',
     );
   }
 }

@@ -4,9 +4,10 @@
  * cluster with its VPC, image and ECS resources, and the HTTP API); the workflow then fails each task
  * with a reason that says so, and the API function is reached by Lambda invoke.
  */
-import { ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { ArnFormat, CfnOutput, Duration, Fn, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import type { CfnApi } from 'aws-cdk-lib/aws-apigatewayv2';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
-import { FunctionUrlAuthType, InvokeMode } from 'aws-cdk-lib/aws-lambda';
+import { type CfnUrl, type FunctionUrl, FunctionUrlAuthType, InvokeMode } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { Api } from './api.ts';
@@ -16,6 +17,7 @@ import { GpuCluster, LOG_STREAM_PREFIX, RUNNER_CONTAINER, taskSizes } from './gp
 import { Observability } from './observability.ts';
 import { QueueDispatch } from './queue-dispatch.ts';
 import { FUNCTION_TABLE_ACTIONS, Storage } from './storage.ts';
+import { WebDashboard } from './web-dashboard.ts';
 import { Workflow } from './workflow.ts';
 
 export interface TrainstackStackProps extends StackProps {
@@ -41,6 +43,10 @@ export class TrainstackStack extends Stack {
   readonly apiFunction: HouseFunction;
   /** a task's live events (server-sent events), behind a streaming function URL: on AWS only */
   readonly eventsFunction?: HouseFunction;
+  /** the events function's URL (with the API) */
+  readonly eventsUrl?: FunctionUrl;
+  /** the web dashboard (with the API, unless context dashboard is false) */
+  readonly web?: WebDashboard;
   readonly stepFunction: HouseFunction;
   readonly observability: Observability;
   /** the settings it was built with (CDK context and defaults) */
@@ -254,6 +260,7 @@ export class TrainstackStack extends Stack {
         authType: FunctionUrlAuthType.AWS_IAM,
         invokeMode: InvokeMode.RESPONSE_STREAM,
       });
+      this.eventsUrl = url;
       this.api.invokePolicy.addStatements(
         new PolicyStatement({
           actions: ['lambda:InvokeFunctionUrl'],
@@ -265,6 +272,42 @@ export class TrainstackStack extends Stack {
         value: url.url,
         description: "a task's live events: GET <EventsUrl>v1/tasks/<id>/events (SigV4, service lambda)",
       });
+    }
+
+    if (this.api && c.dashboard) {
+      this.web = new WebDashboard(this, 'Web', {
+        apiUrl: this.api.httpApi.apiEndpoint,
+        ...(this.eventsUrl ? { eventsUrl: this.eventsUrl.url } : {}),
+        invokePolicy: this.api.invokePolicy,
+        signInDomainPrefix:
+          c.dashboardDomainPrefix || Fn.join('-', [this.stackName.toLowerCase(), this.account]),
+        accessLogs: this.storage.accessLogs,
+      });
+      // the browser calls the API and the events URL from the dashboard's origin
+      const origin = `https://${this.web.distribution.distributionDomainName}`;
+      const allowHeaders = [
+        'authorization',
+        'content-type',
+        'x-amz-date',
+        'x-amz-security-token',
+        'x-amz-content-sha256',
+        'last-event-id',
+        'accept',
+      ];
+      (this.api.httpApi.node.defaultChild as CfnApi).corsConfiguration = {
+        allowOrigins: [origin],
+        allowMethods: ['GET', 'POST', 'PUT', 'DELETE'],
+        allowHeaders,
+        exposeHeaders: ['x-export-skipped', 'content-disposition'],
+        maxAge: 3600,
+      };
+      if (this.eventsUrl)
+        (this.eventsUrl.node.defaultChild as CfnUrl).cors = {
+          allowOrigins: [origin],
+          allowMethods: ['GET'],
+          allowHeaders,
+          maxAge: 3600,
+        };
     }
 
     this.observability = new Observability(this, 'Observability', {

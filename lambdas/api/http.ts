@@ -76,11 +76,24 @@ export function jsonBody(event: ApiEvent): unknown {
   }
 }
 
-/** The caller's IAM identity as the authorizer gives it (the local cloud fills the same fields). */
+/**
+ * The caller's IAM identity as the authorizer gives it (the local cloud fills the same fields). A
+ * person signed in to the dashboard calls with the identity pool's role, whose sessions all look
+ * alike: their Cognito identity (one per person, kept across sign-ins) is who they are.
+ */
 export function callerOf(event: ApiEvent): string | undefined {
   const iam = event.requestContext?.authorizer?.iam;
+  const cognito = iam?.cognitoIdentity as
+    | { identityId?: string; identityPoolId?: string; amr?: string[] }
+    | null
+    | undefined;
+  if (cognito?.identityId && cognito.identityPoolId && cognito.amr?.includes('authenticated'))
+    return `${COGNITO_OWNER}${cognito.identityPoolId}/${cognito.identityId}`;
   return iam?.userArn || undefined;
 }
+
+/** How the owner of a dashboard user's tasks begins: `cognito-identity:<pool id>/<identity id>`. */
+export const COGNITO_OWNER = 'cognito-identity:';
 
 /** Who is asking; a request without an IAM identity is a 401 (every route but /health is signed). */
 export function actorOf(event: ApiEvent, admins: readonly string[]): Actor {

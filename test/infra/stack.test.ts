@@ -351,3 +351,113 @@ describe('observability', () => {
     }
   });
 });
+
+describe('the web dashboard', () => {
+  const one = (type: string) => {
+    const all = Object.entries(t.findResources(type));
+    expect(all, type).toHaveLength(1);
+    return all[0] as [string, { Properties: Record<string, unknown> }];
+  };
+
+  it('is a private bucket behind CloudFront (origin access control, HTTPS only, a content security policy)', () => {
+    const [siteId] =
+      Object.entries(t.findResources('AWS::S3::Bucket')).find(([id]) => id.startsWith('WebSite')) ?? [];
+    expect(siteId).toBeTruthy();
+    t.hasResourceProperties('AWS::S3::Bucket', {
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
+    });
+    const [, cdn] = one('AWS::CloudFront::Distribution');
+    const config = cdn.Properties.DistributionConfig as {
+      DefaultRootObject: string;
+      DefaultCacheBehavior: { ViewerProtocolPolicy: string; AllowedMethods?: string[] };
+      Origins: { OriginAccessControlId?: unknown; S3OriginConfig?: { OriginAccessIdentity: string } }[];
+      Logging?: unknown;
+    };
+    expect(config.DefaultRootObject).toBe('index.html');
+    expect(config.DefaultCacheBehavior.ViewerProtocolPolicy).toBe('redirect-to-https');
+    expect(config.Origins[0]?.OriginAccessControlId).toBeTruthy();
+    expect(config.Logging).toBeTruthy();
+    const [, headers] = one('AWS::CloudFront::ResponseHeadersPolicy');
+    const csp = (
+      headers.Properties.ResponseHeadersPolicyConfig as {
+        SecurityHeadersConfig: { ContentSecurityPolicy: { ContentSecurityPolicy: unknown } };
+      }
+    ).SecurityHeadersConfig.ContentSecurityPolicy.ContentSecurityPolicy;
+    const text = JSON.stringify(csp);
+    expect(text).toContain("script-src 'self'");
+    expect(text).toContain("frame-ancestors 'none'");
+    expect(text).not.toContain('unsafe-inline');
+  });
+
+  it('signs people in through Cognito: invited only, MFA, a public client with the code flow, no guests', () => {
+    t.hasResourceProperties('AWS::Cognito::UserPool', {
+      AdminCreateUserConfig: { AllowAdminCreateUserOnly: true },
+      MfaConfiguration: 'ON',
+    });
+    const [, client] = one('AWS::Cognito::UserPoolClient');
+    expect(client.Properties.GenerateSecret).toBe(false);
+    expect(client.Properties.AllowedOAuthFlows).toEqual(['code']);
+    expect(JSON.stringify(client.Properties.CallbackURLs)).toContain('DomainName');
+    const [, pool] = one('AWS::Cognito::IdentityPool');
+    expect(pool.Properties.AllowUnauthenticatedIdentities).toBe(false);
+  });
+
+  it("gives a signed-in person the API's invoke policy and nothing else", () => {
+    const [, attachment] = one('AWS::Cognito::IdentityPoolRoleAttachment');
+    const authRoleId = ((attachment.Properties.Roles as { authenticated: { 'Fn::GetAtt': string[] } })
+      .authenticated['Fn::GetAtt'] ?? [])[0];
+    const role = t.findResources('AWS::IAM::Role')[authRoleId ?? ''] as {
+      Properties: { ManagedPolicyArns?: { Ref: string }[]; Policies?: unknown[] };
+    };
+    const [invokeId] = Object.keys(t.findResources('AWS::IAM::ManagedPolicy')).filter((id) =>
+      id.includes('InvokePolicy'),
+    );
+    expect(role.Properties.ManagedPolicyArns).toEqual([{ Ref: invokeId }]);
+    expect(role.Properties.Policies ?? []).toEqual([]);
+    const inline = Object.values(t.findResources('AWS::IAM::Policy')).filter((p) =>
+      JSON.stringify((p.Properties as { Roles?: unknown }).Roles ?? []).includes(authRoleId ?? '-'),
+    );
+    expect(inline).toEqual([]);
+  });
+
+  it('lets the browser call the API and the events URL from its origin only, and is configured by config.json', () => {
+    const [, api] = one('AWS::ApiGatewayV2::Api');
+    const cors = api.Properties.CorsConfiguration as { AllowOrigins: unknown[]; AllowHeaders: string[] };
+    expect(JSON.stringify(cors.AllowOrigins)).toContain('DomainName');
+    expect(cors.AllowOrigins).toHaveLength(1);
+    expect(cors.AllowHeaders).toEqual(
+      expect.arrayContaining(['authorization', 'x-amz-date', 'x-amz-security-token']),
+    );
+    const [, url] = one('AWS::Lambda::Url');
+    expect(JSON.stringify((url.Properties.Cors as { AllowOrigins: unknown[] }).AllowOrigins)).toContain(
+      'DomainName',
+    );
+    const [, deploy] = one('Custom::CDKBucketDeployment');
+    // the built bundle, and config.json with the API, the events URL and the sign-in
+    expect(deploy.Properties.SourceObjectKeys).toHaveLength(2);
+    const markers = JSON.stringify(deploy.Properties.SourceMarkers);
+    for (const ref of ['HttpApi', 'EventsFunctionUrl', 'WebUsers', 'WebIdentities', 'SignIn'])
+      expect(markers, ref).toContain(ref);
+  });
+
+  it('outputs its URL and user pool under plain names', () => {
+    const outputs = t.toJSON().Outputs as Record<string, unknown>;
+    expect(Object.keys(outputs)).toEqual(
+      expect.arrayContaining(['WebUrl', 'WebUserPoolId', 'ApiUrl', 'InvokePolicyArn']),
+    );
+  });
+
+  it('is left out with context dashboard=false', () => {
+    const without = templateOf({ dashboard: 'false' });
+    expect(Object.keys(without.findResources('AWS::CloudFront::Distribution'))).toEqual([]);
+    expect(Object.keys(without.findResources('AWS::Cognito::UserPool'))).toEqual([]);
+    expect(
+      without.findResources('AWS::ApiGatewayV2::Api') as Record<string, { Properties: object }>,
+    ).toBeTruthy();
+  });
+});

@@ -132,3 +132,33 @@ describe('no identity', () => {
     expect((await as(null)('GET', '/health')).status).toBe(200);
   });
 });
+
+describe('people signed in to the dashboard', () => {
+  // the identity pool's role: every person's session ARN is the same; their Cognito identity is not
+  const SESSION = 'arn:aws:sts::000000000000:assumed-role/TrainstackDashboardUser/CognitoIdentityCredentials';
+  const person = (identityId: string) =>
+    caller(route, SESSION, {
+      identityId,
+      identityPoolId: 'us-east-1:pool',
+      amr: ['authenticated', 'cognito-idp.us-east-1.amazonaws.com/us-east-1_x'],
+    });
+  let route: ApiHandler;
+  beforeAll(async () => {
+    route = ((await import('../../lambdas/handlers/api.ts')) as { route: ApiHandler }).route;
+  });
+
+  it('each own their tasks, though they share the role', async () => {
+    const ann = person('us-east-1:ann');
+    const ben = person('us-east-1:ben');
+    const t = await ann<{ taskId: string; owner: string }>('POST', '/v1/tasks', {
+      type: 'container',
+      image: 'busybox',
+      command: ['true'],
+    });
+    expect(t.status).toBe(202);
+    expect(t.body.owner).toBe('cognito-identity:us-east-1:pool/us-east-1:ann');
+    expect((await ann('GET', `/v1/tasks/${t.body.taskId}`)).status).toBe(200);
+    expect((await ben('GET', `/v1/tasks/${t.body.taskId}`)).status).toBe(404);
+    expect((await as(SESSION)('GET', `/v1/tasks/${t.body.taskId}`)).status).toBe(404);
+  });
+});

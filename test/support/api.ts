@@ -8,8 +8,15 @@ export interface Reply<T = Record<string, unknown>> {
   body: T;
 }
 
-/** `user` is the IAM caller ARN; `null` sends the request with no identity (as an unsigned one). */
-export function caller(route: ApiHandler, user: string | null = 'arn:aws:iam::000000000000:user/tester') {
+/**
+ * `user` is the IAM caller ARN; `null` sends the request with no identity (as an unsigned one).
+ * `cognitoIdentity`: the Cognito identity API Gateway adds for credentials from an identity pool.
+ */
+export function caller(
+  route: ApiHandler,
+  user: string | null = 'arn:aws:iam::000000000000:user/tester',
+  cognitoIdentity?: { identityId: string; identityPoolId: string; amr: string[] },
+) {
   return async <T = Record<string, unknown>>(
     method: string,
     pathAndQuery: string,
@@ -33,7 +40,16 @@ export function caller(route: ApiHandler, user: string | null = 'arn:aws:iam::00
         http: { method, path: url.pathname, protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'test' },
         requestId: 'r',
         ...(user
-          ? { authorizer: { iam: { userArn: user, callerId: user, accountId: '000000000000' } } }
+          ? {
+              authorizer: {
+                iam: {
+                  userArn: user,
+                  callerId: user,
+                  accountId: '000000000000',
+                  cognitoIdentity: cognitoIdentity ?? null,
+                },
+              },
+            }
           : {}),
       },
     } as never)) as APIGatewayProxyStructuredResultV2;
