@@ -11,6 +11,7 @@ import { Sha256 } from '@aws-crypto/sha256-js';
 import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
+import { Presets, SingleBar } from 'cli-progress';
 import { Command, Option } from 'commander';
 import {
   type BatchFormat,
@@ -26,17 +27,21 @@ export function isLocal(url: URL): boolean {
   return ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
 }
 
-/** Region of an execute-api URL (https://<id>.execute-api.<region>.amazonaws.com), else the environment's. */
+/**
+ * Region of an execute-api URL (https://<id>.execute-api.<region>.amazonaws.com) or a function URL
+ * (https://<id>.lambda-url.<region>.on.aws), else the environment's.
+ */
 export function regionOf(url: URL): string {
   return (
     /\.execute-api\.([a-z0-9-]+)\.amazonaws\.com$/.exec(url.hostname)?.[1] ??
+    /\.lambda-url\.([a-z0-9-]+)\.on\.aws$/.exec(url.hostname)?.[1] ??
     process.env.AWS_REGION ??
     process.env.AWS_DEFAULT_REGION ??
     'us-east-1'
   );
 }
 
-/** Sign a request for API Gateway (service execute-api) with SigV4. */
+/** Sign a request with SigV4: for API Gateway (service execute-api), or a function URL (service lambda). */
 export async function signed(
   url: URL,
   method: string,
@@ -45,7 +50,7 @@ export async function signed(
   credentials = fromNodeProviderChain(),
 ) {
   const signer = new SignatureV4({
-    service: 'execute-api',
+    service: url.hostname.includes('.lambda-url.') ? 'lambda' : 'execute-api',
     region: regionOf(url),
     credentials,
     sha256: Sha256,
@@ -111,9 +116,14 @@ const logLine = (l: { message: string; level?: string; timestamp?: number }) =>
  * behind API Gateway, which buffers responses): the caller polls the logs route instead.
  */
 async function followEvents(endpoint: string, id: string): Promise<boolean> {
-  const url = new URL(`/v1/tasks/${encodeURIComponent(id)}/events`, endpoint);
-  if (!isLocal(url)) return false;
-  const headers = process.env.AWS_ACCESS_KEY_ID ? await signed(url, 'GET', undefined, {}) : {};
+  // deployed, the stream is the stack's EventsUrl (--events-url); on the local cloud, the API's host
+  const base = isLocal(new URL(endpoint)) ? endpoint : eventsUrl();
+  if (!base) return false;
+  const url = new URL(`v1/tasks/${encodeURIComponent(id)}/events`, base.endsWith('/') ? base : `${base}/`);
+  const headers =
+    !isLocal(url) || process.env.AWS_ACCESS_KEY_ID
+      ? await signed(url, 'GET', undefined, { accept: 'text/event-stream' })
+      : {};
   const r = await fetch(url, { headers }).catch(() => undefined);
   if (!r || r.status === 404 || !r.headers.get('content-type')?.startsWith('text/event-stream')) {
     await r?.body?.cancel();
@@ -144,6 +154,12 @@ const program = new Command()
   .addOption(new Option('--endpoint <url>', 'API URL').env('TRAINSTACK_ENDPOINT').default(LOCAL))
   .addOption(
     new Option(
+      '--events-url <url>',
+      "a deployed stack's EventsUrl output: logs --follow streams from it (API Gateway buffers responses)",
+    ).env('TRAINSTACK_EVENTS_URL'),
+  )
+  .addOption(
+    new Option(
       '--output <format>',
       'text for people, json for scripts (list, logs and models list print tables or lines as text)',
     )
@@ -155,6 +171,7 @@ const program = new Command()
   // command's own (batches download -o <file>)
   .enablePositionalOptions();
 const ep = () => program.opts<{ endpoint: string }>().endpoint;
+const eventsUrl = () => program.opts<{ eventsUrl?: string }>().eventsUrl;
 /** Whether to print what the API answered as JSON, for a script. */
 const asJson = () => program.opts<{ output: string }>().output === 'json';
 const run =
@@ -237,20 +254,10 @@ program
           };
       const task = await call(ep(), 'POST', '/v1/tasks', spec);
       if (!o.wait) return print(task);
-      // until it ends: its status and progress on stderr as they change, the task on stdout at the end
-      let last = '';
-      for (;;) {
-        const t = await call(ep(), 'GET', `/v1/tasks/${task.taskId}`);
-        const line = `${t.taskId} ${t.status} ${t.progress}%${t.statusReason ? ` ${t.statusReason}` : ''}`;
-        if (line !== last) process.stderr.write(`${line}\n`);
-        last = line;
-        if (['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(String(t.status))) {
-          print(t);
-          if (t.status !== 'SUCCEEDED') process.exitCode = 1;
-          return;
-        }
-        await new Promise((r) => setTimeout(r, 1000));
-      }
+      // until it ends: a progress bar on stderr (lines where it is not a terminal), the task on stdout
+      const t = await waitForTask(String(task.taskId));
+      print(t);
+      if (t.status !== 'SUCCEEDED') process.exitCode = 1;
     }),
   );
 
@@ -294,6 +301,77 @@ program
   .command('retry <id>')
   .action(run(async (id: string) => print(await call(ep(), 'POST', `/v1/tasks/${id}/retry`))));
 program.command('stats').action(run(async () => print(await call(ep(), 'GET', '/v1/stats'))));
+const TERMINAL = ['SUCCEEDED', 'FAILED', 'CANCELLED'];
+
+/**
+ * Progress on stderr while something runs: a bar (cli-progress) on a terminal, else a line each time
+ * what it shows changes, so logs and CI output stay readable.
+ */
+function progressReporter(total: number, format: string) {
+  if (process.stderr.isTTY && !asJson()) {
+    const bar = new SingleBar(
+      { format, stream: process.stderr, hideCursor: true, clearOnComplete: false },
+      Presets.shades_classic,
+    );
+    bar.start(total, 0, { status: '', reason: '' });
+    return {
+      update: (value: number, payload: Record<string, string>) => bar.update(value, payload),
+      stop: () => bar.stop(),
+    };
+  }
+  let last = '';
+  return {
+    update: (value: number, payload: Record<string, string>) => {
+      const line = `${payload.what ?? ''} ${payload.status ?? ''} ${value}/${total}${payload.reason ? ` ${payload.reason}` : ''}`;
+      if (line !== last) process.stderr.write(`${line.trim()}\n`);
+      last = line;
+    },
+    stop: () => {},
+  };
+}
+
+/** Poll a task until it ends, its progress shown; the task as it ended. */
+async function waitForTask(id: string): Promise<Record<string, unknown>> {
+  const bar = progressReporter(100, `${id} [{bar}] {percentage}% {status} {reason}`);
+  try {
+    for (;;) {
+      const t = await call(ep(), 'GET', `/v1/tasks/${id}`);
+      bar.update(Math.round(Number(t.progress ?? 0)), {
+        what: id,
+        status: String(t.status),
+        reason: String(t.statusReason ?? '').slice(0, 60),
+      });
+      if (TERMINAL.includes(String(t.status))) return t;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  } finally {
+    bar.stop();
+  }
+}
+
+/** Poll a batch until every task of it has ended, its progress shown; the batch as it ended. */
+async function waitForBatch(id: string): Promise<Record<string, unknown>> {
+  let bar: ReturnType<typeof progressReporter> | undefined;
+  try {
+    for (;;) {
+      const b = await call(ep(), 'GET', `/v1/batches/${id}`);
+      const tasks = Number(b.tasks ?? 0);
+      bar ??= progressReporter(tasks, `batch ${id} [{bar}] {value}/{total} tasks ended {status}`);
+      const by = (b.byStatus ?? {}) as Record<string, number>;
+      bar.update(Number(b.finished ?? 0), {
+        what: `batch ${id}`,
+        status: Object.entries(by)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', '),
+      });
+      if (b.done) return b;
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+  } finally {
+    bar?.stop();
+  }
+}
+
 /** Lines per request when a file is sent into one batch (the API takes up to 1000). */
 const BATCH_CHUNK = 500;
 
@@ -308,8 +386,12 @@ program
   )
   .option('--name <name>', "the batch's name")
   .option('--chunk <n>', 'lines per request (at most 1000)', int, BATCH_CHUNK)
+  .option(
+    '--wait',
+    'wait until every task has ended, with a progress bar; exit non-zero if any did not succeed',
+  )
   .action(
-    run(async (file: string, o: { model?: string; name?: string; chunk: number }) => {
+    run(async (file: string, o: { model?: string; name?: string; chunk: number; wait?: boolean }) => {
       // line numbers are the file's: blank lines are skipped but counted
       const numbered = readFileSync(file, 'utf8')
         .split('\n')
@@ -339,7 +421,11 @@ program
         process.stderr.write(
           `${what} of ${numbered.length} lines to ${planned.models.join(', ')}: task ${task.taskId}; its output.jsonl and errors.jsonl are in its outputs\n`,
         );
-        return print(task);
+        if (!o.wait) return print(task);
+        const ended = await waitForTask(String(task.taskId));
+        print(ended);
+        if (ended.status !== 'SUCCEEDED') process.exitCode = 1;
+        return;
       }
       let batchId: string | undefined;
       const accepted: Record<string, unknown>[] = [];
@@ -367,8 +453,16 @@ program
             `sent ${Math.min(i + o.chunk, numbered.length)} of ${numbered.length} lines\n`,
           );
       }
-      print({ batchId, accepted, rejected });
-      if (!accepted.length) process.exitCode = 1;
+      if (!o.wait || !batchId || !accepted.length) {
+        print({ batchId, accepted, rejected });
+        if (!accepted.length) process.exitCode = 1;
+        return;
+      }
+      const ended = await waitForBatch(batchId);
+      print({ batchId, accepted, rejected, batch: ended });
+      const by = (ended.byStatus ?? {}) as Record<string, number>;
+      // a script can tell: non-zero when a line was refused or a task did not succeed
+      if (rejected.length || (by.FAILED ?? 0) + (by.CANCELLED ?? 0) > 0) process.exitCode = 1;
     }),
   );
 

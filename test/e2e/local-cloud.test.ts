@@ -498,6 +498,28 @@ describe('the local cloud', () => {
     expect(answer.rejected.map((r) => r.line)).toEqual([2, 3]);
     expect(answer.rejected[0]?.error.details[0]?.path).toBe('params.model'); // no model named or registered
     await api('POST', `/v1/tasks/${(answer.accepted[0] as { taskId?: string }).taskId}/cancel`);
+    // batch --wait: progress on stderr until every task has ended; non-zero when one did not succeed
+    const waited = path.join(dataDir, 'waited.jsonl');
+    writeFileSync(
+      waited,
+      ['echo fine', 'exit 3']
+        .map((script) => JSON.stringify({ ...sh(script, { maxRetries: 0 }), name: `waited: ${script}` }))
+        .join('\n'),
+    );
+    const failedBatch = await promisify(execFile)(
+      path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx'),
+      [path.join(REPO_ROOT, 'bin', 'cli.ts'), '--endpoint', cloud.apiUrl, 'batch', waited, '--wait'],
+      { encoding: 'utf8' },
+    ).then(
+      () => undefined,
+      (e: { code: number; stdout: string; stderr: string }) => e,
+    );
+    expect(failedBatch?.code).toBe(1);
+    const waitedBatch = JSON.parse(failedBatch?.stdout ?? '{}') as {
+      batch: { byStatus: Record<string, number> };
+    };
+    expect(waitedBatch.batch.byStatus).toEqual({ SUCCEEDED: 1, FAILED: 1 });
+    expect(failedBatch?.stderr).toMatch(/batch \w+ .*2\/2/);
 
     // the model registry: add, list, offline, online, rm; an inference task names a model
     const added = JSON.parse(

@@ -21,6 +21,16 @@ describe('CLI signing', () => {
     expect(a.authorization).not.toBe(b.authorization);
   });
 
+  it("signs for a function URL (the stack's EventsUrl) as service lambda, in its region", async () => {
+    const url = new URL('https://abc.lambda-url.eu-central-1.on.aws/v1/tasks/X/events');
+    expect(regionOf(url)).toBe('eu-central-1');
+    const headers = await signed(url, 'GET', undefined, {}, async () => ({
+      accessKeyId: 'A',
+      secretAccessKey: 'S',
+    }));
+    expect(headers.authorization).toMatch(/\/eu-central-1\/lambda\/aws4_request/);
+  });
+
   it('does not sign for the local cloud', () => {
     expect(isLocal(new URL('http://127.0.0.1:3000'))).toBe(true);
     expect(isLocal(new URL('https://x.execute-api.us-east-1.amazonaws.com'))).toBe(false);
