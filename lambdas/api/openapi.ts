@@ -1,7 +1,8 @@
 /** The OpenAPI document, generated from the same zod schemas that validate requests. */
 import { z } from 'zod';
 import { submitSchema } from '../domain/model.ts';
-import { modelSpecSchema } from '../domain/models.ts';
+import { modelSpecSchema, modelStatusSchema } from '../domain/models.ts';
+import { RESPONSES } from './responses.ts';
 import { ROUTES } from './routes.ts';
 import {
   batchCreateBody,
@@ -12,7 +13,7 @@ import {
   logsQuery,
   pageQuery,
 } from './schemas.ts';
-import { llmListQuery } from './seed-llm.ts';
+import { createModel, createTask, llmListQuery } from './seed-llm.ts';
 import { seedListQuery, seedTrainBody } from './seed-train.ts';
 import { seedTrajectoryLine } from './seed-trajectory.ts';
 
@@ -43,6 +44,14 @@ function queryParameters(schema: z.ZodObject): object[] {
   }));
 }
 
+/** The other JSON bodies routes take, as the schemas that validate them. */
+const BODIES: Record<string, object> = {
+  'PUT /v1/models/{id}/status': z.toJSONSchema(modelStatusSchema, { io: 'input' }),
+  'PUT /api/v1/models/{id}/status': z.toJSONSchema(modelStatusSchema, { io: 'input' }),
+  'POST /api/v1/tasks': z.toJSONSchema(createTask, { io: 'input', unrepresentable: 'any' }),
+  'POST /api/v1/models': z.toJSONSchema(createModel, { io: 'input', unrepresentable: 'any' }),
+};
+
 export function openapi(): object {
   const paths: Record<string, Record<string, object>> = {};
   const error = {
@@ -50,9 +59,24 @@ export function openapi(): object {
     content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
   };
   for (const r of ROUTES) {
+    const answer = RESPONSES[`${r.method} ${r.path}`];
     const op: Record<string, unknown> = {
       responses: {
-        default: { description: 'JSON' },
+        ...(answer
+          ? {
+              [String(answer.status)]:
+                answer.status === 204
+                  ? { description: answer.description }
+                  : {
+                      description: answer.description,
+                      content: {
+                        [answer.mediaType ?? 'application/json']: {
+                          schema: z.toJSONSchema(answer.schema, { io: 'output', unrepresentable: 'any' }),
+                        },
+                      },
+                    },
+            }
+          : { default: { description: 'JSON' } }),
         '4XX': error,
         '5XX': error,
       },
@@ -99,6 +123,8 @@ export function openapi(): object {
         content: { 'application/json': { schema: { $ref: '#/components/schemas/SeedTrain' } } },
       };
     }
+    const body = BODIES[`${r.method} ${r.path}`];
+    if (body) op.requestBody = { content: { 'application/json': { schema: body } } };
     if (
       (r.method === 'POST' && r.path === '/v1/models') ||
       (r.method === 'PUT' && r.path === '/v1/models/{id}')

@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import { badRequest } from '../domain/errors.ts';
 import { SECRET_REF, type Status, type TaskRecord } from '../domain/model.ts';
-import { MODEL_STATUSES, MODEL_TYPES, type ModelRecord, type ModelSpec } from '../domain/models.ts';
+import { MODEL_TYPES, type ModelRecord, type ModelSpec, modelStatusSchema } from '../domain/models.ts';
 import { json, jsonBody } from './http.ts';
 import { idParam, parseQuery, type Route, type RouteHandler } from './router.ts';
 
@@ -28,7 +28,7 @@ const toLlmStatus = (s: Status): LlmStatus =>
 const PRIORITY: Record<number, number> = { 1: 2, 2: 5, 3: 8 };
 const fromPriority = (p: number) => (p >= 7 ? 3 : p >= 4 ? 2 : 1);
 
-const createTask = z
+export const createTask = z
   .object({
     model_id: z.union([z.string().min(1).max(128), z.number().int()]),
     type: z.enum(['text-generation', 'translation', 'summarization', 'embedding', 'custom']),
@@ -46,7 +46,7 @@ export const llmListQuery = z
   })
   .strict();
 
-const createModel = z
+export const createModel = z
   .object({
     name: z.string().min(1).max(128),
     type: z.enum(MODEL_TYPES),
@@ -229,10 +229,7 @@ export const seedLlmRoutes: Route[] = [
     method: 'PUT',
     path: '/api/v1/models/{id}/status',
     handler: async (event, p, deps, actor) => {
-      const { status } = z
-        .object({ status: z.enum(MODEL_STATUSES) })
-        .strict()
-        .parse(jsonBody(event));
+      const { status } = modelStatusSchema.parse(jsonBody(event));
       return json(200, toLlmModel(await deps.models.setStatus(String(p.id), status, actor)));
     },
   },

@@ -28,6 +28,27 @@ describe('the OpenAPI document', () => {
     expect(operations).toBe(ROUTES.length);
   });
 
+  it('gives every route its success answer with a schema, and every body-taking route its body', () => {
+    const full = openapi() as {
+      paths: Record<
+        string,
+        Record<string, { responses: Record<string, { content?: object }>; requestBody?: object }>
+      >;
+    };
+    for (const r of ROUTES) {
+      const op = full.paths[r.path]?.[r.method.toLowerCase()];
+      const success = Object.entries(op?.responses ?? {}).filter(([code]) => /^2\d\d$/.test(code));
+      expect(success, `${r.method} ${r.path}`).toHaveLength(1);
+      const [code, answer] = success[0] ?? [];
+      if (code !== '204') expect(answer?.content, `${r.method} ${r.path}`).toBeDefined();
+      expect(op?.responses.default, `${r.method} ${r.path}`).toBeUndefined();
+      if (r.method === 'POST' || r.method === 'PUT') {
+        const bodiless = r.path.endsWith('/cancel') || r.path.endsWith('/retry');
+        expect(Boolean(op?.requestBody), `${r.method} ${r.path} body`).toBe(!bodiless);
+      }
+    }
+  });
+
   it('types the export query from the schema that validates it', () => {
     const params = doc.paths['/v1/batches/{id}/export']?.get?.parameters ?? [];
     expect(params.map((p) => p.name).sort()).toEqual(['cursor', 'format', 'id', 'includeFailed', 'limit']);
