@@ -89,6 +89,7 @@ const statsView = z
     concurrencyCap: z.number().int(),
     meanQueueWaitSeconds: z.number().nullable(),
     meanRunSeconds: z.number().nullable(),
+    estimatedCostUsd: z.number().describe('what the tasks that ended cost, estimated'),
   })
   .describe('Stats');
 

@@ -43,6 +43,8 @@ export interface Stats {
   /** GPUs held by dispatched tasks */
   activeGpus: number;
   runSecondsSum: number;
+  /** the estimated cost of the tasks that ended, in millionths of a dollar */
+  costMicroUsd?: number;
   runCount: number;
   waitSecondsSum: number;
   waitCount: number;

@@ -138,6 +138,8 @@ export interface StatsView {
   concurrencyCap: number;
   meanQueueWaitSeconds: number | null;
   meanRunSeconds: number | null;
+  /** what the tasks that ended cost, estimated (GPU or CPU hours at the stack's prices, and tokens) */
+  estimatedCostUsd: number;
 }
 
 export class TaskService {
@@ -566,5 +568,6 @@ export function toStatsView(s: Stats, cap: number): StatsView {
     concurrencyCap: cap,
     meanQueueWaitSeconds: s.waitCount ? Math.round((s.waitSecondsSum / s.waitCount) * 10) / 10 : null,
     meanRunSeconds: s.runCount ? Math.round((s.runSecondsSum / s.runCount) * 10) / 10 : null,
+    estimatedCostUsd: Math.round(s.costMicroUsd ?? 0) / 1_000_000,
   };
 }

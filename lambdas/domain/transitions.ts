@@ -109,8 +109,14 @@ export function planTransition(task: TaskRecord, req: TransitionRequest): Transi
   }
   if (TERMINAL.has(req.to) && next.durationSeconds !== undefined) {
     counters.runSecondsSum = next.durationSeconds;
+    // what ended tasks cost, summed (in micro-dollars: counters add integers exactly)
+    if (next.estimatedCostUsd !== undefined)
+      counters.costMicroUsd = Math.round(next.estimatedCostUsd * 1_000_000);
     counters.runCount = 1;
   }
+  // a task that ended is queued again (a retry): its cost counts again only when it ends again
+  if (TERMINAL.has(req.from) && !TERMINAL.has(req.to) && task.estimatedCostUsd !== undefined)
+    counters.costMicroUsd = -Math.round(task.estimatedCostUsd * 1_000_000);
   if (req.from === 'QUEUED' && req.to === 'STARTING') {
     counters.waitSecondsSum = Math.max(0, (Date.parse(now) - Date.parse(task.createdAt)) / 1000);
     counters.waitCount = 1;
@@ -173,6 +179,7 @@ export function statsFromCounters(item: Record<string, unknown>): Stats {
     activeGpus: num('activeGpus'),
     runSecondsSum: num('runSecondsSum'),
     runCount: num('runCount'),
+    costMicroUsd: num('costMicroUsd'),
     waitSecondsSum: num('waitSecondsSum'),
     waitCount: num('waitCount'),
   };

@@ -5,6 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
@@ -695,8 +696,16 @@ describe('the local cloud', () => {
       headless: true,
       args: ['--no-sandbox', '--disable-gpu'],
     });
-    const shot = (page: import('playwright-core').Page, name: string) =>
-      page.screenshot({ path: path.join(ARTIFACTS, `dashboard-${name}.png`), fullPage: true });
+    const violations: string[] = [];
+    /** a screenshot of the page, and its accessibility checked (axe-core, WCAG 2 A and AA) */
+    const shot = async (page: import('playwright-core').Page, name: string) => {
+      await page.screenshot({ path: path.join(ARTIFACTS, `dashboard-${name}.png`), fullPage: true });
+      await page.addScriptTag({ path: createRequire(import.meta.url).resolve('axe-core/axe.min.js') });
+      const found = (await page.evaluate(
+        "axe.run(document, { runOnly: ['wcag2a', 'wcag2aa'] }).then((r) => r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(' ')).slice(0, 3) })))",
+      )) as { id: string; impact: string; nodes: string[] }[];
+      for (const v of found) violations.push(`${name}: ${v.id} (${v.impact}) at ${v.nodes.join(', ')}`);
+    };
     mkdirSync(ARTIFACTS, { recursive: true });
     try {
       const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
@@ -764,6 +773,8 @@ describe('the local cloud', () => {
       expect(await card('Queue depth')).toBe(String(stats.queueDepth));
       expect(await card('Running')).toBe(`${stats.running} of ${stats.concurrencyCap}`);
       expect(await card('Success rate')).toBe(`${stats.successRate}%`);
+      expect(await card('Estimated cost')).toBe(`$${Number(stats.estimatedCostUsd).toFixed(4)}`);
+      expect(Number(stats.estimatedCostUsd)).toBeGreaterThan(0);
       const byStatus = (stats as unknown as { byStatus: Record<string, number> }).byStatus;
       for (const st of ['SUCCEEDED', 'FAILED', 'CANCELLED'])
         expect(await card(st)).toBe(String(byStatus[st]));
@@ -793,6 +804,7 @@ describe('the local cloud', () => {
       expect(Number(await page.evaluate('document.documentElement.scrollWidth'))).toBeLessThanOrEqual(390);
       await shot(page, 'phone');
       expect(errors).toEqual([]);
+      expect(violations).toEqual([]);
     } finally {
       await browser.close();
     }

@@ -115,6 +115,11 @@ async function expectStatsMatchRecords() {
     .filter((t) => ['STARTING', 'RUNNING', 'RETRYING'].includes(t.status))
     .reduce((n, t) => n + (t.spec.gpus ?? 0), 0);
   expect(stats.activeGpus).toBe(gpus);
+  // the cost of the tasks that ended, summed exactly (a retried task's counts once it ends again)
+  const cost = all
+    .filter((t) => ['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(t.status))
+    .reduce((n, t) => n + Math.round((t.estimatedCostUsd ?? 0) * 1_000_000), 0);
+  expect(stats.costMicroUsd ?? 0).toBe(cost);
 }
 
 beforeEach(() => {

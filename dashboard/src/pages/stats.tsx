@@ -57,6 +57,7 @@ export function StatsPage() {
             <Card label="GPUs in use" value={s.runningGpus} />
             <Card label="Mean queue wait" value={duration(s.meanQueueWaitSeconds ?? undefined) || '—'} />
             <Card label="Mean run time" value={duration(s.meanRunSeconds ?? undefined) || '—'} />
+            <Card label="Estimated cost" value={`$${s.estimatedCostUsd.toFixed(4)}`} />
           </div>
           <h2>By status</h2>
           <div class="cards">
