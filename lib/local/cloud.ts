@@ -29,7 +29,7 @@ import { dockerAvailable, gpusOnThisMachine, pythonWithTorch } from './host-prob
 import type { LocalIdentity } from './identities.ts';
 import { LambdaHost } from './lambda-host.ts';
 import { LogStore } from './logs.ts';
-import { freePort } from './net.ts';
+import { assertPortFree, freePort } from './net.ts';
 import { reapOrphans } from './reaper.ts';
 import { recoverInterrupted } from './recovery.ts';
 import { createResources } from './resources.ts';
@@ -123,8 +123,13 @@ export interface LocalCloud {
   stop(): Promise<void>;
 }
 
-const portOf = async (given: number | undefined, fallback: number) =>
-  given === undefined ? fallback : given === 0 ? await freePort() : given;
+/** The port to use: a free one for 0; a given or default one must be free (checked before anything starts). */
+async function portOf(given: number | undefined, fallback: number): Promise<number> {
+  if (given === 0) return freePort();
+  const port = given ?? fallback;
+  await assertPortFree(port);
+  return port;
+}
 
 function one<T>(items: T[], what: string): T {
   const [first] = items;
@@ -212,6 +217,8 @@ export async function startLocalCloud(o: LocalCloudOptions = {}): Promise<LocalC
         ...awsEnv,
         PATH: process.env.PATH ?? '/usr/bin:/bin',
         HOME: process.env.HOME ?? scratch,
+        // every task starts a runner: Node keeps its compiled bundle here (a third of its start-up)
+        NODE_COMPILE_CACHE: path.join(scratch, 'compile-cache'),
         [RUNNER_ENV.defaultCommand]:
           o.defaultWorkload ??
           `${pythonWithTorch()} ${path.join(REPO_ROOT, 'containers', 'trainer', 'train.py')}`,

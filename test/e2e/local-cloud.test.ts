@@ -753,6 +753,48 @@ describe('the local cloud', () => {
       await page.locator('.status', { hasText: 'SUCCEEDED' }).waitFor({ timeout: 30_000 });
       await shot(page, 'task');
 
+      // a tasks.jsonl upload answers line by line; a provider batch file becomes one inference task
+      const upload = path.join(dataDir, 'upload.jsonl');
+      writeFileSync(upload, `${JSON.stringify(sh('true', { name: 'dash-upload' }))}\n{"type": "nope"}\n`);
+      await dash('#/submit');
+      await page.setInputFiles('#f-upload', upload);
+      const results = page.locator('table[aria-label="upload results"]');
+      await results.waitFor();
+      expect(await results.locator('tbody tr').count()).toBe(2);
+      expect(await results.locator('tbody tr').nth(0).locator('a').innerText()).toMatch(/^[0-9A-Z]{26}$/);
+      expect(await results.locator('tbody tr').nth(1).innerText()).toMatch(/type/);
+      await api('POST', '/v1/models', {
+        name: 'dash-llm',
+        type: 'local',
+        baseUrl: 'http://127.0.0.1:9/v1',
+        model: 'm',
+      });
+      const openai = path.join(dataDir, 'openai-upload.jsonl');
+      writeFileSync(
+        openai,
+        [1, 2]
+          .map((i) =>
+            JSON.stringify({
+              custom_id: `r${i}`,
+              method: 'POST',
+              url: '/v1/chat/completions',
+              body: { model: 'dash-llm', messages: [{ role: 'user', content: `hi ${i}` }] },
+            }),
+          )
+          .join('\n'),
+      );
+      await page.setInputFiles('#f-upload', openai);
+      const made = page.locator('[role=status]', { hasText: 'OpenAI batch file of 2 lines to dash-llm' });
+      await made.waitFor();
+      const providerTask = (await made.locator('a').innerText()).trim();
+      expect((await get(providerTask)).spec).toMatchObject({
+        type: 'inference',
+        name: 'openai-upload.jsonl',
+        params: { model: 'dash-llm', kind: 'custom', inputs: [{ custom_id: 'r1' }, { custom_id: 'r2' }] },
+      });
+      // (nothing answers at the model's address: cancelled, it never holds up the tests after it)
+      await api('POST', `/v1/tasks/${providerTask}/cancel`);
+
       // cancel from the page stops a running task
       const sleeper = await submit(sh('echo sleeping; exec sleep 120', { name: 'dash-sleep' }));
       await dash(`#/tasks/${sleeper}`);
