@@ -118,6 +118,8 @@ export interface LocalCloud {
   readonly ecs: LocalEcs;
   readonly logs: LogStore;
   readonly lambdas: LambdaHost;
+  /** requests its AWS endpoint served, by `<service>:<operation>` (benchmarks count per task) */
+  readonly requests: ReadonlyMap<string, number>;
   /** Run one dispatcher pass now (as the tick does). */
   dispatchNow(): Promise<void>;
   stop(): Promise<void>;
@@ -338,6 +340,7 @@ export async function startLocalCloud(o: LocalCloudOptions = {}): Promise<LocalC
       ecs,
       logs,
       lambdas,
+      requests: emulators.requests,
       dispatchNow,
       stop: stopAll,
     };

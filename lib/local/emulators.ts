@@ -27,6 +27,8 @@ export interface Emulators {
   readonly endpoint: string;
   /** where fauxqs itself listens (behind the endpoint) */
   readonly fauxqs: string;
+  /** requests the endpoint served, by `<service>:<operation>` */
+  readonly requests: Map<string, number>;
   stop(): Promise<void>;
 }
 
@@ -70,14 +72,16 @@ export async function startEmulators(o: EmulatorOptions = {}): Promise<Emulators
     );
     stops.push(() => fauxqs.stop());
     const port = o.port || (await freePort());
+    const requests = new Map<string, number>();
     const server = await startEndpoint(port, {
+      counts: requests,
       sqsS3: fauxqs.address.replace('localhost', '127.0.0.1'),
       dynamodb: ddb.endpoint,
       json: o.json ?? {},
       metadata: o.metadata ?? (() => undefined),
     });
     stops.push(() => closeServer(server));
-    return { endpoint: `http://127.0.0.1:${port}`, fauxqs: fauxqs.address, stop };
+    return { endpoint: `http://127.0.0.1:${port}`, fauxqs: fauxqs.address, requests, stop };
   } catch (e) {
     await stop();
     throw e;

@@ -19,6 +19,8 @@ export interface EndpointTargets {
   metadata(id: string): object | undefined;
   /** what STS AssumeRole answers with (nothing here enforces IAM). @default local / local */
   credentials?: { accessKeyId: string; secretAccessKey: string };
+  /** counts each request it serves, by `<service>:<operation>` (benchmarks read it) */
+  counts?: Map<string, number>;
 }
 
 const TARGET_PREFIX: Record<string, string> = {
@@ -96,6 +98,14 @@ export function startEndpoint(port: number, t: EndpointTargets): Promise<Server>
       return;
     }
     const service = serviceOf(req);
+    if (t.counts) {
+      const op =
+        String(req.headers['x-amz-target'] ?? req.method ?? '')
+          .split('.')
+          .pop() ?? '';
+      const key = `${service}:${op}`;
+      t.counts.set(key, (t.counts.get(key) ?? 0) + 1);
+    }
     if (service === 'dynamodb') return proxy(t.dynamodb, req, res);
     if (service === 'sqs' || service === 's3') return proxy(t.sqsS3, req, res);
     if (service === 'sts')

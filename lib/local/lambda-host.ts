@@ -65,7 +65,11 @@ class FunctionInstance {
     });
   }
 
+  /** invocations so far */
+  invocations = 0;
+
   async invoke(event: unknown): Promise<unknown> {
+    this.invocations++;
     await this.ready;
     const id = this.next++;
     const requestId = randomUUID();
@@ -121,6 +125,11 @@ export class LambdaHost {
 
   get functions(): LocalFunction[] {
     return this.instances.map((i) => i.fn);
+  }
+
+  /** Invocations so far, by function name. */
+  invocations(): Record<string, number> {
+    return Object.fromEntries(this.instances.map((i) => [i.fn.name, i.invocations]));
   }
 
   /** Invoke a function by logical id, name or ARN (RequestResponse). */

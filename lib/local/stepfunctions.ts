@@ -58,6 +58,8 @@ export class LocalStepFunctions {
   private readonly machine: StateMachine;
   private readonly executions = new Map<string, Execution>();
   private readonly taskStates: [string, string][];
+  /** States entered by every execution so far: what Step Functions (standard) bills as transitions */
+  stateTransitions = 0;
 
   constructor(
     readonly stateMachineArn: string,
@@ -193,6 +195,9 @@ export class LocalStepFunctions {
       },
     });
     exec.abort = run.abort;
+    void (async () => {
+      for await (const e of run.eventLogs) if (e.type === 'StateEntered') this.stateTransitions++;
+    })().catch(() => {});
     run.result
       .then(
         (out) => {

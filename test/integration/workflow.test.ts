@@ -211,7 +211,12 @@ async function expectStatsMatchRecords() {
 
 describe('the task workflow (synthesized definition)', () => {
   it('runs a task to SUCCEEDED with one attempt recorded', async () => {
+    const before = sfn.stateTransitions;
     const t = await run(spec(), ['succeed']);
+    // what a successful task costs in Step Functions: its states entered (billed as transitions)
+    const transitions = sfn.stateTransitions - before;
+    expect(transitions).toBeGreaterThan(2);
+    expect(transitions).toBeLessThanOrEqual(10);
     expect(t.status).toBe('SUCCEEDED');
     expect(t.progress).toBe(100);
     expect(t.attempts).toHaveLength(1);

@@ -1,0 +1,244 @@
+/**
+ * The control plane under load, on the local cloud: no-op container tasks (`command: ["true"]`)
+ * submitted one at a time, by many clients at once, and in batches; then drained at the cap. Prints
+ * the figures of issue 14's table (submit throughput and latency, GET latency while tasks run, drain
+ * rate, submit to start with a free slot), CPU seconds per task by process, the process tree's peak
+ * RSS, and per task: Step Functions state transitions, Lambda invocations and DynamoDB requests.
+ * Usage: npm run bench:pipeline -- --tasks 500 --clients 32 --cap 32
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { startLocalCloud } from '../lib/local/cloud.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    tasks: { type: 'string', default: '500' },
+    clients: { type: 'string', default: '32' },
+    cap: { type: 'string', default: '32' },
+  },
+});
+const N = Number(args.tasks);
+const C = Number(args.clients);
+const CAP = Number(args.cap);
+
+/** CPU seconds (user + system) of a process, from /proc; 0 once it is gone. */
+function cpuSeconds(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+/** The machine's busy CPU seconds (every core), from /proc/stat. */
+function machineCpuSeconds(): number {
+  const [, ...f] = readFileSync('/proc/stat', 'utf8').split('\n')[0]?.trim().split(/\s+/) ?? [];
+  const [user, nice, system, , , irq, softirq, steal] = f.map(Number) as number[];
+  return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) / 100;
+}
+/** This process and every process below it: pid, command, RSS in KiB. */
+function tree(): { pid: number; comm: string; rss: number }[] {
+  const rows = execFileSync('ps', ['-e', '-o', 'pid=,ppid=,rss=,comm='], { encoding: 'utf8' })
+    .trim()
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/))
+    .map(([pid, ppid, rss, comm]) => ({
+      pid: Number(pid),
+      ppid: Number(ppid),
+      rss: Number(rss),
+      comm: comm ?? '',
+    }));
+  const out = rows.filter((r) => r.pid === process.pid);
+  for (let i = 0; i < out.length; i++)
+    for (const r of rows) if (r.ppid === out[i]?.pid && r.pid !== process.pid) out.push(r);
+  return out;
+}
+
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? Number.NaN;
+};
+const ms = (x: number) => `${x.toFixed(0)} ms`;
+
+const dataDir = mkdtempSync(path.join(tmpdir(), 'trainstack-pipeline-'));
+const cloud = await startLocalCloud({
+  apiPort: 0,
+  awsPort: 0,
+  dataDir,
+  context: { maxConcurrentTasks: CAP, maxQueueDepth: 100_000 },
+  functionLogLevel: 'ERROR',
+  dockerImage: false,
+});
+let peakRss = 0;
+let peakAt = '';
+const sampler = setInterval(() => {
+  const rss = tree().reduce((n, r) => n + r.rss, 0);
+  if (rss > peakRss) {
+    peakRss = rss;
+    peakAt = phase;
+  }
+}, 500);
+let phase = 'start';
+
+const task = { type: 'container', image: 'busybox', command: ['true'] };
+async function post(body: unknown, p = '/v1/tasks', type = 'application/json') {
+  const t = performance.now();
+  const r = await fetch(new URL(p, cloud.apiUrl), {
+    method: 'POST',
+    headers: { 'content-type': type },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const json = (await r.json()) as { taskId?: string; accepted?: { taskId: string }[] };
+  if (r.status >= 300) throw new Error(`POST ${p}: ${r.status} ${JSON.stringify(json)}`);
+  return { ms: performance.now() - t, json };
+}
+async function get(id: string) {
+  const t = performance.now();
+  const r = await fetch(new URL(`/v1/tasks/${id}`, cloud.apiUrl));
+  const json = (await r.json()) as { status: string; createdAt: string; attempts: { startedAt: string }[] };
+  return { ms: performance.now() - t, json };
+}
+/** `count` jobs on `clients` workers */
+async function pool<T>(count: number, clients: number, job: (i: number) => Promise<T>): Promise<T[]> {
+  const out: T[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      for (let i = next++; i < count; i = next++) out[i] = await job(i);
+    }),
+  );
+  return out;
+}
+
+const cpu0 = { self: cpuSeconds(process.pid), machine: machineCpuSeconds() };
+const long0 = new Map(tree().map((r) => [r.pid, cpuSeconds(r.pid)]));
+const transitions0 = cloud.sfn.stateTransitions;
+const invocations0 = Object.values(cloud.lambdas.invocations()).reduce((a, b) => a + b, 0);
+const ddb0 = [...cloud.requests].filter(([k]) => k.startsWith('dynamodb:')).reduce((n, [, v]) => n + v, 0);
+
+// 1. one client, nothing running: tasks of an offline model wait in the queue, so nothing starts
+phase = 'single client';
+await post(
+  { name: 'bench-offline', type: 'local', baseUrl: 'http://127.0.0.1:9/v1', model: 'm', status: 'offline' },
+  '/v1/models',
+);
+const single: number[] = [];
+const held: string[] = [];
+for (let i = 0; i < 30; i++) {
+  const r = await post({ type: 'inference', params: { model: 'bench-offline', kind: 'custom', input: 'x' } });
+  single.push(r.ms);
+  held.push(String(r.json.taskId));
+}
+for (const id of held) await post({}, `/v1/tasks/${id}/cancel`);
+const ids: string[] = [];
+// 2. N tasks from C clients at once
+phase = 'concurrent submit';
+const t2 = performance.now();
+const submitted = await pool(N, C, async () => {
+  const r = await post(task);
+  ids.push(String(r.json.taskId));
+  return r.ms;
+});
+const submitSeconds = (performance.now() - t2) / 1000;
+// 3. N more in batches of 500 lines
+phase = 'batch submit';
+const t3 = performance.now();
+for (let i = 0; i < N; i += 500) {
+  const lines = Array.from({ length: Math.min(500, N - i) }, () => JSON.stringify(task)).join('\n');
+  const r = await post(lines, '/v1/tasks/batch', 'application/x-ndjson');
+  ids.push(...(r.json.accepted ?? []).map((a) => a.taskId));
+}
+const batchSeconds = (performance.now() - t3) / 1000;
+// 4. GETs from C clients while the tasks run, then the drain
+phase = 'drain';
+const gets = await pool(C * 20, C, async (i) => (await get(ids[(i * 7919) % ids.length] ?? '')).ms);
+const drainStart = performance.now();
+const pending = new Set(ids);
+while (pending.size) {
+  await pool(Math.min(pending.size, 200), 8, async () => {
+    const id = pending.values().next().value as string;
+    pending.delete(id);
+    const t = (await get(id)).json;
+    if (!['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(t.status)) pending.add(id);
+  });
+  if (pending.size) await new Promise((r) => setTimeout(r, 500));
+}
+const drainSeconds = (performance.now() - drainStart) / 1000;
+const total = ids.length + 0;
+const failed = (
+  await pool(ids.length, 16, async (i) => (await get(ids[i] ?? '')).json.status !== 'SUCCEEDED')
+).filter(Boolean).length;
+// 5. submit -> RUNNING with a free slot
+phase = 'free slot';
+const toRunning: number[] = [];
+for (let i = 0; i < 15; i++) {
+  const t = performance.now();
+  const r = await post({ ...task, command: ['sleep', '1'] });
+  for (;;) {
+    const s = (await get(String(r.json.taskId))).json.status;
+    if (s === 'RUNNING' || s === 'SUCCEEDED') break;
+    await new Promise((res) => setTimeout(res, 10));
+  }
+  toRunning.push(performance.now() - t);
+}
+clearInterval(sampler);
+const tasksRun = total + 15;
+
+// CPU by process: the local cloud (API, dispatcher and workflow functions, Step Functions, ECS, in this
+// process), DynamoDB Local (java) and the others still alive; the runners (gone) are the rest of the machine's
+const selfCpu = cpuSeconds(process.pid) - cpu0.self;
+const byComm = new Map<string, number>();
+for (const r of tree())
+  if (r.pid !== process.pid)
+    byComm.set(r.comm, (byComm.get(r.comm) ?? 0) + cpuSeconds(r.pid) - (long0.get(r.pid) ?? 0));
+const machine = machineCpuSeconds() - cpu0.machine;
+const alive = [...byComm.values()].reduce((a, b) => a + b, 0);
+const ddb =
+  [...cloud.requests].filter(([k]) => k.startsWith('dynamodb:')).reduce((n, [, v]) => n + v, 0) - ddb0;
+const byOp = [...cloud.requests]
+  .filter(([k]) => k.startsWith('dynamodb:'))
+  .sort((a, b) => b[1] - a[1])
+  .slice(0, 6)
+  .map(([k, v]) => `${k.slice(9)} ${(v / tasksRun).toFixed(1)}`)
+  .join(', ');
+const invocations = Object.values(cloud.lambdas.invocations()).reduce((a, b) => a + b, 0) - invocations0;
+const byFunction = Object.entries(cloud.lambdas.invocations())
+  .map(([name, n]) => `${name.replace(/^trainstack-/, '')} ${(n / tasksRun).toFixed(1)}`)
+  .join(', ');
+
+console.log(
+  `machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}); ${new Date().toISOString().slice(0, 10)}`,
+);
+console.log(
+  `tasks: ${N} single + ${N} in batches (+ 30 + 15), ${C} clients, cap ${CAP}; ${failed} not SUCCEEDED`,
+);
+console.log(
+  `POST, one client, nothing running (an offline model's tasks): p50 ${ms(pct(single, 50))}, p90 ${ms(pct(single, 90))}`,
+);
+console.log(
+  `submit ${N}, ${C} clients: ${(N / submitSeconds).toFixed(0)} tasks/s; POST p50 ${ms(pct(submitted, 50))}, p99 ${ms(pct(submitted, 99))}`,
+);
+console.log(`batch submit ${N} (500 a request): ${(N / batchSeconds).toFixed(0)} tasks/s`);
+console.log(`GET a task, ${C} clients, while tasks run: p50 ${ms(pct(gets, 50))}, p99 ${ms(pct(gets, 99))}`);
+console.log(
+  `drain ${total} no-op tasks at cap ${CAP}: ${(total / drainSeconds).toFixed(1)} tasks/s (${drainSeconds.toFixed(0)} s)`,
+);
+console.log(`submit -> RUNNING with a free slot: median ${ms(pct(toRunning, 50))}`);
+console.log(`peak RSS of the process tree: ${(peakRss / 1024).toFixed(0)} MiB (during ${peakAt})`);
+console.log(
+  `CPU seconds per task: local cloud (API, functions, Step Functions, ECS) ${(selfCpu / tasksRun).toFixed(3)}, ` +
+    [...byComm]
+      .filter(([, v]) => v > 0.5)
+      .map(([k, v]) => `${k} ${(v / tasksRun).toFixed(3)}`)
+      .join(', ') +
+    `, runners and the rest ${((machine - selfCpu - alive) / tasksRun).toFixed(3)}`,
+);
+console.log(
+  `per task: ${((cloud.sfn.stateTransitions - transitions0) / tasksRun).toFixed(1)} state transitions, ` +
+    `${(invocations / tasksRun).toFixed(1)} Lambda invocations (${byFunction}), ${(ddb / tasksRun).toFixed(1)} DynamoDB requests (${byOp})`,
+);
+await cloud.stop();
+rmSync(dataDir, { recursive: true, force: true });
