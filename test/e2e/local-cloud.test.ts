@@ -761,8 +761,8 @@ describe('the local cloud', () => {
       const results = page.locator('table[aria-label="upload results"]');
       await results.waitFor();
       expect(await results.locator('tbody tr').count()).toBe(2);
-      expect(await results.locator('tbody tr').nth(0).locator('a').innerText()).toMatch(/^[0-9A-Z]{26}$/);
-      expect(await results.locator('tbody tr').nth(1).innerText()).toMatch(/type/);
+      expect(await results.locator('tbody tr').nth(0).locator('a').textContent()).toMatch(/^[0-9A-Z]{26}$/);
+      expect(await results.locator('tbody tr').nth(1).textContent()).toMatch(/type/);
       await api('POST', '/v1/models', {
         name: 'dash-llm',
         type: 'local',
@@ -786,7 +786,7 @@ describe('the local cloud', () => {
       await page.setInputFiles('#f-upload', openai);
       const made = page.locator('[role=status]', { hasText: 'OpenAI batch file of 2 lines to dash-llm' });
       await made.waitFor();
-      const providerTask = (await made.locator('a').innerText()).trim();
+      const providerTask = ((await made.locator('a').textContent()) ?? '').trim();
       expect((await get(providerTask)).spec).toMatchObject({
         type: 'inference',
         name: 'openai-upload.jsonl',
@@ -810,7 +810,8 @@ describe('the local cloud', () => {
       await dash('#/stats');
       await page.locator('[data-stat="Tasks"]').waitFor();
       const stats = (await api<Record<string, number | null>>('GET', '/v1/stats')).body;
-      const card = (label: string) => page.locator(`[data-stat="${label}"]`).innerText();
+      const card = async (label: string) =>
+        ((await page.locator(`[data-stat="${label}"]`).textContent()) ?? '').trim();
       expect(await card('Tasks')).toBe(String(stats.total));
       expect(await card('Queue depth')).toBe(String(stats.queueDepth));
       expect(await card('Running')).toBe(`${stats.running} of ${stats.concurrencyCap}`);
