@@ -117,6 +117,7 @@ try {
 
 console.log(`trainstack local cloud ready in ${((Date.now() - started) / 1000).toFixed(1)} s
   API            ${cloud.apiUrl}          (try: curl ${cloud.apiUrl}/health)
+  dashboard      ${cloud.apiUrl}/         (API docs: ${cloud.apiUrl}/docs)
   AWS endpoint   ${cloud.endpoint}        (aws --endpoint-url ${cloud.endpoint} s3 ls)
   bucket         ${cloud.bucketName}
   table          ${cloud.tableName}

@@ -94,7 +94,7 @@ export function Chart({ title, x, series }: { title: string; x: number[]; series
   const shape = series.map((s) => s.label).join('|');
   useEffect(() => {
     if (!el.current) return;
-    const width = Math.max(280, el.current.clientWidth || 600);
+    const width = Math.max(280, Math.min(640, el.current.clientWidth || 600));
     const colors = ['#1f6feb', '#d9480f', '#2b8a3e', '#862e9c', '#e67700', '#0b7285'];
     plot.current = new uPlot(
       {
@@ -103,7 +103,13 @@ export function Chart({ title, x, series }: { title: string; x: number[]; series
         height: 220,
         series: [
           {},
-          ...series.map((s, i) => ({ label: s.label, stroke: colors[i % colors.length], width: 2 })),
+          // a metric some lines leave out is one line across them, not dots
+          ...series.map((s, i) => ({
+            label: s.label,
+            stroke: colors[i % colors.length],
+            width: 2,
+            spanGaps: true,
+          })),
         ],
         axes: [{}, {}],
       },

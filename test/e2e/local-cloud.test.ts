@@ -805,6 +805,10 @@ describe('the local cloud', () => {
       expect(cancelled.attempts.at(-1)?.endedAt).toBeTruthy();
       await page.locator('.status', { hasText: 'CANCELLED' }).waitFor({ timeout: 10_000 });
       expect((await get(stepping)).status).toBe('SUCCEEDED');
+      // a finished task's charts, from the progress and metrics its log lines report
+      await dash(`#/tasks/${stepping}`);
+      await page.locator('figure[aria-label="Progress"] canvas').waitFor();
+      await page.locator('figure[aria-label="loss"] canvas').waitFor();
 
       // the stats page's numbers are the API's
       await dash('#/stats');

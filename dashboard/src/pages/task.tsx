@@ -4,6 +4,7 @@
  * links, and for agent tasks the trajectory, step by step.
  */
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { parseLine } from '../../../containers/runner/src/parse.ts';
 import type { TaskRecord } from '../../../lambdas/domain/model.ts';
 import { api, followEvents } from '../api.ts';
 import { Chart, duration, ErrorNote, Progress, Status, TERMINAL, usePolling } from '../ui.tsx';
@@ -17,7 +18,8 @@ interface LogLine {
 }
 interface Sample {
   t: number;
-  progress: number;
+  /** none: a sample of metrics only */
+  progress?: number | undefined;
   metrics: Record<string, number>;
 }
 interface Step {
@@ -34,10 +36,12 @@ interface Step {
 function useLive(taskId: string) {
   const [lines, setLines] = useState<LogLine[]>([]);
   const [samples, setSamples] = useState<Sample[]>([]);
+  const [reported, setReported] = useState<Sample[]>([]);
   const [status, setStatus] = useState<string | undefined>(undefined);
   useEffect(() => {
     setLines([]);
     setSamples([]);
+    setReported([]);
     const abort = new AbortController();
     const pending: LogLine[] = [];
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -51,11 +55,19 @@ function useLive(taskId: string) {
       taskId,
       (e) => {
         if (e.event === 'log') {
-          pending.push(e.data as unknown as LogLine);
+          const line = e.data as unknown as LogLine;
+          pending.push(line);
           timer ??= setTimeout(flush, 100);
+          // the workload's own progress lines, read as the runner reads them: charts of a finished task too
+          const u = parseLine(line.message);
+          if (u?.progress !== undefined || u?.metrics) {
+            const sample = { t: line.timestamp / 1000, progress: u.progress, metrics: u.metrics ?? {} };
+            setSamples((s) => [...s, sample]);
+          }
         } else if (e.event === 'progress') {
+          // the task's own record, as it changes: the charts' fallback for workloads that print no progress
           const d = e.data as { progress?: number; metrics?: Record<string, number> };
-          setSamples((s) => [
+          setReported((s) => [
             ...s,
             { t: Date.now() / 1000, progress: d.progress ?? 0, metrics: d.metrics ?? {} },
           ]);
@@ -70,7 +82,7 @@ function useLive(taskId: string) {
       clearTimeout(timer);
     };
   }, [taskId]);
-  return { lines, samples, status };
+  return { lines, samples: samples.length >= 2 ? samples : reported, status };
 }
 
 function Log({ lines }: { lines: LogLine[] }) {
@@ -98,20 +110,32 @@ function Log({ lines }: { lines: LogLine[] }) {
 }
 
 function Charts({ samples }: { samples: Sample[] }) {
-  const x = useMemo(() => samples.map((s) => s.t), [samples]);
+  // in time order, at most 600 points (every k-th beyond that)
+  const sorted = useMemo(() => {
+    const all = [...samples].sort((a, b) => a.t - b.t);
+    const k = Math.ceil(all.length / 600);
+    return k > 1 ? all.filter((_, i) => i % k === 0 || i === all.length - 1) : all;
+  }, [samples]);
+  const x = useMemo(() => sorted.map((s) => s.t), [sorted]);
   const progress = useMemo(
-    () => [{ label: 'progress %', values: samples.map((s) => s.progress) }],
-    [samples],
+    () => [{ label: 'progress %', values: sorted.map((s) => s.progress ?? null) }],
+    [sorted],
   );
   const metrics = useMemo(() => {
-    const names = [...new Set(samples.flatMap((s) => Object.keys(s.metrics)))].slice(0, 6);
-    return names.map((n) => ({ label: n, values: samples.map((s) => s.metrics[n] ?? null) }));
-  }, [samples]);
-  if (samples.length < 2) return <p class="muted">Charts appear as the task reports progress.</p>;
+    // the ones that change (an epoch counter or a constant is not worth a line), six at most
+    const names = [...new Set(sorted.flatMap((s) => Object.keys(s.metrics)))]
+      .filter((n) => n !== 'epoch' && new Set(sorted.map((s) => s.metrics[n])).size > 1)
+      .slice(0, 6);
+    return names.map((n) => ({ label: n, values: sorted.map((s) => s.metrics[n] ?? null) }));
+  }, [sorted]);
+  if (sorted.length < 2) return <p class="muted">Charts appear as the task reports progress.</p>;
+  // one chart each: a loss near 0 and samples/s near 100,000 share no scale
   return (
-    <div class="grid">
+    <div class="charts">
       <Chart title="Progress" x={x} series={progress} />
-      {metrics.length > 0 && <Chart title="Metrics" x={x} series={metrics} />}
+      {metrics.map((m) => (
+        <Chart key={m.label} title={m.label} x={x} series={[m]} />
+      ))}
     </div>
   );
 }
