@@ -3,6 +3,7 @@
  * Pure: no AWS imports. The same schemas validate requests and feed the OpenAPI document.
  */
 import { z } from 'zod';
+import { parseSecretRef, SECRET_REF } from './secret-ref.ts';
 
 import type { Status, TaskType } from './status.ts';
 
@@ -19,13 +20,8 @@ const envMap = z
  * `ssm:<parameter name>` (SecureString decrypted) or `secretsmanager:<name or ARN>`, with `#<key>` to
  * take one key of a JSON secret. The record keeps the reference only, never the value.
  */
-export const SECRET_REF =
-  /^(ssm|secretsmanager):([A-Za-z0-9/_+=.@:-]{1,2048})(?:#([A-Za-z0-9_.+-]{1,256}))?$/;
-export function parseSecretRef(ref: string): { store: 'ssm' | 'secretsmanager'; name: string; key?: string } {
-  const m = SECRET_REF.exec(ref);
-  if (!m?.[1] || !m[2]) throw new Error(`not a secret reference: ${ref}`);
-  return { store: m[1] as 'ssm' | 'secretsmanager', name: m[2], ...(m[3] ? { key: m[3] } : {}) };
-}
+export { parseSecretRef, SECRET_REF };
+
 const secretsMap = z
   .record(
     envName,

@@ -1,13 +1,12 @@
 /** Entry point of the runner container: configuration from the environment only. */
 import { S3Client } from '@aws-sdk/client-s3';
-import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import { documentClient, dynamodb } from '../../../lambdas/clients/dynamodb.ts';
 import { DynamoModelRepository } from '../../../lambdas/clients/dynamodb-models.ts';
 import { DynamoTaskRepository } from '../../../lambdas/clients/dynamodb-tasks.ts';
 import { RUNNER_ENV, WORKLOAD_ENV } from '../../../lambdas/contracts/runner-env.ts';
 import { EXIT_RUNNER_ERROR } from '../../../lambdas/domain/classify.ts';
 import { parseWorkloadUser, type RunnerConfig, runTask } from './runner.ts';
-import { attemptPolicy, readOnlyPolicy, scopedCredentials } from './scope.ts';
+import { attemptPolicy, readOnlyPolicy, scopedCredentials, temporaryCredentials } from './scope.ts';
 import { awsSecretSource, localSecretSource } from './secrets.ts';
 
 function need(name: string): string {
@@ -128,7 +127,7 @@ try {
       models: new DynamoModelRepository(doc, table),
       // with the runner's own credentials (the task role), never the data role's
       assumeRole: (roleArn, sessionName) =>
-        fromTemporaryCredentials({ params: { RoleArn: roleArn, RoleSessionName: sessionName.slice(0, 64) } }),
+        temporaryCredentials({ params: { RoleArn: roleArn, RoleSessionName: sessionName.slice(0, 64) } }),
       out: process.stdout,
       err: process.stderr,
       log,

@@ -9,9 +9,9 @@
  * Two sessions: the first may only read the task's record (to learn its owner and secrets), the
  * second is the one the attempt runs with.
  */
-import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
+import type { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import { batchPk, modelPk, modelStatsPk, statsPk, taskPk } from '../../../lambdas/clients/task-table.ts';
-import { parseSecretRef } from '../../../lambdas/domain/model.ts';
+import { parseSecretRef } from '../../../lambdas/domain/secret-ref.ts';
 
 export interface ScopeTarget {
   /** the data role's ARN (gives the partition and account) */
@@ -145,7 +145,7 @@ export const MAX_SESSION_POLICY = 2048;
 
 /** Credentials of the data role under this session policy, refreshed before they expire. */
 export function scopedCredentials(t: ScopeTarget, policy: PolicyDocument) {
-  return fromTemporaryCredentials({
+  return temporaryCredentials({
     params: {
       RoleArn: t.roleArn,
       RoleSessionName: `task-${t.taskId}`.slice(0, 64),
@@ -153,4 +153,20 @@ export function scopedCredentials(t: ScopeTarget, policy: PolicyDocument) {
       DurationSeconds: 3600,
     },
   });
+}
+
+type TemporaryCredentials = ReturnType<typeof fromTemporaryCredentials>;
+
+/**
+ * `fromTemporaryCredentials`, with the credential providers' package (and STS) loaded on first use:
+ * only a deployed runner assumes roles, and a runner that does not load them starts faster.
+ */
+export function temporaryCredentials(
+  options: Parameters<typeof fromTemporaryCredentials>[0],
+): TemporaryCredentials {
+  let provider: TemporaryCredentials | undefined;
+  return async (identity) => {
+    provider ??= (await import('@aws-sdk/credential-providers')).fromTemporaryCredentials(options);
+    return provider(identity);
+  };
 }

@@ -5,9 +5,9 @@
  * on the local cloud, from a JSON file (`TRAINSTACK_SECRETS_FILE`) or the environment.
  */
 import { readFileSync } from 'node:fs';
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { GetParameterCommand, SSMClient, type SSMClientConfig } from '@aws-sdk/client-ssm';
-import { parseSecretRef } from '../../../lambdas/domain/model.ts';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SSMClient, SSMClientConfig } from '@aws-sdk/client-ssm';
+import { parseSecretRef } from '../../../lambdas/domain/secret-ref.ts';
 
 /** Reads one secret's raw value (the whole secret: a JSON key is taken out afterwards). */
 export interface SecretSource {
@@ -25,18 +25,23 @@ export class SecretUnavailable extends Error {
   }
 }
 
-/** Parameter Store and Secrets Manager, with clients made on first use (most tasks name no secrets). */
+/**
+ * Parameter Store and Secrets Manager, their clients loaded and made on first use: most tasks name
+ * no secrets, and a runner that does not load the two SDK clients starts faster.
+ */
 export function awsSecretSource(config: Pick<SSMClientConfig, 'credentials'> = {}): SecretSource {
   let ssm: SSMClient | undefined;
   let sm: SecretsManagerClient | undefined;
   return {
     async read(store, name) {
       if (store === 'ssm') {
+        const { GetParameterCommand, SSMClient } = await import('@aws-sdk/client-ssm');
         ssm ??= new SSMClient(config);
         const r = await ssm.send(new GetParameterCommand({ Name: name, WithDecryption: true }));
         if (r.Parameter?.Value === undefined) throw new Error('the parameter has no value');
         return r.Parameter.Value;
       }
+      const { GetSecretValueCommand, SecretsManagerClient } = await import('@aws-sdk/client-secrets-manager');
       sm ??= new SecretsManagerClient(config);
       const r = await sm.send(new GetSecretValueCommand({ SecretId: name }));
       if (r.SecretString === undefined)
