@@ -115,9 +115,6 @@ async function pool<T>(count: number, clients: number, job: (i: number) => Promi
 
 const cpu0 = { self: cpuSeconds(process.pid), machine: machineCpuSeconds() };
 const long0 = new Map(tree().map((r) => [r.pid, cpuSeconds(r.pid)]));
-const transitions0 = cloud.sfn.stateTransitions;
-const invocations0 = Object.values(cloud.lambdas.invocations()).reduce((a, b) => a + b, 0);
-const ddb0 = [...cloud.requests].filter(([k]) => k.startsWith('dynamodb:')).reduce((n, [, v]) => n + v, 0);
 
 // 1. one client, nothing running: tasks of an offline model wait in the queue, so nothing starts
 phase = 'single client';
@@ -184,8 +181,50 @@ for (let i = 0; i < 15; i++) {
   }
   toRunning.push(performance.now() - t);
 }
+// 6. what one task costs, counted in a quiet phase: M tasks submitted one by one, their end watched
+// through GET /v1/stats alone (whose own function call and read are taken off the counts)
+phase = 'counting';
+const M = 50;
+const snapshot = () => ({
+  transitions: cloud.sfn.stateTransitions,
+  invocations: { ...cloud.lambdas.invocations() },
+  requests: new Map(cloud.requests),
+});
+const countedBefore = async () => {
+  const r = await fetch(new URL('/v1/stats', cloud.apiUrl));
+  return ((await r.json()) as { byStatus: Record<string, number> }).byStatus.SUCCEEDED ?? 0;
+};
+const doneBefore = await countedBefore();
+const c0 = snapshot();
+for (let i = 0; i < M; i++) await post(task);
+let polls = 0;
+for (;;) {
+  polls++;
+  if ((await countedBefore()) >= doneBefore + M) break;
+  await new Promise((r) => setTimeout(r, 500));
+}
+const c1 = snapshot();
+const apiName = Object.keys(c1.invocations).find((n) => /api/i.test(n) && !/events/i.test(n)) ?? '';
+const perTask = {
+  transitions: (c1.transitions - c0.transitions) / M,
+  invocations: Object.fromEntries(
+    Object.entries(c1.invocations).map(([n, v]) => [
+      n.replace(/^trainstack-/, ''),
+      (v - (c0.invocations[n] ?? 0) - (n === apiName ? polls : 0)) / M,
+    ]),
+  ),
+  dynamodb: Object.fromEntries(
+    [...c1.requests]
+      .filter(([k]) => k.startsWith('dynamodb:'))
+      .map(([k, v]) => [
+        k.slice(9),
+        (v - (c0.requests.get(k) ?? 0) - (k === 'dynamodb:GetItem' ? polls : 0)) / M,
+      ])
+      .filter(([, v]) => Number(v) > 0),
+  ),
+};
 clearInterval(sampler);
-const tasksRun = total + 15;
+const tasksRun = total + 15 + M;
 
 // CPU by process: the local cloud (API, dispatcher and workflow functions, Step Functions, ECS, in this
 // process), DynamoDB Local (java) and the others still alive; the runners (gone) are the rest of the machine's
@@ -196,19 +235,6 @@ for (const r of tree())
     byComm.set(r.comm, (byComm.get(r.comm) ?? 0) + cpuSeconds(r.pid) - (long0.get(r.pid) ?? 0));
 const machine = machineCpuSeconds() - cpu0.machine;
 const alive = [...byComm.values()].reduce((a, b) => a + b, 0);
-const ddb =
-  [...cloud.requests].filter(([k]) => k.startsWith('dynamodb:')).reduce((n, [, v]) => n + v, 0) - ddb0;
-const byOp = [...cloud.requests]
-  .filter(([k]) => k.startsWith('dynamodb:'))
-  .sort((a, b) => b[1] - a[1])
-  .slice(0, 6)
-  .map(([k, v]) => `${k.slice(9)} ${(v / tasksRun).toFixed(1)}`)
-  .join(', ');
-const invocations = Object.values(cloud.lambdas.invocations()).reduce((a, b) => a + b, 0) - invocations0;
-const byFunction = Object.entries(cloud.lambdas.invocations())
-  .map(([name, n]) => `${name.replace(/^trainstack-/, '')} ${(n / tasksRun).toFixed(1)}`)
-  .join(', ');
-
 console.log(
   `machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}); ${new Date().toISOString().slice(0, 10)}`,
 );
@@ -236,9 +262,17 @@ console.log(
       .join(', ') +
     `, runners and the rest ${((machine - selfCpu - alive) / tasksRun).toFixed(3)}`,
 );
+const fmt = (o: Record<string, number>) =>
+  Object.entries(o)
+    .filter(([, v]) => v > 0)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => `${k} ${v.toFixed(1)}`)
+    .join(', ');
+const sum = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a + b, 0);
 console.log(
-  `per task: ${((cloud.sfn.stateTransitions - transitions0) / tasksRun).toFixed(1)} state transitions, ` +
-    `${(invocations / tasksRun).toFixed(1)} Lambda invocations (${byFunction}), ${(ddb / tasksRun).toFixed(1)} DynamoDB requests (${byOp})`,
+  `per task (${M} counted alone): ${perTask.transitions.toFixed(1)} state transitions, ` +
+    `${sum(perTask.invocations).toFixed(1)} Lambda invocations (${fmt(perTask.invocations)}), ` +
+    `${sum(perTask.dynamodb).toFixed(1)} DynamoDB requests (${fmt(perTask.dynamodb)})`,
 );
 await cloud.stop();
 rmSync(dataDir, { recursive: true, force: true });
