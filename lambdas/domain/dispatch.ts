@@ -5,9 +5,10 @@
  * that runs again (a manual retry) gets a name AWS has not seen.
  */
 import type { Logger } from './logger.ts';
-import { QUEUE_EXPIRED, type TaskRecord } from './model.ts';
+import type { TaskRecord } from './model.ts';
 import { type Clock, ExecutionFinished, type Executions } from './ports.ts';
 import { executionName } from './runs.ts';
+import { QUEUE_EXPIRED } from './status.ts';
 import { CapacityFull, ModelFull, type TaskRepository } from './task-repository.ts';
 
 export { executionName };

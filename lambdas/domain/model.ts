@@ -5,9 +5,17 @@
 import { z } from 'zod';
 import { parseSecretRef, SECRET_REF } from './secret-ref.ts';
 
-import type { Status, TaskType } from './status.ts';
+import { QUEUE_EXPIRED, type Status, type TaskType } from './status.ts';
 
-export { ACTIVE, STATUSES, type Status, TASK_TYPES, type TaskType, TERMINAL } from './status.ts';
+export {
+  ACTIVE,
+  QUEUE_EXPIRED,
+  STATUSES,
+  type Status,
+  TASK_TYPES,
+  type TaskType,
+  TERMINAL,
+} from './status.ts';
 
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'env names are letters, digits and _');
 const envMap = z
@@ -284,9 +292,6 @@ export function withDefaults(spec: TaskSpec): TaskSpec {
 
 /** How an env value shows in a view: env values are write-only (users put tokens there). */
 export const HIDDEN = '***';
-
-/** How the reason of a task that waited past its maxQueueWaitSeconds begins. */
-export const QUEUE_EXPIRED = 'waited in the queue longer than maxQueueWaitSeconds';
 
 /** OpenAI's batch object statuses (the ones a task can be in). */
 export type BatchStatus =

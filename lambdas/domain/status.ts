@@ -15,3 +15,6 @@ export const ACTIVE: ReadonlySet<Status> = new Set(['STARTING', 'RUNNING', 'RETR
 
 export const TASK_TYPES = ['training', 'trajectory', 'inference', 'container'] as const;
 export type TaskType = (typeof TASK_TYPES)[number];
+
+/** How the reason of a task that waited past its maxQueueWaitSeconds begins. */
+export const QUEUE_EXPIRED = 'waited in the queue longer than maxQueueWaitSeconds';
