@@ -960,6 +960,25 @@ describe('inference', () => {
       expect(llm.maxInFlight.get('mix-b')).toBe(2);
     });
 
+    it('fails a batch file none of whose lines was answered, saying so (no SUCCEEDED for work not done)', async () => {
+      await registered('batch-allbad');
+      llm.script.set('batch-allbad', { poison: 'REFUSE' });
+      const inputs = ['r1', 'r2'].map((id) => ({
+        custom_id: id,
+        method: 'POST',
+        url: '/v1/chat/completions',
+        body: { messages: [{ role: 'user', content: 'REFUSE' }] },
+      }));
+      const task = await inference('batch-allbad', { inputs });
+      const c = config(task);
+      const { result } = await run(c);
+      expect(result.exitCode).toBe(1);
+      expect(batchOutputs(c).errors).toHaveLength(2);
+      expect((await mustGet(store, task.taskId)).runnerNote?.text).toMatch(
+        /^none of the 2 line\(s\) was answered/,
+      );
+    });
+
     it('refuses a mixed-model task naming a model that is not registered, with the field', async () => {
       await registered('mix-only');
       await expect(

@@ -10,7 +10,8 @@ import {
 } from '../../../lambdas/domain/classify.ts';
 
 export type Ending =
-  | { kind: 'exited'; code: number }
+  /** `reason`: why the runner's own runtime (inference) failed, for the task's reason */
+  | { kind: 'exited'; code: number; reason?: string }
   | { kind: 'signal'; signal: NodeJS.Signals }
   | { kind: 'stopped' } // we were asked to stop (SIGTERM: cancel, timeout, spot, scale-in)
   | { kind: 'stalled' } // no output for stallSeconds

@@ -284,7 +284,13 @@ async function inference(
   };
   await throttle.close({ progress: 100, metrics });
   if (s.output !== undefined) await deps.store.updateProgress(task.taskId, c.attempt, { output: s.output });
-  return { kind: 'exited', code: s.ok ? 0 : 1 };
+  return s.ok
+    ? { kind: 'exited', code: 0 }
+    : {
+        kind: 'exited',
+        code: 1,
+        reason: `${s.failed} of ${s.requests} request(s) failed, past the error budget (results.jsonl says why)`,
+      };
 }
 
 /** A provider batch file's lines through the batch-file runtime, into the task's outputs and record. */
@@ -333,9 +339,20 @@ async function batchFile(
     },
   });
   // a batch completes with its failed lines in errors.jsonl (as the providers' batches do), unless the
-  // task gave an error budget
-  const ok = p.errorBudget === undefined || s.failed <= Math.floor(p.errorBudget * s.total);
-  return { kind: 'exited', code: ok ? 0 : 1 };
+  // task gave an error budget; one whose every line failed did no work, and fails
+  if (s.total > 0 && s.completed === 0)
+    return {
+      kind: 'exited',
+      code: 1,
+      reason: `none of the ${s.total} line(s) was answered (errors.jsonl says why for each)`,
+    };
+  if (p.errorBudget !== undefined && s.failed > Math.floor(p.errorBudget * s.total))
+    return {
+      kind: 'exited',
+      code: 1,
+      reason: `${s.failed} of ${s.total} line(s) failed, past the error budget ${p.errorBudget} (see errors.jsonl)`,
+    };
+  return { kind: 'exited', code: 0 };
 }
 
 /** The lines of an s3:// object, streamed, read with the given credentials. */
@@ -448,6 +465,7 @@ export async function runTask(
   if (!cmd && task.spec.type === 'inference') {
     // the built-in runtime of inference tasks: in the runner, no workload process
     ending = await inference(task, c, deps, throttle, stopSignal);
+    if (ending.kind === 'exited') note = ending.reason;
   } else if (!cmd) {
     log(
       `nothing runs this ${task.spec.type} task: it gives no command and the image has no runtime for its type`,
