@@ -15,6 +15,16 @@ const S3_WRITE = ['s3:Abort*'];
 const ack = (scope: IConstruct, id: string, reason: string) =>
   Validations.of(scope).acknowledge({ id: `AwsSolutions-${id}`, reason });
 
+/** A Lambda function's runtime (L1, with why) and its basic execution role, which only writes its logs. */
+function ackLambdaBasics(scope: IConstruct, runtimeReason: string): void {
+  ack(scope, 'L1', runtimeReason);
+  ack(
+    scope,
+    'IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+    'The basic execution role only lets the function write its own logs.',
+  );
+}
+
 export function acknowledgeNagFindings(stack: TrainstackStack): void {
   // nag prints concrete values where the stack has them (`cdk deploy` names an account and region)
   // and <AWS::X> where it does not (an environment-agnostic synth): acknowledge whichever this stack has
@@ -29,12 +39,7 @@ export function acknowledgeNagFindings(stack: TrainstackStack): void {
   const functions = [stack.apiFunction, stack.dispatch.dispatcher, stack.stepFunction];
   if (stack.eventsFunction) functions.push(stack.eventsFunction);
   for (const fn of functions) {
-    ack(fn, 'L1', 'Node.js 24 is the newest Lambda runtime for Node; the rule lags behind it.');
-    ack(
-      fn,
-      'IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
-      'The basic execution role only lets the function write its own logs.',
-    );
+    ackLambdaBasics(fn, 'Node.js 24 is the newest Lambda runtime for Node; the rule lags behind it.');
     ack(
       fn,
       'IAM5[Resource::*]',
@@ -136,12 +141,7 @@ function acknowledgeWebDashboard(
   const copier = stack.node.children.find((c) => c.node.id.startsWith('Custom::CDKBucketDeployment'));
   const deployment = [web.deployment, ...(copier ? [copier] : [])];
   for (const scope of deployment) {
-    ack(scope, 'L1', 'CDK’s BucketDeployment function; its runtime is CDK’s to choose.');
-    ack(
-      scope,
-      'IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
-      'The basic execution role only lets CDK’s deployment function write its own logs.',
-    );
+    ackLambdaBasics(scope, 'CDK’s BucketDeployment function; its runtime is CDK’s to choose.');
     for (const a of ['s3:Abort*', 's3:DeleteObject*', 's3:GetBucket*', 's3:GetObject*', 's3:List*'])
       ack(
         scope,

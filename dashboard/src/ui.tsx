@@ -12,6 +12,21 @@ export function Status({ status }: { status: string }) {
   return <span class={`status status-${status.toLowerCase()}`}>{status}</span>;
 }
 
+/** A table's column headers. */
+export function Head({ cols }: { cols: string[] }) {
+  return (
+    <thead>
+      <tr>
+        {cols.map((c) => (
+          <th key={c} scope="col">
+            {c}
+          </th>
+        ))}
+      </tr>
+    </thead>
+  );
+}
+
 export function Progress({ value, label }: { value: number; label: string }) {
   return (
     <span class="progress">

@@ -23,5 +23,5 @@ export const metaRoutes: Route[] = [
       return json(ok ? 200 : 503, { status: ok ? 'ok' : 'degraded', dependencies: results });
     },
   },
-  { method: 'GET', path: '/openapi.json', handler: async (_e, _p, deps) => json(200, deps.openapi()) },
+  { method: 'GET', path: '/openapi.json', handler: async (_e, _p, deps) => json(200, await deps.openapi()) },
 ];

@@ -20,7 +20,7 @@ export interface ApiDeps {
   logs: LogReader;
   artifacts: ArtifactReader;
   health: HealthCheck[];
-  openapi: () => object;
+  openapi: () => Promise<object>;
   /** principals that see and act on every owner's tasks (the stack's adminPrincipals) */
   admins: readonly string[];
 }

@@ -2,7 +2,6 @@
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { type ApiEvent, type ApiResult, errorBody, json, toResponse } from '../api/http.ts';
-import { openapi } from '../api/openapi.ts';
 import { type ApiDeps, dispatchRoute } from '../api/router.ts';
 import { COMPILED_ROUTES } from '../api/routes.ts';
 import { dynamodb } from '../clients/dynamodb.ts';
@@ -58,8 +57,9 @@ export const deps: ApiDeps = {
     },
   ],
   admins: (process.env.ADMIN_PRINCIPALS ?? '').split(',').filter(Boolean),
-  openapi: () => {
-    cachedOpenapi ??= openapi();
+  // the document (its schemas built on first use): off the cold start of every other route
+  openapi: async () => {
+    cachedOpenapi ??= (await import('../api/openapi.ts')).openapi();
     return cachedOpenapi;
   },
 };

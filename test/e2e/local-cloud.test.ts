@@ -89,6 +89,14 @@ const pidOf = (id: string) =>
     return m ? Number(m[1]) : undefined;
   });
 
+/** Debian's Chromium, headless, through Playwright (.ci/run installs it). */
+async function launchChromium() {
+  const { chromium } = await import('playwright-core');
+  const executablePath = chromiumPath();
+  if (!executablePath) throw new Error('no Chromium (apt-get install chromium; .ci/run installs it)');
+  return chromium.launch({ executablePath, headless: true, args: ['--no-sandbox', '--disable-gpu'] });
+}
+
 describe('the local cloud', () => {
   it('walks through seed 000 with its own curl bodies', async () => {
     const sub = await api<{ task_id: string; status: string; message: string }>('POST', '/train', {
@@ -598,14 +606,7 @@ describe('the local cloud', () => {
   });
 
   it('serves the API docs at /docs: Swagger UI in real Chromium shows every route, with no console errors', async () => {
-    const { chromium } = await import('playwright-core');
-    const executablePath = chromiumPath();
-    if (!executablePath) throw new Error('no Chromium (apt-get install chromium; .ci/run installs it)');
-    const browser = await chromium.launch({
-      executablePath,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu'],
-    });
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage();
       const errors: string[] = [];
@@ -688,14 +689,7 @@ describe('the local cloud', () => {
   });
 
   it('serves the dashboard: live tasks table, a form task with its live log, cancel, stats and models, in real Chromium', async () => {
-    const { chromium } = await import('playwright-core');
-    const executablePath = chromiumPath();
-    if (!executablePath) throw new Error('no Chromium (apt-get install chromium; .ci/run installs it)');
-    const browser = await chromium.launch({
-      executablePath,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu'],
-    });
+    const browser = await launchChromium();
     const violations: string[] = [];
     /** a screenshot of the page, and its accessibility checked (axe-core, WCAG 2 A and AA) */
     const shot = async (page: import('playwright-core').Page, name: string) => {

@@ -140,19 +140,8 @@ function novaToChat(p: Record<string, unknown>): Record<string, unknown> | { inv
     }
     return parts.join('');
   };
-  const messages: { role: string; content: string }[] = [];
-  if (p.system !== undefined) {
-    const system = text(p.system);
-    if (typeof system !== 'string') return system;
-    messages.push({ role: 'system', content: system });
-  }
-  for (const msg of p.messages as { role?: string; content?: unknown }[]) {
-    const content = text(msg.content);
-    if (typeof content !== 'string') return content;
-    if (msg.role !== 'user' && msg.role !== 'assistant')
-      return { invalid: `a message with role ${String(msg.role)}` };
-    messages.push({ role: msg.role, content });
-  }
+  const messages = chatMessages(p, text);
+  if (!Array.isArray(messages)) return messages;
   const cfg = (p.inferenceConfig ?? {}) as Record<string, unknown>;
   return {
     messages,
@@ -219,22 +208,34 @@ const textOf = (content: unknown): string | { invalid: string } => {
   return parts.join('');
 };
 
-/** An Anthropic Messages body as an OpenAI chat completions body (text content). */
-export function anthropicToChat(p: Record<string, unknown>): Record<string, unknown> | { invalid: string } {
-  if (!Array.isArray(p.messages)) return { invalid: 'no messages' };
-  const messages: { role: string; content: string }[] = [];
+type ChatMessage = { role: string; content: string };
+
+/** A Messages-shaped body's system and turns as chat messages, each content made text by `text`. */
+function chatMessages(
+  p: Record<string, unknown>,
+  text: (content: unknown) => string | { invalid: string },
+): ChatMessage[] | { invalid: string } {
+  const messages: ChatMessage[] = [];
   if (p.system !== undefined) {
-    const system = textOf(p.system);
+    const system = text(p.system);
     if (typeof system !== 'string') return system;
     messages.push({ role: 'system', content: system });
   }
   for (const msg of p.messages as { role?: string; content?: unknown }[]) {
-    const content = textOf(msg.content);
+    const content = text(msg.content);
     if (typeof content !== 'string') return content;
     if (msg.role !== 'user' && msg.role !== 'assistant')
       return { invalid: `a message with role ${String(msg.role)}` };
     messages.push({ role: msg.role, content });
   }
+  return messages;
+}
+
+/** An Anthropic Messages body as an OpenAI chat completions body (text content). */
+export function anthropicToChat(p: Record<string, unknown>): Record<string, unknown> | { invalid: string } {
+  if (!Array.isArray(p.messages)) return { invalid: 'no messages' };
+  const messages = chatMessages(p, textOf);
+  if (!Array.isArray(messages)) return messages;
   return {
     messages,
     ...(p.max_tokens !== undefined ? { max_tokens: p.max_tokens } : {}),

@@ -2,7 +2,7 @@
 import { useState } from 'preact/hooks';
 import type { ModelRecord } from '../../../lambdas/domain/models.ts';
 import { ApiError, api } from '../api.ts';
-import { ErrorNote, usePolling } from '../ui.tsx';
+import { ErrorNote, Head, usePolling } from '../ui.tsx';
 
 type Draft = Record<'name' | 'type' | 'baseUrl' | 'model' | 'maxWorkers' | 'apiKey', string>;
 const EMPTY: Draft = { name: '', type: 'openai', baseUrl: '', model: '', maxWorkers: '1', apiKey: '' };
@@ -167,17 +167,7 @@ export function ModelsPage() {
       <ErrorNote error={error} />
       <div class="table-wrap">
         <table aria-label="models">
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Type</th>
-              <th scope="col">Model</th>
-              <th scope="col">Base URL</th>
-              <th scope="col">Status</th>
-              <th scope="col">Workers in use</th>
-              <th scope="col">Actions</th>
-            </tr>
-          </thead>
+          <Head cols={['Name', 'Type', 'Model', 'Base URL', 'Status', 'Workers in use', 'Actions']} />
           <tbody>
             {value?.models.map((m) => (
               <ModelRow key={m.modelId} m={m} reload={reload} />

@@ -3,7 +3,7 @@ import { useMemo } from 'preact/hooks';
 import type { DailyCounts } from '../../../lambdas/domain/task-repository.ts';
 import type { StatsView } from '../../../lambdas/domain/tasks.ts';
 import { api } from '../api.ts';
-import { Card, Chart, duration, ErrorNote, STATUSES, usePolling } from '../ui.tsx';
+import { Card, Chart, duration, ErrorNote, Head, STATUSES, usePolling } from '../ui.tsx';
 
 interface ModelStats {
   name: string;
@@ -68,15 +68,7 @@ export function StatsPage() {
           <h2>By type</h2>
           <div class="table-wrap">
             <table aria-label="tasks by type">
-              <thead>
-                <tr>
-                  <th scope="col">Type</th>
-                  <th scope="col">Tasks</th>
-                  <th scope="col">Succeeded</th>
-                  <th scope="col">Failed</th>
-                  <th scope="col">Success rate</th>
-                </tr>
-              </thead>
+              <Head cols={['Type', 'Tasks', 'Succeeded', 'Failed', 'Success rate']} />
               <tbody>
                 {Object.entries(s.byType).map(([type, t]) => (
                   <tr key={type}>
@@ -95,17 +87,17 @@ export function StatsPage() {
       <h2>By model</h2>
       <div class="table-wrap">
         <table aria-label="tasks by model">
-          <thead>
-            <tr>
-              <th scope="col">Model</th>
-              <th scope="col">Status</th>
-              <th scope="col">Workers in use</th>
-              <th scope="col">Tasks</th>
-              <th scope="col">Queued</th>
-              <th scope="col">Success rate</th>
-              <th scope="col">Tokens (prompt / completion)</th>
-            </tr>
-          </thead>
+          <Head
+            cols={[
+              'Model',
+              'Status',
+              'Workers in use',
+              'Tasks',
+              'Queued',
+              'Success rate',
+              'Tokens (prompt / completion)',
+            ]}
+          />
           <tbody>
             {models?.map((m) => (
               <tr key={m.name}>

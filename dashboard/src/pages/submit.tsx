@@ -8,7 +8,7 @@ import {
 } from '../../../containers/runner/src/batch-formats.ts';
 import type { TaskRecord } from '../../../lambdas/domain/model.ts';
 import { ApiError, api, type BatchAnswer, submitLines } from '../api.ts';
-import { ErrorNote, TYPES } from '../ui.tsx';
+import { ErrorNote, Head, TYPES } from '../ui.tsx';
 
 function formatOfLine(line: string | undefined): BatchFormat | undefined {
   try {
@@ -247,12 +247,7 @@ function Upload() {
             {answer.batchId ? ` (batch ${answer.batchId})` : ''}
           </p>
           <table aria-label="upload results">
-            <thead>
-              <tr>
-                <th scope="col">Line</th>
-                <th scope="col">Result</th>
-              </tr>
-            </thead>
+            <Head cols={['Line', 'Result']} />
             <tbody>
               {[
                 ...answer.accepted.map((a) => ({ line: a.line, ok: a.taskId })),

@@ -7,7 +7,7 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { parseLine } from '../../../containers/runner/src/parse.ts';
 import type { TaskRecord } from '../../../lambdas/domain/model.ts';
 import { api, followEvents } from '../api.ts';
-import { Chart, duration, ErrorNote, Progress, Status, TERMINAL, usePolling } from '../ui.tsx';
+import { Chart, duration, ErrorNote, Head, Progress, Status, TERMINAL, usePolling } from '../ui.tsx';
 import { runSeconds, TaskActions } from './tasks.tsx';
 
 interface LogLine {
@@ -269,16 +269,7 @@ export function TaskPage({ id }: { id: string }) {
         <h2>Attempts</h2>
         <div class="table-wrap">
           <table aria-label="attempts">
-            <thead>
-              <tr>
-                <th scope="col">#</th>
-                <th scope="col">Started</th>
-                <th scope="col">Ended</th>
-                <th scope="col">Outcome</th>
-                <th scope="col">Exit code</th>
-                <th scope="col">Reason</th>
-              </tr>
-            </thead>
+            <Head cols={['#', 'Started', 'Ended', 'Outcome', 'Exit code', 'Reason']} />
             <tbody>
               {task.attempts.map((a) => (
                 <tr key={a.attempt}>

@@ -2,7 +2,18 @@
 import { useState } from 'preact/hooks';
 import type { TaskRecord } from '../../../lambdas/domain/model.ts';
 import { api } from '../api.ts';
-import { age, duration, ErrorNote, Progress, STATUSES, Status, TERMINAL, TYPES, usePolling } from '../ui.tsx';
+import {
+  age,
+  duration,
+  ErrorNote,
+  Head,
+  Progress,
+  STATUSES,
+  Status,
+  TERMINAL,
+  TYPES,
+  usePolling,
+} from '../ui.tsx';
 
 export const modelOf = (t: TaskRecord) =>
   t.spec.type === 'inference' || t.spec.type === 'trajectory' || t.spec.type === 'training'
@@ -130,20 +141,20 @@ export function TasksPage() {
       <ErrorNote error={error} />
       <div class="table-wrap">
         <table class="striped" aria-label="tasks">
-          <thead>
-            <tr>
-              <th scope="col">Task</th>
-              <th scope="col">Status</th>
-              <th scope="col">Type</th>
-              <th scope="col">Model</th>
-              <th scope="col">Priority</th>
-              <th scope="col">Progress</th>
-              <th scope="col">Queue position or reason</th>
-              <th scope="col">Age</th>
-              <th scope="col">Duration</th>
-              <th scope="col">Actions</th>
-            </tr>
-          </thead>
+          <Head
+            cols={[
+              'Task',
+              'Status',
+              'Type',
+              'Model',
+              'Priority',
+              'Progress',
+              'Queue position or reason',
+              'Age',
+              'Duration',
+              'Actions',
+            ]}
+          />
           <tbody>
             {rows.map((t) => (
               <tr key={t.taskId} data-task={t.taskId} data-status={t.status}>
