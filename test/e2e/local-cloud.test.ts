@@ -718,7 +718,8 @@ describe('the local cloud', () => {
         }),
       );
       await dash('#/tasks');
-      expect(await page.title()).toBe('Tasks · trainstack');
+      // the app sets the title once its config has loaded, after the page's load event
+      await expect.poll(() => page.title()).toBe('Tasks · trainstack');
       const bar = page.locator(`tr[data-task="${stepping}"] progress`);
       const seen = new Set<number>();
       await waitFor('the progress bar to move', async () => {
@@ -754,7 +755,7 @@ describe('the local cloud', () => {
       await page.setInputFiles('#f-upload', upload);
       const results = page.locator('table[aria-label="upload results"]');
       await results.waitFor();
-      expect(await results.locator('tbody tr').count()).toBe(2);
+      await expect.poll(() => results.locator('tbody tr').count()).toBe(2);
       expect(await results.locator('tbody tr').nth(0).locator('a').textContent()).toMatch(/^[0-9A-Z]{26}$/);
       expect(await results.locator('tbody tr').nth(1).textContent()).toMatch(/type/);
       await api('POST', '/v1/models', {
