@@ -1,5 +1,6 @@
 /** Stack settings from CDK context (`cdk.json` or `-c key=value`), with their defaults (listed in the README). */
 import type { Node } from 'constructs';
+import { MAX_STATS_SHARDS } from '../lambdas/clients/task-table.ts';
 
 export interface TrainstackConfig {
   /** GPU instance types for the auto scaling group. @default ['g5.xlarge'] */
@@ -25,6 +26,12 @@ export interface TrainstackConfig {
   readonly artifactRetentionDays: number;
   /** IAM principal ARNs allowed to call the API. @default [] (the account's principals with IAM permission) */
   readonly adminPrincipals: string[];
+  /**
+   * Items each stats counter is spread over, so that no one DynamoDB item takes every task's writes
+   * (docs/scale.md). Raise it as the stack's task rate grows; lowering it hides the counts in the
+   * shards left out. @default 8
+   */
+  readonly statsShards: number;
   /** @default 50 */
   readonly apiThrottleRate: number;
   /** @default 100 */
@@ -84,6 +91,7 @@ export const DEFAULTS: TrainstackConfig = {
   logRetentionDays: 30,
   artifactRetentionDays: 90,
   adminPrincipals: [],
+  statsShards: 8,
   apiThrottleRate: 50,
   apiThrottleBurst: 100,
   gpuHourlyUsd: 1.006,
@@ -164,6 +172,10 @@ export function readConfig(node: Node): TrainstackConfig {
   if (c.minInstances < 0 || c.maxInstances < c.minInstances)
     throw new Error('context: need 0 <= minInstances <= maxInstances');
   if (!c.instanceTypes.length) throw new Error('context instanceTypes is empty');
+  if (!Number.isInteger(c.statsShards) || c.statsShards < 1 || c.statsShards > MAX_STATS_SHARDS)
+    throw new Error(
+      `context statsShards must be a whole number from 1 to ${MAX_STATS_SHARDS}, got ${c.statsShards}`,
+    );
   if (!/^[A-Za-z0-9_+=.@-][A-Za-z0-9/_+=.@-]*\/$/.test(c.secretsPrefix))
     throw new Error(
       `context secretsPrefix must be a path that ends in / (like trainstack/), got ${c.secretsPrefix}`,

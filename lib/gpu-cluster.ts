@@ -78,6 +78,8 @@ export function taskSizes(gpusPerInstance: number): number[] {
 
 export interface GpuClusterProps {
   readonly table: ITable;
+  /** the stack's `statsShards`: the runner adds to the counters' shards */
+  readonly statsShards: number;
   readonly bucket: IBucket;
   readonly logRetention: RetentionDays;
   /** @default ['g5.xlarge'] */
@@ -318,6 +320,7 @@ export class GpuCluster extends Construct {
         logging: LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: LOG_STREAM_PREFIX }),
         environment: {
           [RUNNER_ENV.table]: props.table.tableName,
+          [RUNNER_ENV.statsShards]: String(props.statsShards),
           [RUNNER_ENV.bucket]: props.bucket.bucketName,
           [RUNNER_ENV.logGroup]: this.logGroup.logGroupName,
           [RUNNER_ENV.logStreamPrefix]: `${LOG_STREAM_PREFIX}/${RUNNER_CONTAINER}`,

@@ -65,6 +65,7 @@ export class TrainstackStack extends Stack {
     if (onAws) {
       this.gpu = new GpuCluster(this, 'Gpu', {
         table,
+        statsShards: c.statsShards,
         bucket,
         logRetention,
         instanceTypes: c.instanceTypes,
@@ -147,6 +148,7 @@ export class TrainstackStack extends Stack {
     for (const fn of [this.apiFunction, this.dispatch.dispatcher, this.stepFunction]) {
       table.grant(fn, ...FUNCTION_TABLE_ACTIONS);
       fn.addEnvironment('TABLE_NAME', table.tableName);
+      fn.addEnvironment('STATS_SHARDS', String(c.statsShards));
       this.dispatch.queue.grantSendMessages(fn);
       fn.addEnvironment('QUEUE_URL', this.dispatch.queue.queueUrl);
     }
@@ -247,6 +249,7 @@ export class TrainstackStack extends Stack {
         environment: {
           ...apiEnvironment,
           TABLE_NAME: table.tableName,
+          STATS_SHARDS: String(c.statsShards),
           QUEUE_URL: this.dispatch.queue.queueUrl,
           STATE_MACHINE_ARN: sm.stateMachineArn,
           BUCKET_NAME: bucket.bucketName,

@@ -1,9 +1,11 @@
 /**
  * The task repository over one DynamoDB table (key schema in `task-table.ts`). Every status change is
  * one TransactWriteItems whose condition is the expected status and attempt count, so the record and
- * its counters move together and a duplicated step cannot count twice.
+ * its counters move together and a duplicated step cannot count twice. Counters are added to one of
+ * `statsShards` shard items, picked at random per write, and summed on read.
  */
 import {
+  BatchGetCommand,
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
@@ -43,6 +45,7 @@ import {
   statsFromCounters,
   submitDelta,
 } from '../domain/transitions.ts';
+import { envInt } from '../shared/env.ts';
 import {
   batchPk,
   createdKey,
@@ -51,12 +54,14 @@ import {
   idempotencyPk,
   LIST_PK,
   lockPk,
+  MAX_STATS_SHARDS,
   modelPk,
   modelStatsPk,
   PARTITION_KEY,
   QUEUE_PK,
   queueSk,
   STATS_PK,
+  shardPk,
   statsPk,
   taskPk,
 } from './task-table.ts';
@@ -70,13 +75,26 @@ const isConditionFailure = (e: unknown) =>
 const isTransactionConflict = (e: unknown) =>
   e instanceof Error && e.name === 'TransactionCanceledException' && /TransactionConflict/.test(e.message);
 
+/** The cap's counters: they stay on the one `STATS` item, whose condition keeps the cap exact. */
+const CAP_COUNTERS = ['active', 'activeGpus'];
+
 export class DynamoTaskRepository implements TaskRepository {
   private readonly doc: Doc;
   readonly tableName: string;
+  /** how many shard items each counters item is spread over (the stack's `statsShards`) */
+  readonly statsShards: number;
 
-  constructor(doc: Doc, tableName: string) {
+  constructor(doc: Doc, tableName: string, statsShards = envInt('STATS_SHARDS', 1)) {
+    if (!Number.isInteger(statsShards) || statsShards < 1 || statsShards > MAX_STATS_SHARDS)
+      throw new Error(`statsShards must be a whole number from 1 to ${MAX_STATS_SHARDS}, got ${statsShards}`);
     this.doc = doc;
     this.tableName = tableName;
+    this.statsShards = statsShards;
+  }
+
+  /** The shard one write adds to: any will do (sums are exact), so a random one spreads the load. */
+  private pickShard(): number {
+    return Math.floor(Math.random() * this.statsShards);
   }
 
   /** Run a transaction, retrying (with backoff) only when DynamoDB says another transaction raced it. */
@@ -106,7 +124,7 @@ export class DynamoTaskRepository implements TaskRepository {
     };
   }
 
-  /** The counters a new task adds to: everyone's, its owner's, the days', its model's and its batch's. */
+  /** The counters a new task adds to: everyone's, its owner's, the days', its model's and its batch's (unsharded keys). */
   private submitCounters(task: TaskRecord): [string, Record<string, number>][] {
     return [
       [STATS_PK, submitDelta(task.type)],
@@ -158,8 +176,10 @@ export class DynamoTaskRepository implements TaskRepository {
     const out: ({ task: TaskRecord; created: boolean } | { error: Error })[] = [];
     for (const g of groups) {
       const counters = new Map<string, Record<string, number>>();
+      const shard = this.pickShard();
       for (const t of g)
-        for (const [pk, add] of this.submitCounters(t)) {
+        for (const [unsharded, add] of this.submitCounters(t)) {
+          const pk = shardPk(unsharded, shard);
           const sum = counters.get(pk) ?? {};
           for (const [k, v] of Object.entries(add)) sum[k] = (sum[k] ?? 0) + v;
           counters.set(pk, sum);
@@ -211,6 +231,7 @@ export class DynamoTaskRepository implements TaskRepository {
   }
 
   async create(task: TaskRecord): Promise<{ task: TaskRecord; created: boolean }> {
+    const shard = this.pickShard();
     const tx: TxItems = [
       {
         Put: {
@@ -219,7 +240,7 @@ export class DynamoTaskRepository implements TaskRepository {
           ConditionExpression: 'attribute_not_exists(pk)',
         },
       },
-      ...this.submitCounters(task).map(([pk, add]) => this.addCounters(pk, add)),
+      ...this.submitCounters(task).map(([pk, add]) => this.addCounters(shardPk(pk, shard), add)),
     ];
     const key = this.idempotencyItem(task);
     if (key) tx.push(key);
@@ -317,6 +338,11 @@ export class DynamoTaskRepository implements TaskRepository {
       plan.cap !== undefined
         ? { expr: 'attribute_not_exists(active) OR active < :cap', values: { ':cap': plan.cap } }
         : undefined;
+    const shard = this.pickShard();
+    const sharded = (pk: string) => shardPk(pk, shard);
+    // the slots held go to the cap item (only when they change); every other counter to a shard
+    const cap = Object.fromEntries(Object.entries(plan.counters).filter(([k]) => CAP_COUNTERS.includes(k)));
+    const rest = Object.fromEntries(Object.entries(plan.counters).filter(([k]) => !CAP_COUNTERS.includes(k)));
     const tx: TxItems = [
       {
         Update: {
@@ -329,16 +355,17 @@ export class DynamoTaskRepository implements TaskRepository {
           ExpressionAttributeValues: values,
         },
       },
-      this.addCounters(STATS_PK, plan.counters, capCondition),
-      this.addCounters(statsPk(task.owner), plan.counters),
+      this.addCounters(sharded(STATS_PK), rest),
+      this.addCounters(sharded(statsPk(task.owner)), plan.counters),
     ];
+    if (Object.keys(cap).length) tx.push(this.addCounters(STATS_PK, cap, capCondition));
     if (plan.daily) {
-      tx.push(this.addCounters(dayPk(plan.now), { [plan.daily]: 1 }));
-      tx.push(this.addCounters(dayPk(plan.now, task.owner), { [plan.daily]: 1 }));
+      tx.push(this.addCounters(sharded(dayPk(plan.now)), { [plan.daily]: 1 }));
+      tx.push(this.addCounters(sharded(dayPk(plan.now, task.owner)), { [plan.daily]: 1 }));
     }
     if (plan.modelCounters)
-      tx.push(this.addCounters(modelStatsPk(plan.modelCounters.modelId), plan.modelCounters.add));
-    if (task.batchId) tx.push(this.addCounters(batchPk(task.batchId), plan.counters));
+      tx.push(this.addCounters(sharded(modelStatsPk(plan.modelCounters.modelId)), plan.modelCounters.add));
+    if (task.batchId) tx.push(this.addCounters(sharded(batchPk(task.batchId)), plan.counters));
     // a task of a registered model takes (online, a worker free: exactly, like the cap) or frees a worker
     const modelItems = (plan.models?.modelIds ?? []).map(
       (modelId) =>
@@ -579,11 +606,43 @@ export class DynamoTaskRepository implements TaskRepository {
     return { ahead: out.Count ?? 0, atLeast: Boolean(out.LastEvaluatedKey) };
   }
 
-  async modelStats(modelId: string): Promise<ModelStats> {
-    const out = await this.doc.send(
-      new GetCommand({ TableName: this.tableName, Key: { pk: modelStatsPk(modelId) }, ConsistentRead: true }),
+  /**
+   * Counters items read whole: each item with its shards, their numbers summed (the unsharded item's
+   * other attributes kept), in as few consistent BatchGetItem calls as the keys need.
+   */
+  private async summed(pks: string[]): Promise<Record<string, unknown>[]> {
+    const keys = pks.flatMap((pk) => [
+      pk,
+      ...Array.from({ length: this.statsShards }, (_, i) => shardPk(pk, i)),
+    ]);
+    const found = new Map<string, Record<string, unknown>>();
+    const chunks: string[][] = [];
+    for (let i = 0; i < keys.length; i += 100) chunks.push(keys.slice(i, i + 100));
+    await Promise.all(
+      chunks.map(async (chunk) => {
+        let left = chunk.map((pk) => ({ pk }));
+        // what DynamoDB leaves unprocessed (throttled) is asked for again, backing off
+        for (let round = 0; left.length; round++) {
+          if (round) await new Promise((r) => setTimeout(r, Math.min(1000, 20 * 2 ** round)));
+          const out = await this.doc.send(
+            new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: left, ConsistentRead: true } } }),
+          );
+          for (const item of out.Responses?.[this.tableName] ?? []) found.set(String(item.pk), item);
+          left = (out.UnprocessedKeys?.[this.tableName]?.Keys ?? []) as { pk: string }[];
+        }
+      }),
     );
-    const item = out.Item ?? {};
+    return pks.map((pk) => {
+      const item: Record<string, unknown> = { ...(found.get(pk) ?? {}) };
+      for (let i = 0; i < this.statsShards; i++)
+        for (const [k, v] of Object.entries(found.get(shardPk(pk, i)) ?? {}))
+          if (typeof v === 'number') item[k] = (typeof item[k] === 'number' ? (item[k] as number) : 0) + v;
+      return item;
+    });
+  }
+
+  async modelStats(modelId: string): Promise<ModelStats> {
+    const [item = {}] = await this.summed([modelStatsPk(modelId)]);
     const num = (k: string) => (typeof item[k] === 'number' ? (item[k] as number) : 0);
     return {
       ...statsFromCounters(item),
@@ -606,33 +665,32 @@ export class DynamoTaskRepository implements TaskRepository {
 
   async countBatchLines(batchId: string, add: BatchLines): Promise<void> {
     const counts = Object.fromEntries(Object.entries(add).map(([k, v]) => [`lines_${k}`, v]));
-    await this.doc.send(new UpdateCommand(this.addCounters(batchPk(batchId), counts).Update));
+    const shard = shardPk(batchPk(batchId), this.pickShard());
+    await this.doc.send(new UpdateCommand(this.addCounters(shard, counts).Update));
   }
 
   async getBatch(batchId: string): Promise<BatchState | undefined> {
-    const out = await this.doc.send(
-      new GetCommand({ TableName: this.tableName, Key: { pk: batchPk(batchId) }, ConsistentRead: true }),
-    );
-    if (!out.Item?.batch) return undefined;
-    return batchState(out.Item.batch as BatchRecord, out.Item);
+    const [item] = await this.summed([batchPk(batchId)]);
+    if (!item?.batch) return undefined;
+    return batchState(item.batch as BatchRecord, item);
   }
 
   async stats(owner?: string): Promise<Stats> {
+    const [item = {}] = await this.summed([statsPk(owner)]);
+    return statsFromCounters(item);
+  }
+
+  async activeSlots(): Promise<number> {
     const out = await this.doc.send(
-      new GetCommand({ TableName: this.tableName, Key: { pk: statsPk(owner) }, ConsistentRead: true }),
+      new GetCommand({ TableName: this.tableName, Key: { pk: STATS_PK }, ConsistentRead: true }),
     );
-    return statsFromCounters(out.Item ?? {});
+    return typeof out.Item?.active === 'number' ? out.Item.active : 0;
   }
 
   async daily(days: number, now = new Date(), owner?: string): Promise<DailyCounts[]> {
-    const out: DailyCounts[] = [];
-    for (const date of lastDays(days, now)) {
-      const r = await this.doc.send(
-        new GetCommand({ TableName: this.tableName, Key: { pk: dayPk(date, owner) } }),
-      );
-      out.push(dailyRow(date, r.Item));
-    }
-    return out;
+    const dates = lastDays(days, now);
+    const items = await this.summed(dates.map((date) => dayPk(date, owner)));
+    return dates.map((date, i) => dailyRow(date, items[i]));
   }
 }
 

@@ -248,6 +248,10 @@ export class MemoryTaskRepository implements TaskRepository {
     return statsFromCounters(this.countersOf(owner ?? ''));
   }
 
+  async activeSlots(): Promise<number> {
+    return (await this.stats()).active;
+  }
+
   async daily(days: number, now = new Date(), owner?: string): Promise<port.DailyCounts[]> {
     return lastDays(days, now).map((date) => dailyRow(date, this.days.get(`${owner ?? ''}#${date}`)));
   }

@@ -7,6 +7,12 @@
  * `DAY#<yyyy-mm-dd>` and `DAY#<owner>#<yyyy-mm-dd>` (daily counters), `IDEMP#<owner>#<key>`
  * (idempotency keys), `MODEL#<id>` with `MODELNAME#<name>` (the model registry), and `BATCH#<id>`
  * (a batch and its counters).
+ *
+ * Counters are sharded: a write adds to one of N shard items (`STATS@03`, `STATS@03#<owner>`,
+ * `DAY@03#<date>`, `BATCH@03#<id>`, `MODELSTATS@03#<id>`; N is the stack's `statsShards`) and a read
+ * sums the shards with the unsharded item, so no single item takes every task's writes. The one
+ * exception is the concurrency cap, which must be one item to be exact: `STATS` keeps `active` and
+ * `activeGpus`, written only when a task takes or frees a slot.
  */
 export const PARTITION_KEY = 'pk';
 
@@ -30,6 +36,21 @@ export const STATS_PK = 'STATS';
 /** The counters item of every owner (`undefined`) or of one. */
 export const statsPk = (owner?: string) => (owner === undefined ? STATS_PK : `STATS#${owner}`);
 export const LIST_PK = 'TASK';
+/** At most this many counter shards (two digits in the key, and a stats read stays one BatchGetItem). */
+export const MAX_STATS_SHARDS = 32;
+/** The shard `shard` of a counters item: `STATS` -> `STATS@03`, `DAY#2026-11-24` -> `DAY@03#2026-11-24`. */
+export function shardPk(pk: string, shard: number): string {
+  const at = pk.indexOf('#');
+  const tag = `@${String(shard).padStart(2, '0')}`;
+  return at < 0 ? `${pk}${tag}` : `${pk.slice(0, at)}${tag}${pk.slice(at)}`;
+}
+/** An IAM `StringLike` pattern of every shard of a counters item (`?` is one character; the rest literal). */
+export function shardPattern(pk: string): string {
+  // IAM's escapes for its own special characters: ${*}, ${?}, ${$}
+  const literal = (s: string) => s.replace(/[$*?]/g, (c) => `\${${c}}`);
+  const at = pk.indexOf('#');
+  return at < 0 ? `${literal(pk)}@??` : `${literal(pk.slice(0, at))}@??${literal(pk.slice(at))}`;
+}
 export const QUEUE_PK = 'Q';
 export const taskPk = (id: string) => `TASK#${id}`;
 export const dayPk = (isoDate: string, owner?: string) =>

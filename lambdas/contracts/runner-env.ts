@@ -11,6 +11,8 @@ export const RUNNER_ENV = {
   logStreamPrefix: 'TRAINSTACK_LOG_STREAM_PREFIX',
   /** the role the runner assumes with a session policy scoped to its task (containers/runner/src/scope.ts) */
   dataRoleArn: 'TRAINSTACK_DATA_ROLE_ARN',
+  /** how many shard items the counters are spread over (the stack's `statsShards`) */
+  statsShards: 'TRAINSTACK_STATS_SHARDS',
   // the workflow's container overrides, per run: pointers only (overrides are capped at 8 KB)
   taskId: 'TRAINSTACK_TASK_ID',
   attempt: 'TRAINSTACK_ATTEMPT',

@@ -42,8 +42,7 @@ export async function dispatch(deps: DispatchDeps, config: DispatchConfig): Prom
   const fullModels = new Set<string>();
   let passedOver = 0;
   for (;;) {
-    const stats = await store.stats();
-    const free = config.maxConcurrentTasks - stats.active;
+    const free = config.maxConcurrentTasks - (await store.activeSlots());
     if (free <= 0) return { started, expired, freeSlots: 0 };
     // read a little more than the free slots (the index is eventually consistent and may show claimed
     // tasks), and past the tasks of full models, so they never hold up another model's

@@ -154,6 +154,8 @@ export interface TaskRepository {
   queuePosition(task: TaskRecord, cap?: number): Promise<{ ahead: number; atLeast: boolean }>;
   /** Every owner's counters, or one owner's. */
   stats(owner?: string): Promise<Stats>;
+  /** The slots held against the concurrency cap (every owner's tasks): one small read, for the dispatcher. */
+  activeSlots(): Promise<number>;
   /** The counters of one model's tasks, with the tokens of those that ended. */
   modelStats(modelId: string): Promise<ModelStats>;
   /** Record a new batch (its id must be new). */

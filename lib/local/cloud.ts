@@ -350,7 +350,11 @@ export async function startLocalCloud(o: LocalCloudOptions = {}): Promise<LocalC
         (definition.States as Record<string, { Resource?: string }>)[STATE.failed]?.Resource,
       );
       await recoverInterrupted({
-        repo: new DynamoTaskRepository(documentClient(cloud.clientConfig), cloud.tableName),
+        repo: new DynamoTaskRepository(
+          documentClient(cloud.clientConfig),
+          cloud.tableName,
+          Number(api.environment.STATS_SHARDS ?? 1),
+        ),
         step: (event) => lambdas.invoke(step, event),
         // the executions died with the old process: the current run's name is free again here
         restart: (task) =>

@@ -154,6 +154,39 @@ describe('GPU cluster', () => {
     expect(Object.keys(big.findResources('AWS::ECS::TaskDefinition'))).toHaveLength(9);
   });
 
+  it('tells every function that touches the counters, and the runner, over how many shards they are spread', () => {
+    const shardsOf = (tpl: ReturnType<typeof templateOf>) => {
+      const fns = Object.values(tpl.findResources('AWS::Lambda::Function'))
+        .map(
+          (f) =>
+            (f.Properties as { Environment?: { Variables?: Record<string, unknown> } }).Environment
+              ?.Variables,
+        )
+        .filter((v) => v?.TABLE_NAME !== undefined)
+        .map((v) => v?.STATS_SHARDS);
+      const runners = Object.values(tpl.findResources('AWS::ECS::TaskDefinition')).flatMap((d) =>
+        (
+          d.Properties as { ContainerDefinitions: { Environment?: { Name: string; Value: unknown }[] }[] }
+        ).ContainerDefinitions.flatMap((c) =>
+          (c.Environment ?? []).filter((e) => e.Name === 'TRAINSTACK_TABLE').length
+            ? [(c.Environment ?? []).find((e) => e.Name === 'TRAINSTACK_STATS_SHARDS')?.Value]
+            : [],
+        ),
+      );
+      return { fns, runners };
+    };
+    const byDefault = shardsOf(t);
+    // the API, dispatcher, workflow step and events functions; every runner task definition
+    expect(byDefault.fns).toHaveLength(4);
+    expect(new Set(byDefault.fns)).toEqual(new Set(['8']));
+    expect(byDefault.runners.length).toBeGreaterThan(4);
+    expect(new Set(byDefault.runners)).toEqual(new Set(['8']));
+    const set = shardsOf(templateOf({ statsShards: 16 }));
+    expect(new Set([...set.fns, ...set.runners])).toEqual(new Set(['16']));
+    expect(() => templateOf({ statsShards: 33 })).toThrow(/statsShards must be a whole number from 1 to 32/);
+    expect(() => templateOf({ statsShards: 0 })).toThrow(/statsShards/);
+  });
+
   it('takes the GPUs a task may have from the instance types (seed 000\'s gpu_ids "0,1" fits a g5.12xlarge)', () => {
     const maxGpusOf = (t: ReturnType<typeof templateOf>) =>
       Object.values(t.findResources('AWS::Lambda::Function'))

@@ -7,6 +7,7 @@ import {
   readOnlyPolicy,
   secretArn,
 } from '../../containers/runner/src/scope.ts';
+import { batchPk, modelStatsPk, shardPk, statsPk } from '../../lambdas/clients/task-table.ts';
 
 const target = {
   roleArn: 'arn:aws-cn:iam::123456789012:role/trainstack-data',
@@ -30,12 +31,49 @@ describe('session policies', () => {
 
   it('for the attempt names the own record and counters, the own prefixes, in the role ARN partition', () => {
     const p = attemptPolicy(target, owner, []);
-    expect(leadingKeys(target.taskId, owner)).toEqual([`TASK#${target.taskId}`, 'STATS', `STATS#${owner}`]);
-    expect(leadingKeys(target.taskId, owner, '01MODEL')).toContain('MODELSTATS#01MODEL');
+    expect(leadingKeys(target.taskId, owner)).toEqual([
+      `TASK#${target.taskId}`,
+      'STATS@??',
+      `STATS@??#${owner}`,
+    ]);
+    expect(leadingKeys(target.taskId, owner, '01MODEL')).toContain('MODELSTATS@??#01MODEL');
     expect(JSON.stringify(attemptPolicy(target, owner, [], '01MODEL'))).toContain('"MODEL#01MODEL"');
     expect(JSON.stringify(p)).toContain(`arn:aws-cn:s3:::artifacts/tasks/${target.taskId}/*`);
     expect(p.Statement.flatMap((s) => s.Action)).not.toContain('ssm:GetParameter');
     expect(JSON.stringify(p)).not.toMatch(/DeleteItem|DeleteObject|PutItem|Query|Scan/);
+  });
+
+  it("matches every shard of its own counters, and nobody else's, nor the cap item (IAM's StringLike)", () => {
+    /** IAM's StringLike: `*` any run, `?` one character, `${*}` `${?}` `${$}` those characters themselves */
+    const like = (pattern: string, value: string) =>
+      new RegExp(
+        `^${pattern
+          .split(/(\$\{[*?$]\}|[*?])/)
+          .map((part) =>
+            part === '*'
+              ? '.*'
+              : part === '?'
+                ? '.'
+                : (/^\$\{(.)\}$/.exec(part)?.[1] ?? part).replace(/[.*+?^${}()|[\]\\]/g, '\\$&'),
+          )
+          .join('')}$`,
+      ).test(value);
+    const allowed = (tricky: string, key: string) =>
+      leadingKeys(target.taskId, tricky, '01MODEL', '01BATCH').some((p) => like(p, key));
+    for (const who of [owner, 'arn:aws:sts::1:assumed-role/r/a*b?c$d']) {
+      for (const shard of [0, 7, 31]) {
+        expect(allowed(who, shardPk(statsPk(), shard))).toBe(true);
+        expect(allowed(who, shardPk(statsPk(who), shard))).toBe(true);
+        expect(allowed(who, shardPk(modelStatsPk('01MODEL'), shard))).toBe(true);
+        expect(allowed(who, shardPk(batchPk('01BATCH'), shard))).toBe(true);
+        expect(allowed(who, shardPk(statsPk(`${who}x`), shard))).toBe(false);
+        expect(allowed(who, shardPk(batchPk('01OTHER'), shard))).toBe(false);
+      }
+      // the cap item, and another owner whose name the wildcards of this one would have matched
+      expect(allowed(who, 'STATS')).toBe(false);
+      expect(allowed(who, `TASK#${target.taskId}x`)).toBe(false);
+    }
+    expect(allowed('a*b', shardPk(statsPk('aXXb'), 1))).toBe(false);
   });
 
   it("names each secret's ARN: parameters by path, secrets with AWS's random suffix, ARNs as given", () => {

@@ -112,7 +112,7 @@ try {
   const credentials = await taskCredentials();
   const clientConfig = credentials ? { credentials } : {};
   const doc = credentials ? documentClient(clientConfig) : dynamodb;
-  const store = new DynamoTaskRepository(doc, table);
+  const store = new DynamoTaskRepository(doc, table, Number(process.env[RUNNER_ENV.statsShards] ?? 1));
   const s3 = new S3Client({ ...clientConfig, forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL) });
   // the secret store is a setting of the environment, like the endpoint: the local cloud names a file
   const secrets =

@@ -10,7 +10,14 @@
  * second is the one the attempt runs with.
  */
 import type { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
-import { batchPk, modelPk, modelStatsPk, statsPk, taskPk } from '../../../lambdas/clients/task-table.ts';
+import {
+  batchPk,
+  modelPk,
+  modelStatsPk,
+  shardPattern,
+  statsPk,
+  taskPk,
+} from '../../../lambdas/clients/task-table.ts';
 import { parseSecretRef } from '../../../lambdas/domain/secret-ref.ts';
 
 export interface ScopeTarget {
@@ -37,14 +44,18 @@ const arnParts = (roleArn: string) => {
   return { partition, account };
 };
 
-/** The DynamoDB partition keys the runner of this task writes: its record, and the counters (its model's and batch's too). */
+/**
+ * The DynamoDB partition keys the runner of this task writes (IAM `StringLike` patterns): its record,
+ * and the shards of the counters its STARTING -> RUNNING change adds to (everyone's, its owner's, its
+ * model's and batch's). Not the cap item: that change neither takes nor frees a slot.
+ */
 export function leadingKeys(taskId: string, owner?: string, modelId?: string, batchId?: string): string[] {
   return [
     taskPk(taskId),
-    statsPk(),
-    ...(owner === undefined ? [] : [statsPk(owner)]),
-    ...(modelId === undefined ? [] : [modelStatsPk(modelId)]),
-    ...(batchId === undefined ? [] : [batchPk(batchId)]),
+    shardPattern(statsPk()),
+    ...(owner === undefined ? [] : [shardPattern(statsPk(owner))]),
+    ...(modelId === undefined ? [] : [shardPattern(modelStatsPk(modelId))]),
+    ...(batchId === undefined ? [] : [shardPattern(batchPk(batchId))]),
   ];
 }
 
@@ -99,7 +110,7 @@ export function attemptPolicy(
       Action: ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem'],
       Resource: '*',
       Condition: {
-        'ForAllValues:StringEquals': {
+        'ForAllValues:StringLike': {
           'dynamodb:LeadingKeys': leadingKeys(t.taskId, owner, modelId, batchId),
         },
       },
