@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 /** `npm start`: the local cloud, with the API on it. */
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { Command } from 'commander';
-import { z } from 'zod';
+import * as z from 'zod';
 import { startLocalCloud } from '../lib/local/cloud.ts';
 
 const program = new Command()
@@ -15,7 +16,11 @@ const program = new Command()
     'keep state here across restarts (default: in memory)',
     process.env.TRAINSTACK_DATA_DIR,
   )
-  .option('--max-concurrent <n>', 'tasks running at once (CDK context maxConcurrentTasks)')
+  .option(
+    '--max-concurrent <n>',
+    'tasks running at once (CDK context maxConcurrentTasks); each is a process here, so the default follows the cores, at least 4',
+    process.env.TRAINSTACK_MAX_CONCURRENT ?? String(Math.max(4, availableParallelism())),
+  )
   .option(
     '--gpu-policy <policy>',
     'tasks asking for GPUs on a machine without: cpu (run on CPU) or wait',
@@ -50,7 +55,7 @@ const opts = program.opts<{
   port: string;
   awsPort: string;
   dataDir?: string;
-  maxConcurrent?: string;
+  maxConcurrent: string;
   gpuPolicy: string;
   docker: boolean;
   dockerImage: string;
@@ -65,6 +70,11 @@ const log = opts.quiet
   : (msg: string, extra?: object) =>
       console.error(`[local] ${msg}${extra ? ` ${JSON.stringify(extra)}` : ''}`);
 
+const maxConcurrent = Number(opts.maxConcurrent);
+if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1) {
+  console.error(`--max-concurrent must be a whole number of at least 1, not ${opts.maxConcurrent}`);
+  process.exit(2);
+}
 if (opts.gpuPolicy !== 'cpu' && opts.gpuPolicy !== 'wait') {
   console.error(`--gpu-policy must be cpu or wait, not ${opts.gpuPolicy}`);
   process.exit(2);
@@ -100,7 +110,7 @@ try {
     apiPort: Number(opts.port),
     awsPort: Number(opts.awsPort),
     ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
-    ...(opts.maxConcurrent ? { context: { maxConcurrentTasks: Number(opts.maxConcurrent) } } : {}),
+    context: { maxConcurrentTasks: maxConcurrent },
     gpuPolicy: opts.gpuPolicy,
     identities,
     // the functions' Powertools loggers: warnings and errors unless asked for more

@@ -1,5 +1,5 @@
 /** The model registry on `/v1/models`: register, list, show, replace, put online or offline, remove. */
-import { z } from 'zod';
+import * as z from 'zod';
 import { notFound } from '../domain/errors.ts';
 import { modelSpecSchema, modelStatusSchema } from '../domain/models.ts';
 import { json, jsonBody } from './http.ts';

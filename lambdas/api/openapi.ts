@@ -1,5 +1,5 @@
 /** The OpenAPI document, generated from the same zod schemas that validate requests. */
-import { z } from 'zod';
+import * as z from 'zod';
 import { submitSchema } from '../domain/model.ts';
 import { modelSpecSchema, modelStatusSchema } from '../domain/models.ts';
 import { RESPONSES } from './responses.ts';

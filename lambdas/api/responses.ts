@@ -4,7 +4,7 @@
  * so the document cannot drift from the handlers. Objects are loose (a field added later is not a
  * breaking change); the fields named are required where the API always sends them.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { STATUSES, TASK_TYPES } from '../domain/status.ts';
 
 const status = z.enum(STATUSES);

@@ -3,7 +3,7 @@
  * and composed in `routes.ts`; the Lambda handler, the OpenAPI document and the CDK API construct all
  * read the same table.
  */
-import type { z } from 'zod';
+import type * as z from 'zod';
 import type { Actor } from '../domain/actor.ts';
 import { badRequest, notFound } from '../domain/errors.ts';
 import type { ModelService } from '../domain/models.ts';

@@ -1,6 +1,6 @@
 /** Request schemas of the `/v1` API beyond the task spec (query strings, path ids); seed formats sit beside their routes. */
 
-import { z } from 'zod';
+import * as z from 'zod';
 import { EXPORT_FORMATS } from '../domain/export.ts';
 import { STATUSES, TASK_TYPES } from '../domain/model.ts';
 

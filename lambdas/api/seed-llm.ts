@@ -5,7 +5,7 @@
  * 1 low, 2 medium, 3 high), mapped onto the same tasks and models as `/v1`. A model's `model_id` is
  * its id or its name here; its API key is a secret reference, as on `/v1` (a raw key is refused).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { badRequest } from '../domain/errors.ts';
 import { SECRET_REF, type Status, type TaskRecord } from '../domain/model.ts';
 import { MODEL_TYPES, type ModelRecord, type ModelSpec, modelStatusSchema } from '../domain/models.ts';

@@ -4,7 +4,7 @@
  * documents' shapes and status words (pending, running, success, failed, cancelled), over the same
  * task service as `/v1`.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Status, TaskRecord, TaskSpec } from '../domain/model.ts';
 import { json, jsonBody } from './http.ts';
 import { idParam, parseQuery, type Route } from './router.ts';

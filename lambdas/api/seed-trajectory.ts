@@ -4,7 +4,7 @@
  * `POST /v1/tasks/batch` and mapped onto a trajectory task.
  */
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { TaskSpec } from '../domain/model.ts';
 
 export const seedTrajectoryLine = z

@@ -1,5 +1,5 @@
 /** The `/v1` surface: tasks (submit, batch, list, show, cancel, retry, logs, artifacts, trajectory) and stats. */
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { badRequest, DomainError, notFound } from '../domain/errors.ts';
 import { levelOf } from '../domain/log-level.ts';
 import { publicView, submitSchema, type TaskRecord, type TaskSpec, TERMINAL } from '../domain/model.ts';

@@ -2,7 +2,7 @@
  * The task model: statuses, types, the submit schema (zod) and the stored record.
  * Pure: no AWS imports. The same schemas validate requests and feed the OpenAPI document.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { parseSecretRef, SECRET_REF } from './secret-ref.ts';
 
 import { QUEUE_EXPIRED, type Status, type TaskType } from './status.ts';

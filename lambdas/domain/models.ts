@@ -6,7 +6,7 @@
  * (as a task's `secrets` are): the registry never holds, returns or logs a key. Pure: no AWS imports.
  */
 import { ulid } from 'ulidx';
-import { z } from 'zod';
+import * as z from 'zod';
 import { type Actor, mayAccess } from './actor.ts';
 import { conflict, DomainError, notFound } from './errors.ts';
 import { SECRET_REF } from './model.ts';

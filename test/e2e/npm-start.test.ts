@@ -4,7 +4,7 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../lib/function.ts';
@@ -70,7 +70,7 @@ async function startCloud(args: string[], launcher: string[] = [process.execPath
 
 describe('npm start', () => {
   it('prints its URLs, answers on them, and stops everything on Ctrl-C', async () => {
-    const { child, port, awsPort, exited, output } = await startCloud(
+    const { child, port, awsPort, exited, output, api } = await startCloud(
       [],
       [path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx')],
     );
@@ -79,6 +79,9 @@ describe('npm start', () => {
     expect(out).toContain(`AWS endpoint   http://127.0.0.1:${awsPort}`);
     const health = await fetch(`http://127.0.0.1:${port}/health`);
     expect(health.status).toBe(200);
+    // unless told, as many tasks run at once as the machine has cores (each is a process here), at least 4
+    const stats = await http<{ concurrencyCap: number }>(api, 'GET', '/v1/stats');
+    expect(stats.body.concurrencyCap).toBe(Math.max(4, availableParallelism()));
     const family = descendants(child.pid ?? 0);
     expect(family.length).toBeGreaterThan(1); // tsx, node, DynamoDB Local's java
 

@@ -24,6 +24,7 @@ import type { TaskRecord, TaskSpec } from '../../lambdas/domain/model.ts';
 import { mustGet } from '../../lambdas/domain/task-repository.ts';
 import { REPO_ROOT } from '../../lib/function.ts';
 import { pythonWithTorch } from '../../lib/local/host-probes.ts';
+import { iamPattern } from '../support/iam.ts';
 import { patchTask, type TestStack, testStack } from '../support/stack.ts';
 
 let stack: TestStack;
@@ -383,14 +384,7 @@ describe('runner', () => {
   });
 });
 
-/** Glob of an IAM resource or condition pattern (`*`, `?`) as a regular expression. */
-const glob = (p: string) =>
-  new RegExp(
-    `^${p
-      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-      .replace(/\*/g, '.*')
-      .replace(/\?/g, '.')}$`,
-  );
+const glob = iamPattern;
 
 /**
  * What the runner really does against DynamoDB and S3 during an attempt, recorded by middleware on
@@ -482,9 +476,9 @@ describe("the runner's session policy", () => {
       policy.Statement.some((st) => {
         if (!st.Action.includes(action)) return false;
         if (action.startsWith('dynamodb:'))
-          return [st.Condition?.['ForAllValues:StringEquals']?.['dynamodb:LeadingKeys'] ?? []]
+          return [st.Condition?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys'] ?? []]
             .flat()
-            .includes(key);
+            .some((p) => glob(p).test(key));
         if (action === 's3:ListBucket')
           return [st.Condition?.StringLike?.['s3:prefix'] ?? []]
             .flat()
@@ -501,13 +495,15 @@ describe("the runner's session policy", () => {
         `trajectories/${task.taskId}.json`,
         `checkpoints/${task.taskId}/latest.pt`,
         `tasks/${task.taskId}/o.txt`,
-        'STATS',
-        `STATS#${task.owner}`,
-        'BATCH#01JBATCH00000000000000000B',
+        expect.stringMatching(/^STATS@\d\d$/),
+        expect.stringMatching(new RegExp(`^STATS@\\d\\d#${task.owner}$`)),
+        expect.stringMatching(/^BATCH@\d\d#01JBATCH00000000000000000B$/),
       ]),
     );
     expect(calls.filter((c) => !allowed(c.action, c.key))).toEqual([]);
-    expect(allowed('dynamodb:UpdateItem', 'BATCH#01JOTHERBATCH000000000000')).toBe(false);
+    expect(allowed('dynamodb:UpdateItem', 'BATCH@00#01JOTHERBATCH000000000000')).toBe(false);
+    // nor the cap item: starting to run neither takes nor frees a slot
+    expect(allowed('dynamodb:UpdateItem', 'STATS')).toBe(false);
     // and the policy is no wider than the task: another task's record and outputs are refused
     expect(allowed('dynamodb:UpdateItem', 'TASK#01OTHERTASK0000000000000')).toBe(false);
     expect(allowed('s3:PutObject', 'tasks/01OTHERTASK0000000000000/model.pt')).toBe(false);

@@ -8,6 +8,7 @@ import {
   secretArn,
 } from '../../containers/runner/src/scope.ts';
 import { batchPk, modelStatsPk, shardPk, statsPk } from '../../lambdas/clients/task-table.ts';
+import { iamPattern } from '../support/iam.ts';
 
 const target = {
   roleArn: 'arn:aws-cn:iam::123456789012:role/trainstack-data',
@@ -44,22 +45,8 @@ describe('session policies', () => {
   });
 
   it("matches every shard of its own counters, and nobody else's, nor the cap item (IAM's StringLike)", () => {
-    /** IAM's StringLike: `*` any run, `?` one character, `${*}` `${?}` `${$}` those characters themselves */
-    const like = (pattern: string, value: string) =>
-      new RegExp(
-        `^${pattern
-          .split(/(\$\{[*?$]\}|[*?])/)
-          .map((part) =>
-            part === '*'
-              ? '.*'
-              : part === '?'
-                ? '.'
-                : (/^\$\{(.)\}$/.exec(part)?.[1] ?? part).replace(/[.*+?^${}()|[\]\\]/g, '\\$&'),
-          )
-          .join('')}$`,
-      ).test(value);
     const allowed = (tricky: string, key: string) =>
-      leadingKeys(target.taskId, tricky, '01MODEL', '01BATCH').some((p) => like(p, key));
+      leadingKeys(target.taskId, tricky, '01MODEL', '01BATCH').some((p) => iamPattern(p).test(key));
     for (const who of [owner, 'arn:aws:sts::1:assumed-role/r/a*b?c$d']) {
       for (const shard of [0, 7, 31]) {
         expect(allowed(who, shardPk(statsPk(), shard))).toBe(true);
