@@ -334,6 +334,7 @@ export class DynamoTaskRepository implements TaskRepository {
       values[':qsk'] = queueSk(next);
       sets.push('queuePk = :qpk', 'queueSk = :qsk');
     }
+    if (req.unchangedSince !== undefined) values[':seen'] = req.unchangedSince;
     const capCondition =
       plan.cap !== undefined
         ? { expr: 'attribute_not_exists(active) OR active < :cap', values: { ':cap': plan.cap } }
@@ -350,7 +351,7 @@ export class DynamoTaskRepository implements TaskRepository {
           Key: { pk: taskPk(task.taskId) },
           UpdateExpression: `SET ${sets.join(', ')}${removes.length ? ` REMOVE ${removes.join(', ')}` : ''}`,
           // the expected status and the attempts we read: a step repeated after another one ran is refused
-          ConditionExpression: '#status = :from AND size(#attempts) = :n',
+          ConditionExpression: `#status = :from AND size(#attempts) = :n${req.unchangedSince !== undefined ? ' AND #updatedAt = :seen' : ''}`,
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: values,
         },
@@ -358,7 +359,7 @@ export class DynamoTaskRepository implements TaskRepository {
       this.addCounters(sharded(STATS_PK), rest),
       this.addCounters(sharded(statsPk(task.owner)), plan.counters),
     ];
-    if (Object.keys(cap).length) tx.push(this.addCounters(STATS_PK, cap, capCondition));
+    const capItem = Object.keys(cap).length ? tx.push(this.addCounters(STATS_PK, cap, capCondition)) - 1 : -1;
     if (plan.daily) {
       tx.push(this.addCounters(sharded(dayPk(plan.now)), { [plan.daily]: 1 }));
       tx.push(this.addCounters(sharded(dayPk(plan.now, task.owner)), { [plan.daily]: 1 }));
@@ -405,7 +406,12 @@ export class DynamoTaskRepository implements TaskRepository {
         throw new LockHeld(plan.lock.key, await this.lockHolder(plan.lock.owner, plan.lock.key));
       const current = await mustGet(this, task.taskId);
       if (current.status === req.to) return { applied: false, task: current };
-      if (capCondition && current.status === req.from) throw new CapacityFull();
+      if (
+        capCondition &&
+        reasons?.[capItem]?.Code === 'ConditionalCheckFailed' &&
+        reasons[0]?.Code !== 'ConditionalCheckFailed'
+      )
+        throw new CapacityFull();
       throw conflict(`task ${task.taskId} is ${current.status}, not ${req.from}`);
     }
   }

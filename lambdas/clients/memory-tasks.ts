@@ -102,7 +102,11 @@ export class MemoryTaskRepository implements TaskRepository {
     const plan = planTransition(task, req);
     const current = this.tasks.get(task.taskId);
     if (!current) throw conflict(`task ${task.taskId} does not exist`);
-    if (current.status !== req.from || current.attempts.length !== task.attempts.length) {
+    if (
+      current.status !== req.from ||
+      current.attempts.length !== task.attempts.length ||
+      (req.unchangedSince !== undefined && current.updatedAt !== req.unchangedSince)
+    ) {
       if (current.status === req.to) return { applied: false, task: copy(current) };
       throw conflict(`task ${task.taskId} is ${current.status}, not ${req.from}`);
     }

@@ -57,8 +57,10 @@ export async function dispatch(deps: DispatchDeps, config: DispatchConfig): Prom
         passedOver++;
         continue;
       }
-      let task = await store.get(candidate.taskId);
-      if (task?.status !== 'QUEUED') continue;
+      // the index's copy, not a read of the record: the claim's condition (the updatedAt it shows)
+      // refuses a copy the index had not yet caught up with
+      let task: TaskRecord = candidate;
+      if (task.status !== 'QUEUED') continue;
       if (await expireIfWaitedTooLong(store, task, clock)) {
         expired.push(task.taskId);
         continue;
@@ -71,6 +73,7 @@ export async function dispatch(deps: DispatchDeps, config: DispatchConfig): Prom
           reason: 'dispatched: starting the workflow',
           set: { dispatchedAt: now, runs: (task.runs ?? 0) + 1 },
           activeCap: config.maxConcurrentTasks,
+          unchangedSince: task.updatedAt,
           now,
         });
         if (!applied) continue;
@@ -80,12 +83,18 @@ export async function dispatch(deps: DispatchDeps, config: DispatchConfig): Prom
         if (e instanceof ModelFull) {
           if (e.gone) {
             // its model was removed while it waited: it can never run, so it ends with the reason
-            await store.transition(task, {
-              from: 'QUEUED',
-              to: 'FAILED',
-              reason: `its model (${e.modelId === task.modelId && task.spec.type === 'inference' ? task.spec.params.model : e.modelId}) was removed while it waited`,
-              set: { finishedAt: clock.now().toISOString() },
-            });
+            try {
+              await store.transition(task, {
+                from: 'QUEUED',
+                to: 'FAILED',
+                reason: `its model (${e.modelId === task.modelId && task.spec.type === 'inference' ? task.spec.params.model : e.modelId}) was removed while it waited`,
+                set: { finishedAt: clock.now().toISOString() },
+                unchangedSince: task.updatedAt,
+              });
+            } catch (err) {
+              if (isConflict(err)) continue;
+              throw err;
+            }
             expired.push(task.taskId);
             continue;
           }
@@ -93,7 +102,7 @@ export async function dispatch(deps: DispatchDeps, config: DispatchConfig): Prom
           passedOver++;
           continue;
         }
-        if (e instanceof Error && (e as { status?: number }).status === 409) continue;
+        if (isConflict(e)) continue;
         throw e;
       }
       claimedAny = true;
@@ -119,6 +128,9 @@ export async function dispatch(deps: DispatchDeps, config: DispatchConfig): Prom
   }
 }
 
+/** Another step changed the task first (a 409 from the repository). */
+const isConflict = (e: unknown) => e instanceof Error && (e as { status?: number }).status === 409;
+
 /** The registered models a task takes a worker of: its model, and a mixed batch file's others. */
 const modelsOf = (t: Pick<TaskRecord, 'modelId' | 'otherModelIds'>) =>
   t.modelId ? [t.modelId, ...(t.otherModelIds ?? [])] : [];
@@ -132,12 +144,19 @@ async function expireIfWaitedTooLong(
   if (!limit) return false;
   const now = clock.now();
   if (now.getTime() - Date.parse(task.createdAt) < limit * 1000) return false;
-  await store.transition(task, {
-    from: 'QUEUED',
-    to: 'FAILED',
-    reason: `${QUEUE_EXPIRED} (${limit} s)`,
-    set: { finishedAt: now.toISOString() },
-    now: now.toISOString(),
-  });
+  try {
+    await store.transition(task, {
+      from: 'QUEUED',
+      to: 'FAILED',
+      reason: `${QUEUE_EXPIRED} (${limit} s)`,
+      set: { finishedAt: now.toISOString() },
+      unchangedSince: task.updatedAt,
+      now: now.toISOString(),
+    });
+  } catch (e) {
+    // changed since the index's copy (cancelled, say): the claim that follows is refused too
+    if (isConflict(e)) return false;
+    throw e;
+  }
   return true;
 }

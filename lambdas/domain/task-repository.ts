@@ -25,6 +25,12 @@ export interface TransitionRequest {
   endAttempt?: { index: number; attempt: Attempt };
   /** the transition also takes a concurrency slot and must leave `active` <= cap */
   activeCap?: number;
+  /**
+   * The record's `updatedAt` as the caller read it: the change is refused (as one that another step
+   * made first) if the record changed since. For a copy read from an index, which may lag the table:
+   * the write checks it instead of a read before it.
+   */
+  unchangedSince?: string;
   now?: string;
 }
 

@@ -1,5 +1,5 @@
 /**
- * Sharded counters on DynamoDB Local: many tasks submitted and moved through their lives by concurrent
+ * The task repository on DynamoDB Local. Sharded counters: many tasks submitted and moved through their lives by concurrent
  * workers (each change tried twice at once, as a duplicated step would), then every counter read back
  * (summed over its shards) equals what the records say, the cap was never exceeded, and the writes
  * really were spread: the cap item holds only the slots, and more than one shard took counts.
@@ -12,7 +12,7 @@ import { DynamoTaskRepository } from '../../lambdas/clients/dynamodb-tasks.ts';
 import { batchPk, shardPk, statsPk } from '../../lambdas/clients/task-table.ts';
 import type { TaskRecord, TaskSpec } from '../../lambdas/domain/model.ts';
 import { ACTIVE, type Status } from '../../lambdas/domain/status.ts';
-import { CapacityFull } from '../../lambdas/domain/task-repository.ts';
+import { CapacityFull, mustGet } from '../../lambdas/domain/task-repository.ts';
 import { newTaskRecord } from '../../lambdas/domain/tasks.ts';
 import { patchItem, testStack } from '../support/stack.ts';
 
@@ -168,5 +168,34 @@ describe('sharded stats counters', () => {
   it('refuses a shard count it cannot read back in one request', () => {
     expect(() => new DynamoTaskRepository(dynamodb, tableName, 0)).toThrow(/statsShards/);
     expect(() => new DynamoTaskRepository(dynamodb, tableName, 33)).toThrow(/statsShards/);
+  });
+});
+
+describe('a claim from the queue index', () => {
+  it("is refused when the index's copy is older than the record, and blames the cap only when the cap is full", async () => {
+    const owner = 'arn:aws:iam::000000000000:user/stale';
+    const task = newTaskRecord(spec(2), owner, new Date());
+    await store.create(task);
+    const stale = await mustGet(store, task.taskId);
+    // cancelled and retried since: QUEUED again with as many attempts, so only updatedAt tells them apart
+    const later = (s: number) => new Date(Date.parse(stale.updatedAt) + s * 1000).toISOString();
+    const cancelled = await store.transition(stale, { from: 'QUEUED', to: 'CANCELLED', now: later(1) });
+    await store.transition(cancelled.task, {
+      from: 'CANCELLED',
+      to: 'QUEUED',
+      now: later(2),
+      set: { runs: 1 },
+    });
+    const claim = (t: TaskRecord, cap: number) =>
+      store.transition(t, { from: 'QUEUED', to: 'STARTING', activeCap: cap, unchangedSince: t.updatedAt });
+    const refused = await claim(stale, 1000).catch((e: Error) => e);
+    expect(refused).toMatchObject({ status: 409 });
+    expect(refused).not.toBeInstanceOf(CapacityFull);
+    const fresh = await mustGet(store, task.taskId);
+    expect(fresh.runs).toBe(1);
+    // the cap full: that is what the fresh copy is told
+    await expect(claim(fresh, await store.activeSlots())).rejects.toBeInstanceOf(CapacityFull);
+    const claimed = await claim(fresh, (await store.activeSlots()) + 1);
+    expect(claimed).toMatchObject({ applied: true, task: { status: 'STARTING', runs: 1 } });
   });
 });
