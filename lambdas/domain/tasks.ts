@@ -407,8 +407,10 @@ export class TaskService {
   async get(taskId: string, actor: Actor): Promise<TaskRecord> {
     const task = await this.owned(taskId, actor);
     if (task.status === 'QUEUED') {
-      const { ahead, atLeast } = await this.store.queuePosition(task);
-      const stats = await this.store.stats();
+      const [{ ahead, atLeast }, active] = await Promise.all([
+        this.store.queuePosition(task),
+        this.store.activeSlots(),
+      ]);
       // the first of its models (a mixed batch file takes a worker of each) that holds it back
       let model: ModelRecord | undefined;
       for (const id of task.modelId ? [task.modelId, ...(task.otherModelIds ?? [])] : []) {
@@ -422,10 +424,8 @@ export class TaskService {
         task.statusReason = `model ${model.name}: ${model.active} of ${model.maxWorkers} workers busy; queued: ${position}`;
       else
         task.statusReason =
-          `queued: ${atLeast ? 'at least ' : ''}${ahead} task(s) ahead; ${stats.active} of ${this.config.maxConcurrentTasks} slots in use` +
-          (stats.active >= this.config.maxConcurrentTasks
-            ? ', waiting for a free slot'
-            : ', waiting for dispatch');
+          `queued: ${atLeast ? 'at least ' : ''}${ahead} task(s) ahead; ${active} of ${this.config.maxConcurrentTasks} slots in use` +
+          (active >= this.config.maxConcurrentTasks ? ', waiting for a free slot' : ', waiting for dispatch');
     }
     // a running task's cost so far (the workflow records the final one when it ends)
     if (ACTIVE.has(task.status) && this.config.prices)

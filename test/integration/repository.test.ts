@@ -178,7 +178,8 @@ describe('a claim from the queue index', () => {
     await store.create(task);
     const stale = await mustGet(store, task.taskId);
     // cancelled and retried since: QUEUED again with as many attempts, so only updatedAt tells them apart
-    const later = (s: number) => new Date(Date.parse(stale.updatedAt) + s * 1000).toISOString();
+    const later = (s: number) =>
+      new Date(Date.parse(stale.updatedAt ?? stale.createdAt) + s * 1000).toISOString();
     const cancelled = await store.transition(stale, { from: 'QUEUED', to: 'CANCELLED', now: later(1) });
     await store.transition(cancelled.task, {
       from: 'CANCELLED',
