@@ -8,11 +8,8 @@
 import { mkdtempSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { startFauxqs } from 'fauxqs';
 import { startLocalCloud } from '../lib/local/cloud.ts';
-import { startDynamoDbLocal } from '../lib/local/dynamodb-local.ts';
-import { closeServer, startEndpoint } from '../lib/local/endpoint.ts';
-import { freePort } from '../lib/local/net.ts';
+import { startEmulators } from '../lib/local/emulators.ts';
 import { caller } from '../test/support/api.ts';
 import { testStack } from '../test/support/stack.ts';
 
@@ -40,16 +37,8 @@ console.log(
 
 // 1. the handler in this process, its AWS calls timed
 {
-  const ddb = await startDynamoDbLocal();
-  const fq = await startFauxqs({ port: 0, logger: false });
-  const port = await freePort();
-  const server = await startEndpoint(port, {
-    sqsS3: fq.address.replace('localhost', '127.0.0.1'),
-    dynamodb: ddb.endpoint,
-    json: {},
-    metadata: () => undefined,
-  });
-  await testStack(`http://127.0.0.1:${port}`, { maxQueueDepth: 1_000_000 });
+  const emulators = await startEmulators();
+  await testStack(emulators.endpoint, { maxQueueDepth: 1_000_000 });
   const { route } = await import('../lambdas/handlers/api.ts');
   const { dynamodb } = await import('../lambdas/clients/dynamodb.ts');
   const { sqs } = await import('../lambdas/clients/sqs.ts');
@@ -89,9 +78,7 @@ console.log(
       .join(', ');
     console.log(`  its AWS calls (count per request, mean): ${per}`);
   }
-  await closeServer(server);
-  await fq.stop();
-  await ddb.stop();
+  await emulators.stop();
 }
 
 // 2. the same through the local cloud

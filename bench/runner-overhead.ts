@@ -8,13 +8,10 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { startFauxqs } from 'fauxqs';
 import { bundleRunner } from '../containers/runner/build.ts';
 import { REPO_ROOT } from '../lib/function.ts';
-import { startDynamoDbLocal } from '../lib/local/dynamodb-local.ts';
-import { startEndpoint } from '../lib/local/endpoint.ts';
+import { startEmulators } from '../lib/local/emulators.ts';
 import { pythonWithTorch } from '../lib/local/host-probes.ts';
-import { freePort } from '../lib/local/net.ts';
 import { createResources } from '../lib/local/resources.ts';
 import { localNames, resourcesOfType, synthTemplate } from '../lib/local/template.ts';
 
@@ -26,16 +23,8 @@ const runs = Number(arg('runs', '3'));
 const epochs = Number(arg('epochs', '20'));
 const model = arg('model', 'mlp');
 
-const ddb = await startDynamoDbLocal();
-const fq = await startFauxqs({ port: 0, logger: false });
-const port = await freePort();
-const server = await startEndpoint(port, {
-  sqsS3: fq.address.replace('localhost', '127.0.0.1'),
-  dynamodb: ddb.endpoint,
-  json: {},
-  metadata: () => undefined,
-});
-const endpoint = `http://127.0.0.1:${port}`;
+const emulators = await startEmulators();
+const { endpoint } = emulators;
 Object.assign(process.env, {
   AWS_ENDPOINT_URL: endpoint,
   AWS_REGION: 'us-east-1',
@@ -138,8 +127,5 @@ console.log(
   `overhead: ${(w - b).toFixed(2)} s = ${(((w - b) / b) * 100).toFixed(2)} % of wall time (target < 1 %)`,
 );
 
-server.closeAllConnections();
-server.close();
-await fq.stop();
-await ddb.stop();
+await emulators.stop();
 rmSync(scratch, { recursive: true, force: true });
