@@ -184,7 +184,8 @@ export class DynamoModelRepository implements ModelRepository {
               Update: {
                 TableName: this.tableName,
                 Key: { pk: modelPk(m.modelId) },
-                UpdateExpression: 'SET deleted = :t REMOVE listPk',
+                // stays listed: the tasks still waiting in its queue lane are found, and end
+                UpdateExpression: 'SET deleted = :t',
                 ConditionExpression:
                   'attribute_exists(pk) AND attribute_not_exists(deleted) AND (attribute_not_exists(active) OR active = :zero)',
                 ExpressionAttributeValues: { ':t': true, ':zero': 0 },

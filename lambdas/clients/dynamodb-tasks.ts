@@ -55,10 +55,12 @@ import {
   LIST_PK,
   lockPk,
   MAX_STATS_SHARDS,
+  MODEL_LIST_PK,
   modelPk,
   modelStatsPk,
   PARTITION_KEY,
   QUEUE_PK,
+  queueLane,
   queueSk,
   STATS_PK,
   shardPk,
@@ -119,7 +121,7 @@ export class DynamoTaskRepository implements TaskRepository {
       ...task,
       listPk: LIST_PK,
       createdKey: createdKey(task),
-      queuePk: QUEUE_PK,
+      queuePk: queueLane(task.modelId),
       queueSk: queueSk(task),
     };
   }
@@ -330,7 +332,7 @@ export class DynamoTaskRepository implements TaskRepository {
     } else removes.push('#reason');
     if (req.from === 'QUEUED') removes.push('queuePk', 'queueSk');
     if (req.to === 'QUEUED') {
-      values[':qpk'] = QUEUE_PK;
+      values[':qpk'] = queueLane(next.modelId);
       values[':qsk'] = queueSk(next);
       sets.push('queuePk = :qpk', 'queueSk = :qsk');
     }
@@ -584,32 +586,75 @@ export class DynamoTaskRepository implements TaskRepository {
     return { items, ...(start ? { cursor: encodeCursor(start) } : {}) };
   }
 
-  async nextQueued(limit: number): Promise<TaskRecord[]> {
-    const out = await this.doc.send(
-      new QueryCommand({
-        TableName: this.tableName,
-        IndexName: INDEXES.queue.indexName,
-        KeyConditionExpression: 'queuePk = :q',
-        ExpressionAttributeValues: { ':q': QUEUE_PK },
-        ScanIndexForward: true,
-        Limit: limit,
+  /**
+   * The queue's lanes: the one of tasks of no model, and one per registered model. Removed models
+   * stay listed (`deleted`), so the tasks still waiting in their lanes are found and ended.
+   */
+  private async lanes(): Promise<string[]> {
+    const ids: string[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const r = await this.doc.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: INDEXES.byCreated.indexName,
+          KeyConditionExpression: '#k = :k',
+          ExpressionAttributeNames: { '#k': INDEXES.byCreated.partitionKey },
+          ExpressionAttributeValues: { ':k': MODEL_LIST_PK },
+          ProjectionExpression: 'modelId',
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
+      for (const item of r.Items ?? []) if (typeof item.modelId === 'string') ids.push(item.modelId);
+      start = r.LastEvaluatedKey;
+    } while (start);
+    return [QUEUE_PK, ...ids.map(queueLane)];
+  }
+
+  async nextQueued(limit: number, passOver: ReadonlySet<string> = new Set()): Promise<TaskRecord[]> {
+    const skip = new Set([...passOver].map(queueLane));
+    const lanes = (await this.lanes()).filter((l) => !skip.has(l));
+    // each lane's head, merged in queue order (priority, then age)
+    const heads = await Promise.all(
+      lanes.map(async (lane) => {
+        const out = await this.doc.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            IndexName: INDEXES.queue.indexName,
+            KeyConditionExpression: 'queuePk = :q',
+            ExpressionAttributeValues: { ':q': lane },
+            ScanIndexForward: true,
+            Limit: limit,
+          }),
+        );
+        return (out.Items ?? []) as (TaskRecord & { queueSk: string })[];
       }),
     );
-    return (out.Items ?? []) as TaskRecord[];
+    return heads
+      .flat()
+      .sort((a, b) => (a.queueSk < b.queueSk ? -1 : a.queueSk > b.queueSk ? 1 : 0))
+      .slice(0, limit);
   }
 
   async queuePosition(task: TaskRecord, cap = 1000): Promise<{ ahead: number; atLeast: boolean }> {
-    const out = await this.doc.send(
-      new QueryCommand({
-        TableName: this.tableName,
-        IndexName: INDEXES.queue.indexName,
-        KeyConditionExpression: 'queuePk = :q AND queueSk < :sk',
-        ExpressionAttributeValues: { ':q': QUEUE_PK, ':sk': queueSk(task) },
-        Select: 'COUNT',
-        Limit: cap,
+    // ahead of it: the tasks before it in every lane (all of them wait for the same slots)
+    const counts = await Promise.all(
+      (await this.lanes()).map(async (lane) => {
+        const out = await this.doc.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            IndexName: INDEXES.queue.indexName,
+            KeyConditionExpression: 'queuePk = :q AND queueSk < :sk',
+            ExpressionAttributeValues: { ':q': lane, ':sk': queueSk(task) },
+            Select: 'COUNT',
+            Limit: cap,
+          }),
+        );
+        return { n: out.Count ?? 0, more: Boolean(out.LastEvaluatedKey) };
       }),
     );
-    return { ahead: out.Count ?? 0, atLeast: Boolean(out.LastEvaluatedKey) };
+    const ahead = counts.reduce((n, c) => n + c.n, 0);
+    return { ahead: Math.min(ahead, cap), atLeast: ahead >= cap || counts.some((c) => c.more) };
   }
 
   /**

@@ -200,8 +200,9 @@ export class MemoryTaskRepository implements TaskRepository {
       .sort((a, b) => (a.sk < b.sk ? -1 : a.sk > b.sk ? 1 : 0));
   }
 
-  async nextQueued(limit: number): Promise<TaskRecord[]> {
+  async nextQueued(limit: number, passOver: ReadonlySet<string> = new Set()): Promise<TaskRecord[]> {
     return this.queued()
+      .filter(({ t }) => !t.modelId || !passOver.has(t.modelId))
       .slice(0, limit)
       .map(({ t }) => copy(t));
   }

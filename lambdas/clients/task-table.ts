@@ -28,7 +28,7 @@ export const INDEXES = {
   byCreated: { indexName: 'byCreated', partitionKey: 'listPk', sortKey: 'createdKey' },
   /** sparse: the tasks of one batch (those submitted in one), oldest first */
   byBatch: { indexName: 'byBatch', partitionKey: 'batchId', sortKey: 'createdKey' },
-  /** sparse: only QUEUED tasks carry queuePk, sorted by priority then age */
+  /** sparse: only QUEUED tasks carry queuePk (their lane, `queueLane`), sorted by priority then age */
   queue: { indexName: 'queue', partitionKey: 'queuePk', sortKey: 'queueSk' },
 } as const;
 
@@ -52,6 +52,12 @@ export function shardPattern(pk: string): string {
   return at < 0 ? `${literal(pk)}@??` : `${literal(pk.slice(0, at))}@??${literal(pk.slice(at))}`;
 }
 export const QUEUE_PK = 'Q';
+/**
+ * The queue index's partition a queued task waits in: one lane for the tasks of no registered model,
+ * one per model. A pass of the dispatcher reads each lane's head, so the tasks of a full or offline
+ * model never stand between it and the tasks it can start.
+ */
+export const queueLane = (modelId?: string) => (modelId ? `${QUEUE_PK}#${modelId}` : QUEUE_PK);
 export const taskPk = (id: string) => `TASK#${id}`;
 export const dayPk = (isoDate: string, owner?: string) =>
   owner === undefined ? `DAY#${isoDate.slice(0, 10)}` : `DAY#${owner}#${isoDate.slice(0, 10)}`;

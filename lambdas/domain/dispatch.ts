@@ -47,7 +47,7 @@ export async function dispatch(deps: DispatchDeps, config: DispatchConfig): Prom
     // read a little more than the free slots (the index is eventually consistent and may show claimed
     // tasks), and past the tasks of full models, so they never hold up another model's
     const limit = Math.min(free + 5 + passedOver, MAX_WINDOW);
-    const fetched = await store.nextQueued(limit);
+    const fetched = await store.nextQueued(limit, fullModels);
     const candidates = fetched.filter((t) => !seen.has(t.taskId));
     if (!candidates.length) return { started, expired, freeSlots: free };
     let claimedAny = false;

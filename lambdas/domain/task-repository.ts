@@ -155,7 +155,8 @@ export interface TaskRepository {
   /** Newest first. */
   list(filter: ListFilter): Promise<Page<TaskRecord>>;
   /** The highest-priority queued tasks, first come first within a priority (may lag behind writes). */
-  nextQueued(limit: number): Promise<TaskRecord[]>;
+  /** `passOver`: models whose tasks to leave out (found full or offline in this pass). */
+  nextQueued(limit: number, passOver?: ReadonlySet<string>): Promise<TaskRecord[]>;
   /** Queued tasks ahead of this one, counted up to `cap` (beyond it the answer is "at least cap"). */
   queuePosition(task: TaskRecord, cap?: number): Promise<{ ahead: number; atLeast: boolean }>;
   /** Every owner's counters, or one owner's. */

@@ -8,8 +8,9 @@ import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import pLimit from 'p-limit';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { dynamodb } from '../../lambdas/clients/dynamodb.ts';
+import { DynamoModelRepository } from '../../lambdas/clients/dynamodb-models.ts';
 import { DynamoTaskRepository } from '../../lambdas/clients/dynamodb-tasks.ts';
-import { batchPk, shardPk, statsPk } from '../../lambdas/clients/task-table.ts';
+import { batchPk, shardPk, statsPk, taskPk } from '../../lambdas/clients/task-table.ts';
 import type { TaskRecord, TaskSpec } from '../../lambdas/domain/model.ts';
 import { ACTIVE, type Status } from '../../lambdas/domain/status.ts';
 import { CapacityFull, mustGet } from '../../lambdas/domain/task-repository.ts';
@@ -159,10 +160,12 @@ describe('sharded stats counters', () => {
   it('still counts what an unsharded item holds (a table written before sharding)', async () => {
     const owner = `arn:aws:iam::000000000000:user/legacy-${Date.now()}`;
     await patchItem(tableName, statsPk(owner), { total: 3, status_SUCCEEDED: 3 });
-    await store.create(newTaskRecord(spec(1), owner, new Date()));
+    const { task } = await store.create(newTaskRecord(spec(1), owner, new Date()));
     const s = await store.stats(owner);
     expect(s.total).toBe(4);
     expect(s.byStatus).toMatchObject({ SUCCEEDED: 3, QUEUED: 1 });
+    // out of the queue the tests below read
+    await store.transition(task, { from: 'QUEUED', to: 'CANCELLED' });
   });
 
   it('refuses a shard count it cannot read back in one request', () => {
@@ -198,5 +201,65 @@ describe('a claim from the queue index', () => {
     await expect(claim(fresh, await store.activeSlots())).rejects.toBeInstanceOf(CapacityFull);
     const claimed = await claim(fresh, (await store.activeSlots()) + 1);
     expect(claimed).toMatchObject({ applied: true, task: { status: 'STARTING', runs: 1 } });
+  });
+});
+
+describe('the queue, a lane per model', () => {
+  it("reads each lane's head: a full model's waiting tasks never stand before the others, and a removed model's are still found", async () => {
+    const models = new DynamoModelRepository(dynamodb, tableName);
+    const model = (name: string) => ({
+      modelId: `01LANE${name.toUpperCase()}${Date.now()}`,
+      name: `${name}-${Date.now()}`,
+      type: 'local' as const,
+      baseUrl: 'http://127.0.0.1:9/v1',
+      model: 'm',
+      status: 'online' as const,
+      maxWorkers: 1,
+      owner: 'arn:aws:iam::000000000000:user/lanes',
+      createdAt: new Date().toISOString(),
+      updatedAt: new Date().toISOString(),
+      active: 0,
+    });
+    const full = model('full');
+    const other = model('other');
+    expect(await models.create(full as never)).toBe(true);
+    expect(await models.create(other as never)).toBe(true);
+    const at = Date.now();
+    const make = (i: number, priority: number, modelId?: string) => ({
+      ...newTaskRecord(
+        { ...spec(i), priority } as TaskSpec,
+        'arn:aws:iam::000000000000:user/lanes',
+        new Date(at + i),
+      ),
+      ...(modelId ? { modelId } : {}),
+    });
+    // 40 tasks of one model first in line, then 2 of another model and 3 of none
+    const fulls = Array.from({ length: 40 }, (_, i) => make(i, 9, full.modelId));
+    const others = [make(100, 5, other.modelId), make(101, 5, other.modelId)];
+    const plain = [make(200, 1), make(201, 1), make(202, 1)];
+    await store.createMany([...fulls, ...others, ...plain]);
+    const item = async (id: string) =>
+      (await dynamodb.send(new GetCommand({ TableName: tableName, Key: { pk: taskPk(id) } }))).Item;
+    expect((await item(fulls[0]?.taskId ?? ''))?.queuePk).toBe(`Q#${full.modelId}`);
+    expect((await item(plain[0]?.taskId ?? ''))?.queuePk).toBe('Q');
+
+    // in queue order across lanes; passing over the full model reads only the others' heads
+    const ids = (ts: TaskRecord[]) => ts.map((t) => t.taskId);
+    expect(ids(await store.nextQueued(3))).toEqual(ids(fulls.slice(0, 3)));
+    expect(ids(await store.nextQueued(5, new Set([full.modelId])))).toEqual(ids([...others, ...plain]));
+    // the position counts every lane: 40 + 2 tasks wait before the first plain one
+    expect(await store.queuePosition(plain[0] as TaskRecord)).toEqual({ ahead: 42, atLeast: false });
+    expect(await store.queuePosition(plain[0] as TaskRecord, 10)).toEqual({ ahead: 10, atLeast: true });
+
+    // a task queued again goes back to its model's lane
+    const first = others[0] as TaskRecord;
+    const cancelled = await store.transition(first, { from: 'QUEUED', to: 'CANCELLED' });
+    await store.transition(cancelled.task, { from: 'CANCELLED', to: 'QUEUED' });
+    expect((await item(first.taskId))?.queuePk).toBe(`Q#${other.modelId}`);
+
+    // a removed model's waiting tasks are still read, so the dispatcher can end them
+    expect(await models.remove((await models.get(other.modelId)) as never)).toBe('ok');
+    expect(await models.get(other.modelId)).toBeUndefined();
+    expect(ids(await store.nextQueued(5, new Set([full.modelId])))).toContain(first.taskId);
   });
 });
