@@ -13,7 +13,7 @@ import {
   type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import type { ModelRecord, ModelRepository } from '../domain/models.ts';
-import { createdKey, INDEXES, MODEL_LIST_PK, modelNamePk, modelPk } from './task-table.ts';
+import { createdKey, INDEXES, MODEL_LANES_PK, MODEL_LIST_PK, modelNamePk, modelPk } from './task-table.ts';
 
 type Doc = Pick<DynamoDBDocumentClient, 'send'>;
 type TxItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
@@ -95,6 +95,15 @@ export class DynamoModelRepository implements ModelRepository {
             this.claimName(m.name, m.modelId),
             {
               Put: { TableName: this.tableName, Item: item, ConditionExpression: 'attribute_not_exists(pk)' },
+            },
+            // its queue lane, listed where a consistent read finds it at once
+            {
+              Update: {
+                TableName: this.tableName,
+                Key: { pk: MODEL_LANES_PK },
+                UpdateExpression: 'ADD modelIds :id',
+                ExpressionAttributeValues: { ':id': new Set([m.modelId]) },
+              },
             },
           ],
         }),

@@ -55,6 +55,7 @@ import {
   LIST_PK,
   lockPk,
   MAX_STATS_SHARDS,
+  MODEL_LANES_PK,
   MODEL_LIST_PK,
   modelPk,
   modelStatsPk,
@@ -588,10 +589,15 @@ export class DynamoTaskRepository implements TaskRepository {
 
   /**
    * The queue's lanes: the one of tasks of no model, and one per registered model. Removed models
-   * stay listed (`deleted`), so the tasks still waiting in their lanes are found and ended.
+   * stay listed, so the tasks still waiting in their lanes are found and ended. The lane set is read
+   * consistently (a model registered a moment ago is in it); the model list index adds the models
+   * registered before the set was kept.
    */
   private async lanes(): Promise<string[]> {
-    const ids: string[] = [];
+    const set = await this.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: { pk: MODEL_LANES_PK }, ConsistentRead: true }),
+    );
+    const ids = new Set<string>((set.Item?.modelIds as Set<string> | undefined) ?? []);
     let start: Record<string, unknown> | undefined;
     do {
       const r = await this.doc.send(
@@ -605,10 +611,10 @@ export class DynamoTaskRepository implements TaskRepository {
           ...(start ? { ExclusiveStartKey: start } : {}),
         }),
       );
-      for (const item of r.Items ?? []) if (typeof item.modelId === 'string') ids.push(item.modelId);
+      for (const item of r.Items ?? []) if (typeof item.modelId === 'string') ids.add(item.modelId);
       start = r.LastEvaluatedKey;
     } while (start);
-    return [QUEUE_PK, ...ids.map(queueLane)];
+    return [QUEUE_PK, ...[...ids].map(queueLane)];
   }
 
   async nextQueued(limit: number, passOver: ReadonlySet<string> = new Set()): Promise<TaskRecord[]> {

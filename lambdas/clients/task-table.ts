@@ -66,6 +66,11 @@ export const idempotencyPk = (owner: string, key: string) => `IDEMP#${owner}#${k
 export const modelPk = (id: string) => `MODEL#${id}`;
 export const modelNamePk = (name: string) => `MODELNAME#${name}`;
 export const MODEL_LIST_PK = 'MODEL';
+/**
+ * Every model id ever registered (a string set, added to when a model is created): the queue's lanes,
+ * read consistently, so a model registered a moment ago has its lane read (the list index may lag).
+ */
+export const MODEL_LANES_PK = 'MODELLANES';
 /** A batch: who made it, its lines' counts and its tasks' counters (by status), in one item. */
 export const batchPk = (id: string) => `BATCH#${id}`;
 /** An owner's lockKey, and the task that holds it (its `taskId`, removed when the task ends). */

@@ -4,7 +4,7 @@
  * (summed over its shards) equals what the records say, the cap was never exceeded, and the writes
  * really were spread: the cap item holds only the slots, and more than one shard took counts.
  */
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import pLimit from 'p-limit';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { dynamodb } from '../../lambdas/clients/dynamodb.ts';
@@ -261,5 +261,20 @@ describe('the queue, a lane per model', () => {
     expect(await models.remove((await models.get(other.modelId)) as never)).toBe('ok');
     expect(await models.get(other.modelId)).toBeUndefined();
     expect(ids(await store.nextQueued(5, new Set([full.modelId])))).toContain(first.taskId);
+
+    // a model registered a moment ago, not yet in the list index: its lane is read all the same
+    const fresh = model('fresh');
+    expect(await models.create(fresh as never)).toBe(true);
+    await dynamodb.send(
+      new UpdateCommand({
+        TableName: tableName,
+        Key: { pk: `MODEL#${fresh.modelId}` },
+        UpdateExpression: 'REMOVE listPk',
+      }),
+    );
+    expect((await models.list()).map((m) => m.modelId)).not.toContain(fresh.modelId);
+    const waiting = make(300, 9, fresh.modelId);
+    await store.create(waiting);
+    expect(ids(await store.nextQueued(1, new Set([full.modelId])))).toEqual([waiting.taskId]);
   });
 });
