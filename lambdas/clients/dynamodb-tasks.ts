@@ -46,6 +46,7 @@ import {
   submitDelta,
 } from '../domain/transitions.ts';
 import { envInt } from '../shared/env.ts';
+import { listedModelItems } from './dynamodb-models.ts';
 import {
   batchPk,
   createdKey,
@@ -56,7 +57,6 @@ import {
   lockPk,
   MAX_STATS_SHARDS,
   MODEL_LANES_PK,
-  MODEL_LIST_PK,
   modelPk,
   modelStatsPk,
   PARTITION_KEY,
@@ -598,22 +598,8 @@ export class DynamoTaskRepository implements TaskRepository {
       new GetCommand({ TableName: this.tableName, Key: { pk: MODEL_LANES_PK }, ConsistentRead: true }),
     );
     const ids = new Set<string>((set.Item?.modelIds as Set<string> | undefined) ?? []);
-    let start: Record<string, unknown> | undefined;
-    do {
-      const r = await this.doc.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          IndexName: INDEXES.byCreated.indexName,
-          KeyConditionExpression: '#k = :k',
-          ExpressionAttributeNames: { '#k': INDEXES.byCreated.partitionKey },
-          ExpressionAttributeValues: { ':k': MODEL_LIST_PK },
-          ProjectionExpression: 'modelId',
-          ...(start ? { ExclusiveStartKey: start } : {}),
-        }),
-      );
-      for (const item of r.Items ?? []) if (typeof item.modelId === 'string') ids.add(item.modelId);
-      start = r.LastEvaluatedKey;
-    } while (start);
+    for (const item of await listedModelItems(this.doc, this.tableName, ['modelId']))
+      if (typeof item.modelId === 'string') ids.add(item.modelId);
     return [QUEUE_PK, ...[...ids].map(queueLane)];
   }
 
