@@ -594,12 +594,14 @@ export class DynamoTaskRepository implements TaskRepository {
    * registered before the set was kept.
    */
   private async lanes(): Promise<string[]> {
-    const set = await this.doc.send(
-      new GetCommand({ TableName: this.tableName, Key: { pk: MODEL_LANES_PK }, ConsistentRead: true }),
-    );
+    const [set, listed] = await Promise.all([
+      this.doc.send(
+        new GetCommand({ TableName: this.tableName, Key: { pk: MODEL_LANES_PK }, ConsistentRead: true }),
+      ),
+      listedModelItems(this.doc, this.tableName, ['modelId']),
+    ]);
     const ids = new Set<string>((set.Item?.modelIds as Set<string> | undefined) ?? []);
-    for (const item of await listedModelItems(this.doc, this.tableName, ['modelId']))
-      if (typeof item.modelId === 'string') ids.add(item.modelId);
+    for (const item of listed) if (typeof item.modelId === 'string') ids.add(item.modelId);
     return [QUEUE_PK, ...[...ids].map(queueLane)];
   }
 
