@@ -10,7 +10,7 @@ import * as z from 'zod';
 import { type Actor, mayAccess } from './actor.ts';
 import { conflict, DomainError, notFound } from './errors.ts';
 import { SECRET_REF } from './model.ts';
-import type { Clock } from './ports.ts';
+import type { Clock, Waker } from './ports.ts';
 import type { TaskRepository } from './task-repository.ts';
 import { toStatsView } from './tasks.ts';
 
@@ -108,6 +108,8 @@ export class ModelService {
     private readonly clock: Clock,
     /** where the counters of each model's tasks are @default none: stats are refused */
     private readonly tasks?: Pick<TaskRepository, 'modelStats'>,
+    /** the dispatcher, woken when a model can take more tasks @default none: the next pass sees it */
+    private readonly waker?: Waker,
   ) {}
 
   /**
@@ -178,6 +180,10 @@ export class ModelService {
     const r = await this.models.replace(prev, next);
     if (r === 'name-taken') throw conflict(`a model named ${next.name} exists`);
     if (r === 'gone') throw notFound(`model ${prev.modelId}`);
+    // online again, or more workers: its waiting tasks start now, not at the dispatcher's next tick
+    const opened =
+      next.status === 'online' && (prev.status !== 'online' || next.maxWorkers > prev.maxWorkers);
+    if (opened) await this.waker?.wake({ why: `model ${next.name} can take more tasks` });
     return next;
   }
 

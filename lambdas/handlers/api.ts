@@ -40,7 +40,7 @@ export const deps: ApiDeps = {
     systemClock,
     modelStore,
   ),
-  models: new ModelService(modelStore, systemClock, store),
+  models: new ModelService(modelStore, systemClock, store, sqsWaker(queueUrl)),
   logs: cloudWatchLogReader(env('LOG_GROUP_NAME')),
   artifacts: s3ArtifactReader(env('BUCKET_NAME')),
   health: [

@@ -420,9 +420,15 @@ describe('scheduling by model', () => {
     const t = await ask(m);
     expect((await dispatchWide()).started).toEqual([]);
     expect((await service.get(t.taskId, ALICE)).statusReason).toMatch(/^model model-off is offline; queued:/);
-    const ms = new ModelService(models, clock);
+    const woken: string[] = [];
+    const ms = new ModelService(models, clock, undefined, { wake: async ({ why }) => void woken.push(why) });
     await ms.setStatus(m.modelId, 'online', ALICE);
+    // the dispatcher is woken for it (else it waits for the next tick); taken offline, it is not
+    expect(woken).toEqual(['model model-off can take more tasks']);
     expect((await dispatchWide()).started).toEqual([t.taskId]);
+    await ms.setStatus(m.modelId, 'offline', ALICE);
+    await ms.setStatus(m.modelId, 'online', ALICE);
+    expect(woken).toHaveLength(2);
     expect(models.peek(m.modelId)?.active).toBe(1);
     // a cancelled running task frees its worker too
     await service.cancel(t.taskId, ALICE);
