@@ -71,10 +71,11 @@ console.log(
     calls.clear();
     line(`handler in process, ${label}`, await timed(f));
     const per = [...calls]
-      .map(
-        ([k, v]) =>
-          `${k} ${(v.length / (N + WARM)) | 0 || (v.length / (N + WARM)).toFixed(1)}× ${(v.reduce((a, b) => a + b, 0) / v.length).toFixed(1)} ms`,
-      )
+      .map(([k, v]) => {
+        const each = v.length / (N + WARM);
+        const mean = v.reduce((a, b) => a + b, 0) / v.length;
+        return `${k} ${Number.isInteger(each) ? each : each.toFixed(1)}× ${mean.toFixed(1)} ms`;
+      })
       .join(', ');
     console.log(`  its AWS calls (count per request, mean): ${per}`);
   }

@@ -19,7 +19,7 @@ const program = new Command()
   .option(
     '--max-concurrent <n>',
     'tasks running at once (CDK context maxConcurrentTasks); each is a process here, so the default follows the cores, at least 4',
-    process.env.TRAINSTACK_MAX_CONCURRENT ?? String(Math.max(4, availableParallelism())),
+    process.env.TRAINSTACK_MAX_CONCURRENT || String(Math.max(4, availableParallelism())),
   )
   .option(
     '--gpu-policy <policy>',

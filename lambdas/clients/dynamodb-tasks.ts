@@ -667,14 +667,19 @@ export class DynamoTaskRepository implements TaskRepository {
       chunks.map(async (chunk) => {
         let left = chunk.map((pk) => ({ pk }));
         // what DynamoDB leaves unprocessed (throttled) is asked for again, backing off
-        for (let round = 0; left.length; round++) {
-          if (round) await new Promise((r) => setTimeout(r, Math.min(1000, 20 * 2 ** round)));
-          const out = await this.doc.send(
-            new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: left, ConsistentRead: true } } }),
-          );
-          for (const item of out.Responses?.[this.tableName] ?? []) found.set(String(item.pk), item);
-          left = (out.UnprocessedKeys?.[this.tableName]?.Keys ?? []) as { pk: string }[];
-        }
+        await pRetry(
+          async () => {
+            const out = await this.doc.send(
+              new BatchGetCommand({
+                RequestItems: { [this.tableName]: { Keys: left, ConsistentRead: true } },
+              }),
+            );
+            for (const item of out.Responses?.[this.tableName] ?? []) found.set(String(item.pk), item);
+            left = (out.UnprocessedKeys?.[this.tableName]?.Keys ?? []) as { pk: string }[];
+            if (left.length) throw new Error(`${left.length} key(s) left unprocessed`);
+          },
+          { retries: 8, minTimeout: 20, maxTimeout: 1000, randomize: true },
+        );
       }),
     );
     return pks.map((pk) => {
@@ -710,8 +715,8 @@ export class DynamoTaskRepository implements TaskRepository {
 
   async countBatchLines(batchId: string, add: BatchLines): Promise<void> {
     const counts = Object.fromEntries(Object.entries(add).map(([k, v]) => [`lines_${k}`, v]));
-    const shard = shardPk(batchPk(batchId), this.pickShard());
-    await this.doc.send(new UpdateCommand(this.addCounters(shard, counts).Update));
+    const pk = shardPk(batchPk(batchId), this.pickShard());
+    await this.doc.send(new UpdateCommand(this.addCounters(pk, counts).Update));
   }
 
   async getBatch(batchId: string): Promise<BatchState | undefined> {

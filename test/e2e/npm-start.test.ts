@@ -35,7 +35,11 @@ function descendants(pid: number): number[] {
  * Start `bin/local.ts` and wait for its ready message. `launcher` runs it: `tsx`, as `npm start` does,
  * or this Node with tsx as a loader (one process, so a SIGKILL hits the local cloud itself).
  */
-async function startCloud(args: string[], launcher: string[] = [process.execPath, '--import', 'tsx']) {
+async function startCloud(
+  args: string[],
+  launcher: string[] = [process.execPath, '--import', 'tsx'],
+  env: NodeJS.ProcessEnv = {},
+) {
   const [port, awsPort] = [await freePort(), await freePort()];
   const [bin, ...pre] = launcher as [string, ...string[]];
   const child = spawn(
@@ -50,7 +54,7 @@ async function startCloud(args: string[], launcher: string[] = [process.execPath
       '--quiet',
       ...args,
     ],
-    { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+    { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } },
   );
   let out = '';
   child.stdout?.on('data', (d) => {
@@ -73,15 +77,30 @@ describe('npm start', () => {
     const { child, port, awsPort, exited, output, api } = await startCloud(
       [],
       [path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx')],
+      { TRAINSTACK_MAX_CONCURRENT: '3' },
     );
     const out = output();
     expect(out).toContain(`API            http://127.0.0.1:${port}`);
     expect(out).toContain(`AWS endpoint   http://127.0.0.1:${awsPort}`);
     const health = await fetch(`http://127.0.0.1:${port}/health`);
     expect(health.status).toBe(200);
-    // unless told, as many tasks run at once as the machine has cores (each is a process here), at least 4
+    // told by the environment how many tasks run at once; unless told, the cores (at least 4)
     const stats = await http<{ concurrencyCap: number }>(api, 'GET', '/v1/stats');
-    expect(stats.body.concurrencyCap).toBe(Math.max(4, availableParallelism()));
+    expect(stats.body.concurrencyCap).toBe(3);
+    const help = execFileSync(
+      process.execPath,
+      ['--import', 'tsx', path.join(REPO_ROOT, 'bin', 'local.ts'), '--help'],
+      {
+        cwd: REPO_ROOT,
+        env: Object.fromEntries(
+          Object.entries(process.env).filter(([k]) => k !== 'TRAINSTACK_MAX_CONCURRENT'),
+        ),
+        encoding: 'utf8',
+      },
+    );
+    expect(/--max-concurrent <n>[\s\S]*?\(default:\s*"(\d+)"\)/.exec(help)?.[1]).toBe(
+      String(Math.max(4, availableParallelism())),
+    );
     const family = descendants(child.pid ?? 0);
     expect(family.length).toBeGreaterThan(1); // tsx, node, DynamoDB Local's java
 
