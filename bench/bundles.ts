@@ -8,7 +8,7 @@ import { mkdtempSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { build } from 'esbuild';
-import { BUNDLING, LAMBDAS_DIR } from '../lib/function.ts';
+import { LAMBDAS_DIR, lambdaBuildOptions } from '../lib/function.ts';
 
 const runs = Number(process.argv[process.argv.indexOf('--runs') + 1]) || 7;
 const out = mkdtempSync(path.join(tmpdir(), 'trainstack-bundles-'));
@@ -29,18 +29,7 @@ const rows: string[][] = [['handler', 'bundle KB', 'cold load ms (median)', 'min
 for (const h of handlers) {
   const name = h.replace(/\.ts$/, '');
   const outfile = path.join(out, name, 'index.mjs');
-  await build({
-    entryPoints: [path.join(LAMBDAS_DIR, 'handlers', h)],
-    bundle: true,
-    platform: 'node',
-    target: BUNDLING.target,
-    format: 'esm',
-    minify: BUNDLING.minify,
-    mainFields: BUNDLING.mainFields,
-    banner: { js: BUNDLING.banner },
-    outfile,
-    logLevel: 'silent',
-  });
+  await build({ ...lambdaBuildOptions(name), outfile });
   const times: number[] = [];
   for (let i = 0; i < runs; i++) {
     const ms = execFileSync(

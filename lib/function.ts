@@ -10,6 +10,7 @@ import { Architecture, type CfnFunction, LoggingFormat, Runtime, Tracing } from 
 import { NodejsFunction, type NodejsFunctionProps, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import type { BuildOptions } from 'esbuild';
 import { ESM_REQUIRE_SHIM } from '../containers/runner/build.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -25,7 +26,16 @@ export interface HouseFunctionProps extends Omit<NodejsFunctionProps, 'entry' | 
   readonly logRetention: RetentionDays;
 }
 
-/** Esbuild options shared by the stack and the bundle benchmark. */
+/**
+ * Modules swapped when a function is bundled (paths relative to the repository root, where the stack's
+ * esbuild runs): the SDK's default credential chain becomes the environment's credentials, which is
+ * where Lambda puts them (lambdas/shared/env-credentials.ts).
+ */
+export const LAMBDA_ALIASES: Readonly<Record<string, string>> = {
+  '@aws-sdk/credential-provider-node': './lambdas/shared/env-credentials.ts',
+};
+
+/** Esbuild options of the stack's functions (NodejsFunction's names). */
 export const BUNDLING = {
   format: OutputFormat.ESM,
   minify: true,
@@ -34,7 +44,30 @@ export const BUNDLING = {
   mainFields: ['module', 'main'],
   banner: ESM_REQUIRE_SHIM,
   externalModules: [] as string[],
+  esbuildArgs: { '--alias': Object.entries(LAMBDA_ALIASES).map(([from, to]) => `${from}=${to}`) },
 };
+
+/**
+ * The same bundle through esbuild's API, for the benchmark and the tests that build and run what the
+ * stack deploys (source maps left out).
+ */
+export function lambdaBuildOptions(handlerFile: string): BuildOptions {
+  return {
+    entryPoints: [path.join(LAMBDAS_DIR, 'handlers', `${handlerFile}.ts`)],
+    bundle: true,
+    platform: 'node',
+    target: BUNDLING.target,
+    format: 'esm',
+    minify: BUNDLING.minify,
+    mainFields: BUNDLING.mainFields,
+    external: BUNDLING.externalModules,
+    banner: { js: BUNDLING.banner },
+    alias: Object.fromEntries(
+      Object.entries(LAMBDA_ALIASES).map(([from, to]) => [from, path.join(REPO_ROOT, to)]),
+    ),
+    logLevel: 'silent',
+  };
+}
 
 export class HouseFunction extends NodejsFunction {
   constructor(scope: Construct, id: string, props: HouseFunctionProps) {

@@ -3,25 +3,16 @@ import { readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { build } from 'esbuild';
 import { describe, expect, it } from 'vitest';
-import { BUNDLING, LAMBDAS_DIR } from '../../lib/function.ts';
+import { BUNDLING, LAMBDAS_DIR, lambdaBuildOptions } from '../../lib/function.ts';
 
 const handlers = readdirSync(path.join(LAMBDAS_DIR, 'handlers')).filter((f) => f.endsWith('.ts'));
 
 describe.each(handlers)('bundle of %s', (file) => {
   it('is ESM, minified and fully bundled (no package left to resolve at run time)', async () => {
     const r = await build({
-      entryPoints: [path.join(LAMBDAS_DIR, 'handlers', file)],
-      bundle: true,
-      platform: 'node',
-      target: BUNDLING.target,
-      format: BUNDLING.format === 'esm' ? 'esm' : 'cjs',
-      minify: BUNDLING.minify,
-      mainFields: BUNDLING.mainFields,
-      external: BUNDLING.externalModules,
-      banner: { js: BUNDLING.banner },
+      ...lambdaBuildOptions(file.replace(/\.ts$/, '')),
       write: false,
       metafile: true,
-      logLevel: 'silent',
     });
     const code = r.outputFiles[0]?.text ?? '';
     expect(BUNDLING.format).toBe('esm');
@@ -37,6 +28,16 @@ describe.each(handlers)('bundle of %s', (file) => {
     const inputs = Object.keys(Object.values(r.metafile.outputs)[0]?.inputs ?? {});
     // zod's 40 error-message locales (about 340 KB) stay out: `import * as z` lets them be shaken off
     expect(inputs.filter((i) => /node_modules\/zod\/v4\/locales\/(?!en\.|index\.)/.test(i))).toEqual([]);
+    // Lambda's credentials are in the environment: the SDK's chain of profiles, SSO, web identity and
+    // instance endpoints (with the STS and SSO clients it brings, a quarter of a bundle) stays out
+    expect(
+      inputs.filter((i) =>
+        /node_modules\/@aws-sdk\/(credential-provider-(node|ini|sso|imds|process|web-identity|login)|nested-clients)\//.test(
+          i,
+        ),
+      ),
+    ).toEqual([]);
+    expect(inputs).toContain('lambdas/shared/env-credentials.ts');
     if (file === 'dispatcher.ts' || file === 'workflow-step.ts') {
       expect(inputs.filter((i) => /node_modules\/zod\/v4\/classic\//.test(i))).toEqual([]);
       expect(inputs).not.toContain('lambdas/domain/model.ts');
