@@ -2,13 +2,14 @@
  * Where one API request's time goes, with nothing else running. First the API handler called in
  * this process against the emulators, each AWS call it makes timed; then the same requests through
  * the local cloud (its HTTP server, Lambda host and worker thread). The gap between the two is the
- * local cloud's; the first is what the handler and its round trips cost.
+ * local cloud's; the first is what the handler and its round trips cost. Last, the same GET while
+ * tasks keep every core busy, with the tasks at the local cloud's CPU priority and at its default (lower).
  * Usage: npm run bench:api [-- --requests 100]
  */
 import { mkdtempSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { startLocalCloud } from '../lib/local/cloud.ts';
+import { DEFAULT_TASK_NICE, startLocalCloud } from '../lib/local/cloud.ts';
 import { startEmulators } from '../lib/local/emulators.ts';
 import { caller } from '../test/support/api.ts';
 import { testStack } from '../test/support/stack.ts';
@@ -119,6 +120,44 @@ console.log(
     'local cloud, POST /v1/tasks (each wakes the dispatcher, which looks past the waiting tasks)',
     await timed(() => call('POST', '/v1/tasks', waiting)),
   );
+  await cloud.stop();
+}
+
+// 3. GETs while tasks keep every core busy (a spinning shell each, two per core), the tasks at the
+// local cloud's priority and below it (its default)
+for (const taskNice of [0, DEFAULT_TASK_NICE]) {
+  const cap = 2 * availableParallelism();
+  const cloud = await startLocalCloud({
+    apiPort: 0,
+    awsPort: 0,
+    dataDir: mkdtempSync(path.join(tmpdir(), 'trainstack-api-bench-')),
+    functionLogLevel: 'ERROR',
+    dockerImage: false,
+    stopGraceSeconds: 1,
+    context: { maxConcurrentTasks: cap },
+    taskNice,
+  });
+  const call = async (method: string, p: string, body?: unknown) => {
+    const r = await fetch(new URL(p, cloud.apiUrl), {
+      method,
+      ...(body ? { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } : {}),
+    });
+    return r.json() as Promise<{ taskId?: string; status?: string }>;
+  };
+  const spin = { type: 'container', image: 'busybox', command: ['sh', '-c', 'while :; do :; done'] };
+  const ids = await Promise.all(
+    Array.from({ length: cap }, async () => String((await call('POST', '/v1/tasks', spin)).taskId)),
+  );
+  for (;;) {
+    const states = await Promise.all(ids.map(async (id) => (await call('GET', `/v1/tasks/${id}`)).status));
+    if (states.every((s) => s === 'RUNNING')) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  line(
+    `local cloud, GET /v1/tasks/{id} while ${cap} tasks spin on ${availableParallelism()} cores, tasks' niceness +${taskNice}`,
+    await timed(() => call('GET', `/v1/tasks/${ids[0]}`)),
+  );
+  await Promise.all(ids.map((id) => call('POST', `/v1/tasks/${id}/cancel`)));
   await cloud.stop();
 }
 process.exit(0);

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Command } from 'commander';
 import * as z from 'zod';
-import { startLocalCloud } from '../lib/local/cloud.ts';
+import { DEFAULT_TASK_NICE, startLocalCloud } from '../lib/local/cloud.ts';
 
 const program = new Command()
   .name('trainstack-local')
@@ -20,6 +20,11 @@ const program = new Command()
     '--max-concurrent <n>',
     'tasks running at once (CDK context maxConcurrentTasks); each is a process here, so the default follows the cores, at least 4',
     process.env.TRAINSTACK_MAX_CONCURRENT || String(Math.max(4, availableParallelism())),
+  )
+  .option(
+    '--task-nice <n>',
+    'how much lower the CPU priority of tasks is than the API and the control plane (niceness, 0 to 19; 0: the same)',
+    process.env.TRAINSTACK_TASK_NICE || String(DEFAULT_TASK_NICE),
   )
   .option(
     '--gpu-policy <policy>',
@@ -56,6 +61,7 @@ const opts = program.opts<{
   awsPort: string;
   dataDir?: string;
   maxConcurrent: string;
+  taskNice: string;
   gpuPolicy: string;
   docker: boolean;
   dockerImage: string;
@@ -73,6 +79,11 @@ const log = opts.quiet
 const maxConcurrent = Number(opts.maxConcurrent);
 if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1) {
   console.error(`--max-concurrent must be a whole number of at least 1, not ${opts.maxConcurrent}`);
+  process.exit(2);
+}
+const taskNice = Number(opts.taskNice);
+if (!Number.isInteger(taskNice) || taskNice < 0 || taskNice > 19) {
+  console.error(`--task-nice must be a whole number from 0 to 19, not ${opts.taskNice}`);
   process.exit(2);
 }
 if (opts.gpuPolicy !== 'cpu' && opts.gpuPolicy !== 'wait') {
@@ -111,6 +122,7 @@ try {
     awsPort: Number(opts.awsPort),
     ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
     context: { maxConcurrentTasks: maxConcurrent },
+    taskNice,
     gpuPolicy: opts.gpuPolicy,
     identities,
     // the functions' Powertools loggers: warnings and errors unless asked for more

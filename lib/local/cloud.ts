@@ -47,6 +47,9 @@ import {
   wiring,
 } from './template.ts';
 
+/** Tasks' niceness relative to the local cloud (LocalCloudOptions.taskNice). */
+export const DEFAULT_TASK_NICE = 10;
+
 export interface LocalCloudOptions {
   /** API port; 0 picks a free one. @default 3000 */
   readonly apiPort?: number;
@@ -92,6 +95,11 @@ export interface LocalCloudOptions {
   readonly secretsFile?: string;
   /** Progress write interval of the runner in tasks. @default the runner's (1 s) */
   readonly progressIntervalMs?: number;
+  /**
+   * How much lower the tasks' CPU priority is than the local cloud's (their niceness, 0 to 19), so the
+   * API and the control plane answer promptly while tasks keep every core busy. @default 10
+   */
+  readonly taskNice?: number;
   /** @default silent */
   readonly log?: (msg: string, extra?: object) => void;
 }
@@ -246,6 +254,7 @@ export async function startLocalCloud(o: LocalCloudOptions = {}): Promise<LocalC
       metadataBaseUrl: `${endpoint}/_ecs`,
       warn: (m) => log(m),
       ...(docker ? { docker } : {}),
+      nice: o.taskNice ?? DEFAULT_TASK_NICE,
     });
     cleanups.push(() => ecs.stopAll(o.stopGraceSeconds ?? 10));
 

@@ -6,6 +6,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { getPriority, setPriority } from 'node:os';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { ulid } from 'ulidx';
@@ -55,6 +56,13 @@ export interface LocalEcsOptions {
   warn: (msg: string) => void;
   /** Run containers in Docker instead of as local processes (when an engine answers and the image exists). */
   docker?: DockerOptions;
+  /**
+   * The scheduling niceness of task processes (the runner and what it starts inherit it), so that the
+   * local cloud's API, functions and emulators, which share this machine's cores with the work, answer
+   * promptly however busy the tasks keep the CPU. 0 keeps the local cloud's own. Local processes only.
+   * @default 0
+   */
+  nice?: number;
 }
 
 export interface DockerOptions {
@@ -312,6 +320,7 @@ export class LocalEcs {
       return t;
     }
     t.child = child;
+    if (!docker && this.o.nice && child.pid) lowerPriority(child.pid, this.o.nice);
     // the container's processes die together: record the runner, so it and its workload can be reaped
     if (!docker && child.pid) writeFileSync(path.join(dir, PID_FILES.runner), String(child.pid));
     for (const stream of [child.stdout, child.stderr]) {
@@ -448,4 +457,13 @@ export function taskDefinitionsOf(
     out[family] = taskImage;
   }
   return out;
+}
+
+/** Raise a process's niceness by `nice` (lowering its CPU priority); a process already gone is left. */
+function lowerPriority(pid: number, nice: number): void {
+  try {
+    setPriority(pid, Math.min(19, getPriority(pid) + nice));
+  } catch {
+    // it exited already (a command that fails at once): nothing to lower
+  }
 }

@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
+import { getPriority, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
@@ -17,7 +17,7 @@ import { chromiumPath } from '../../containers/agent/src/tools/browser.ts';
 import { readSse } from '../../lambdas/domain/events.ts';
 import type { TaskRecord } from '../../lambdas/domain/model.ts';
 import { REPO_ROOT } from '../../lib/function.ts';
-import { type LocalCloud, startLocalCloud } from '../../lib/local/cloud.ts';
+import { DEFAULT_TASK_NICE, type LocalCloud, startLocalCloud } from '../../lib/local/cloud.ts';
 import { alive, http, waitFor } from '../support/http.ts';
 
 const dataDir = mkdtempSync(path.join(tmpdir(), 'trainstack-e2e-'));
@@ -180,7 +180,9 @@ describe('the local cloud', () => {
   });
 
   it('retries a failing task maxRetries times, then FAILED with every attempt and its exit code', async () => {
-    const id = await submit(sh('echo "attempt $TRAINSTACK_ATTEMPT"; exit 7', { maxRetries: 2 }));
+    const id = await submit(
+      sh('echo "attempt $TRAINSTACK_ATTEMPT"; echo "niceness $(nice)"; exit 7', { maxRetries: 2 }),
+    );
     const t = await finished(id);
     expect(t.status).toBe('FAILED');
     expect(t.attempts.map((a) => a.exitCode)).toEqual([7, 7, 7]);
@@ -196,6 +198,10 @@ describe('the local cloud', () => {
     expect(t.statusReason).toMatch(/failed after 3 attempt\(s\): exit code 7/);
     const third = await api<{ lines: { message: string }[] }>('GET', `/v1/tasks/${id}/logs?attempt=3`);
     expect(third.body.lines.map((l) => l.message)).toContain('attempt 3');
+    // tasks run at a lower CPU priority than the local cloud, so its API answers while they keep the cores busy
+    expect(third.body.lines.map((l) => l.message)).toContain(
+      `niceness ${Math.min(19, getPriority() + DEFAULT_TASK_NICE)}`,
+    );
   });
 
   it('fails a task past its timeout with reason timeout, and its process is gone', async () => {

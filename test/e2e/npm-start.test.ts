@@ -2,12 +2,13 @@
  * `npm start` itself: it prints its URLs when ready, serves the API, and Ctrl-C leaves no process
  * behind; SIGKILLed and started again on its data folder, it loses nothing and leaves no orphan.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../lib/function.ts';
+import { DEFAULT_TASK_NICE } from '../../lib/local/cloud.ts';
 import { freePort } from '../../lib/local/net.ts';
 import { alive, http, waitFor } from '../support/http.ts';
 
@@ -101,6 +102,20 @@ describe('npm start', () => {
     expect(/--max-concurrent <n>[\s\S]*?\(default:\s*"(\d+)"\)/.exec(help)?.[1]).toBe(
       String(Math.max(4, availableParallelism())),
     );
+    expect(/--task-nice <n>[\s\S]*?\(default:\s*"(\d+)"\)/.exec(help)?.[1]).toBe(String(DEFAULT_TASK_NICE));
+    // a value it cannot use is refused before anything starts, naming the option
+    for (const [flag, value, says] of [
+      ['--task-nice', '20', /--task-nice must be a whole number from 0 to 19, not 20/],
+      ['--max-concurrent', '0', /--max-concurrent must be a whole number of at least 1, not 0/],
+    ] as const) {
+      const bad = spawnSync(
+        process.execPath,
+        ['--import', 'tsx', path.join(REPO_ROOT, 'bin', 'local.ts'), flag, value],
+        { cwd: REPO_ROOT, encoding: 'utf8' },
+      );
+      expect(bad.status, bad.stderr).toBe(2);
+      expect(bad.stderr).toMatch(says);
+    }
     const family = descendants(child.pid ?? 0);
     expect(family.length).toBeGreaterThan(1); // tsx, node, DynamoDB Local's java
 
