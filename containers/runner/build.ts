@@ -6,7 +6,7 @@
  */
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { type BuildOptions, build } from 'esbuild';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const RUNNER_ENTRY = path.join(here, 'src', 'main.ts');
@@ -17,19 +17,27 @@ export const AGENT_ENTRY = path.join(here, '..', 'agent', 'src', 'main.ts');
 export const ESM_REQUIRE_SHIM =
   "import{createRequire as __cr}from'module';const require=__cr(import.meta.url);";
 
-/** Bundle the runner (or another entry) to `outfile`, which it returns. */
-export async function bundleRunner(outfile: string, entry: string = RUNNER_ENTRY): Promise<string> {
-  await build({
+/** The esbuild options of the runner bundle (or another entry's, by the same recipe). */
+export function runnerBuildOptions(outfile: string, entry: string = RUNNER_ENTRY): BuildOptions {
+  return {
     entryPoints: [entry],
     bundle: true,
     platform: 'node',
     target: 'node22',
     format: 'esm',
     minify: true,
+    // the packages' ES modules first (esbuild's default for Node is CommonJS first): the SDK's ES
+    // builds tree-shake, which takes a sixth off the bundle and a quarter off the runner's start-up
+    mainFields: ['module', 'main'],
     outfile,
     logLevel: 'silent',
     banner: { js: ESM_REQUIRE_SHIM },
-  });
+  };
+}
+
+/** Bundle the runner (or another entry) to `outfile`, which it returns. */
+export async function bundleRunner(outfile: string, entry: string = RUNNER_ENTRY): Promise<string> {
+  await build(runnerBuildOptions(outfile, entry));
   return outfile;
 }
 

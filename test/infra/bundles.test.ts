@@ -3,6 +3,7 @@ import { readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { build } from 'esbuild';
 import { describe, expect, it } from 'vitest';
+import { RUNNER_ENTRY, runnerBuildOptions } from '../../containers/runner/build.ts';
 import { BUNDLING, LAMBDAS_DIR, lambdaBuildOptions } from '../../lib/function.ts';
 
 const handlers = readdirSync(path.join(LAMBDAS_DIR, 'handlers')).filter((f) => f.endsWith('.ts'));
@@ -42,5 +43,14 @@ describe.each(handlers)('bundle of %s', (file) => {
       expect(inputs.filter((i) => /node_modules\/zod\/v4\/classic\//.test(i))).toEqual([]);
       expect(inputs).not.toContain('lambdas/domain/model.ts');
     }
+  });
+});
+
+describe('the runner bundle', () => {
+  it("takes the SDK's ES modules, which tree-shake, not its CommonJS builds", async () => {
+    const r = await build({ ...runnerBuildOptions('out.mjs', RUNNER_ENTRY), write: false, metafile: true });
+    const inputs = Object.keys(r.metafile.inputs);
+    expect(inputs.some((i) => i.includes('node_modules/@aws-sdk/'))).toBe(true);
+    expect(inputs.filter((i) => /node_modules\/@(aws-sdk|smithy)\/[^/]+\/dist-cjs\//.test(i))).toEqual([]);
   });
 });
