@@ -181,22 +181,43 @@ for (let i = 0; i < 15; i++) {
   }
   toRunning.push(performance.now() - t);
 }
-// 6. what one task costs, counted in a quiet phase: M tasks submitted one by one, their end watched
-// through GET /v1/stats alone (whose own function call and read are taken off the counts)
+// 6. what one task costs, counted in a quiet phase on a second local cloud whose endpoint sees every
+// AWS request (countRequests): M tasks submitted one by one, their end watched through GET /v1/stats
+// alone (whose own function call and read are taken off the counts)
 phase = 'counting';
+const cpuEnd = { self: cpuSeconds(process.pid), machine: machineCpuSeconds() };
+const byCommEnd = new Map<string, number>();
+for (const r of tree())
+  if (r.pid !== process.pid)
+    byCommEnd.set(r.comm, (byCommEnd.get(r.comm) ?? 0) + cpuSeconds(r.pid) - (long0.get(r.pid) ?? 0));
+await cloud.stop();
+const counting = await startLocalCloud({
+  apiPort: 0,
+  awsPort: 0,
+  dataDir: path.join(dataDir, 'counting'),
+  context: { maxConcurrentTasks: CAP, maxQueueDepth: 100_000 },
+  functionLogLevel: 'ERROR',
+  dockerImage: false,
+  countRequests: true,
+});
 const M = 50;
 const snapshot = () => ({
-  transitions: cloud.sfn.stateTransitions,
-  invocations: { ...cloud.lambdas.invocations() },
-  requests: new Map(cloud.requests),
+  transitions: counting.sfn.stateTransitions,
+  invocations: { ...counting.lambdas.invocations() },
+  requests: new Map(counting.requests),
 });
 const countedBefore = async () => {
-  const r = await fetch(new URL('/v1/stats', cloud.apiUrl));
+  const r = await fetch(new URL('/v1/stats', counting.apiUrl));
   return ((await r.json()) as { byStatus: Record<string, number> }).byStatus.SUCCEEDED ?? 0;
 };
 const doneBefore = await countedBefore();
 const c0 = snapshot();
-for (let i = 0; i < M; i++) await post(task);
+for (let i = 0; i < M; i++)
+  await fetch(new URL('/v1/tasks', counting.apiUrl), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(task),
+  });
 let polls = 0;
 for (;;) {
   polls++;
@@ -223,17 +244,20 @@ const perTask = {
       .filter(([, v]) => Number(v) > 0),
   ),
 };
+await counting.stop();
+if (!Object.keys(perTask.dynamodb).length)
+  throw new Error(
+    'the counting cloud saw no DynamoDB request: countRequests did not route them through its endpoint',
+  );
 clearInterval(sampler);
-const tasksRun = total + 15 + M;
+const tasksRun = total + 15;
 
-// CPU by process: the local cloud (API, dispatcher and workflow functions, Step Functions, ECS, in this
-// process), DynamoDB Local (java) and the others still alive; the runners (gone) are the rest of the machine's
-const selfCpu = cpuSeconds(process.pid) - cpu0.self;
-const byComm = new Map<string, number>();
-for (const r of tree())
-  if (r.pid !== process.pid)
-    byComm.set(r.comm, (byComm.get(r.comm) ?? 0) + cpuSeconds(r.pid) - (long0.get(r.pid) ?? 0));
-const machine = machineCpuSeconds() - cpu0.machine;
+// CPU by process, up to the end of phase 5: the local cloud (API, dispatcher and workflow functions,
+// Step Functions, ECS, in this process), DynamoDB Local (java) and the others still alive; the runners
+// (gone) are the rest of the machine's
+const selfCpu = cpuEnd.self - cpu0.self;
+const byComm = byCommEnd;
+const machine = cpuEnd.machine - cpu0.machine;
 const alive = [...byComm.values()].reduce((a, b) => a + b, 0);
 console.log(
   `machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}); ${new Date().toISOString().slice(0, 10)}`,
@@ -270,9 +294,8 @@ const fmt = (o: Record<string, number>) =>
     .join(', ');
 const sum = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a + b, 0);
 console.log(
-  `per task (${M} counted alone): ${perTask.transitions.toFixed(1)} state transitions, ` +
+  `per task (${M} counted alone, every request through the endpoint): ${perTask.transitions.toFixed(1)} state transitions, ` +
     `${sum(perTask.invocations).toFixed(1)} Lambda invocations (${fmt(perTask.invocations)}), ` +
     `${sum(perTask.dynamodb).toFixed(1)} DynamoDB requests (${fmt(perTask.dynamodb)})`,
 );
-await cloud.stop();
 rmSync(dataDir, { recursive: true, force: true });

@@ -20,6 +20,8 @@ export interface EmulatorOptions {
   readonly json?: Record<string, JsonService>;
   /** The ECS task metadata endpoint (`/_ecs/<id>/task`). @default none */
   readonly metadata?: (id: string) => object | undefined;
+  /** DynamoDB Local's own port (behind the endpoint); 0 picks a free one. @default 0 */
+  readonly dynamodbPort?: number;
 }
 
 export interface Emulators {
@@ -61,7 +63,10 @@ export async function startEmulators(o: EmulatorOptions = {}): Promise<Emulators
     for (const s of stops.reverse()) await s();
   };
   try {
-    const ddb = await startDynamoDbLocal(o.dataDir ? { dbPath: path.join(o.dataDir, 'dynamodb') } : {});
+    const ddb = await startDynamoDbLocal({
+      ...(o.dataDir ? { dbPath: path.join(o.dataDir, 'dynamodb') } : {}),
+      ...(o.dynamodbPort ? { port: o.dynamodbPort } : {}),
+    });
     stops.push(() => ddb.stop());
     const fauxqs = await onLoopback(() =>
       startFauxqs({
