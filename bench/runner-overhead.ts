@@ -47,7 +47,7 @@ const { dynamodb } = await import('../lambdas/clients/dynamodb.ts');
 const store = new DynamoTaskRepository(dynamodb, table);
 const scratch = mkdtempSync(path.join(tmpdir(), 'trainstack-bench-'));
 const runner = await bundleRunner(path.join(scratch, 'runner.mjs'));
-const python = pythonWithTorch();
+const python = await pythonWithTorch();
 const trainer = `${python} ${path.join(REPO_ROOT, 'containers', 'trainer', 'train.py')}`;
 
 function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<number> {

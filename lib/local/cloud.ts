@@ -21,6 +21,7 @@ import { executionName } from '../../lambdas/domain/runs.ts';
 import { REPO_ROOT } from '../function.ts';
 import { STATE } from '../workflow.ts';
 import { type ApiHandler, startApiServer } from './api-server.ts';
+import { startDynamoDbLocal } from './dynamodb-local.ts';
 import { LocalEcs, taskDefinitionsOf } from './ecs.ts';
 import { startEmulators } from './emulators.ts';
 import { closeServer } from './endpoint.ts';
@@ -177,7 +178,22 @@ export async function startLocalCloud(o: LocalCloudOptions = {}): Promise<LocalC
     if (!dataDir) rmSync(scratch, { recursive: true, force: true });
   };
 
+  // probed beside the start-up (importing torch takes seconds); waited for only where tasks need it
+  const python = o.defaultWorkload === undefined ? pythonWithTorch() : undefined;
   try {
+    // DynamoDB Local's JVM takes seconds to start: it starts first, beside the synthesis and the functions
+    const dynamodbPort = await freePort();
+    const dynamodbStarting = startDynamoDbLocal({
+      port: dynamodbPort,
+      ...(dataDir ? { dbPath: path.join(dataDir, 'dynamodb') } : {}),
+    });
+    dynamodbStarting.catch(() => {}); // its failure is reported where it is awaited
+    cleanups.push(() =>
+      dynamodbStarting.then(
+        (d) => d.stop(),
+        () => {},
+      ),
+    );
     const template = synthTemplate(o.context ?? {});
     const names = localNames(template, region, endpoint);
     const wired = wiring(template);
@@ -188,7 +204,6 @@ export async function startLocalCloud(o: LocalCloudOptions = {}): Promise<LocalC
         `function ${id}`,
       );
     const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
-    const dynamodbPort = await freePort();
     // what every function and container gets: the endpoint, region and credentials, by environment only
     // (DynamoDB's own endpoint by the SDK's service-specific variable, which AWS_ENDPOINT_URL yields to)
     const awsEnv = {
@@ -242,8 +257,7 @@ export async function startLocalCloud(o: LocalCloudOptions = {}): Promise<LocalC
         // every task starts a runner: Node keeps its compiled bundle here (a third of its start-up)
         NODE_COMPILE_CACHE: path.join(scratch, 'compile-cache'),
         [RUNNER_ENV.defaultCommand]:
-          o.defaultWorkload ??
-          `${pythonWithTorch()} ${path.join(REPO_ROOT, 'containers', 'trainer', 'train.py')}`,
+          o.defaultWorkload ?? `${await python} ${path.join(REPO_ROOT, 'containers', 'trainer', 'train.py')}`,
         // trajectory tasks: the agent runtime, with this Node
         [RUNNER_ENV.agentCommand]: `'${process.execPath}' '${agentPath}'`,
         ...(o.progressIntervalMs !== undefined
@@ -285,7 +299,7 @@ export async function startLocalCloud(o: LocalCloudOptions = {}): Promise<LocalC
       ...(dataDir ? { dataDir } : {}),
       json: { states: sfn.service(), logs: logs.service(), ecs: ecs.service() },
       metadata: (id) => ecs.metadata(id),
-      dynamodbPort,
+      dynamodb: await dynamodbStarting,
     });
     cleanups.push(() => emulators.stop());
     await createResources(template, names, endpoint);

@@ -6,7 +6,7 @@
 import { Server } from 'node:net';
 import * as path from 'node:path';
 import { startFauxqs } from 'fauxqs';
-import { startDynamoDbLocal } from './dynamodb-local.ts';
+import { type DynamoDbLocal, startDynamoDbLocal } from './dynamodb-local.ts';
 import { closeServer, startEndpoint } from './endpoint.ts';
 import type { JsonService } from './json-service.ts';
 import { freePort } from './net.ts';
@@ -20,8 +20,8 @@ export interface EmulatorOptions {
   readonly json?: Record<string, JsonService>;
   /** The ECS task metadata endpoint (`/_ecs/<id>/task`). @default none */
   readonly metadata?: (id: string) => object | undefined;
-  /** DynamoDB Local's own port (behind the endpoint); 0 picks a free one. @default 0 */
-  readonly dynamodbPort?: number;
+  /** DynamoDB Local, started already by the caller, who stops it. @default one started (and stopped) here */
+  readonly dynamodb?: DynamoDbLocal;
 }
 
 export interface Emulators {
@@ -63,11 +63,9 @@ export async function startEmulators(o: EmulatorOptions = {}): Promise<Emulators
     for (const s of stops.reverse()) await s();
   };
   try {
-    const ddb = await startDynamoDbLocal({
-      ...(o.dataDir ? { dbPath: path.join(o.dataDir, 'dynamodb') } : {}),
-      ...(o.dynamodbPort ? { port: o.dynamodbPort } : {}),
-    });
-    stops.push(() => ddb.stop());
+    const ddb =
+      o.dynamodb ?? (await startDynamoDbLocal(o.dataDir ? { dbPath: path.join(o.dataDir, 'dynamodb') } : {}));
+    if (!o.dynamodb) stops.push(() => ddb.stop());
     const fauxqs = await onLoopback(() =>
       startFauxqs({
         port: 0,

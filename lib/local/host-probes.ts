@@ -1,5 +1,8 @@
 /** What this machine offers tasks: a Docker engine with the task image, NVIDIA GPUs, Python with PyTorch. */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
 
 /** Docker is used when an engine answers and the task image has been built. */
 export function dockerAvailable(image: string, bin = 'docker'): boolean {
@@ -25,14 +28,17 @@ export function gpusOnThisMachine(): number {
   }
 }
 
-/** python3 that can import torch (Debian's /usr/bin/python3 when the first one on PATH cannot). */
-export function pythonWithTorch(
+/**
+ * python3 that can import torch (Debian's /usr/bin/python3 when the first one on PATH cannot). Importing
+ * torch takes seconds, so this runs beside the rest of a local cloud's start-up rather than before it.
+ */
+export async function pythonWithTorch(
   candidates = [process.env.TRAINSTACK_PYTHON, 'python3', '/usr/bin/python3'],
-): string {
+): Promise<string> {
   for (const py of candidates) {
     if (!py) continue;
     try {
-      execFileSync(py, ['-c', 'import torch'], { stdio: 'ignore', timeout: 60_000 });
+      await run(py, ['-c', 'import torch'], { timeout: 60_000 });
       return py;
     } catch {
       // try the next one

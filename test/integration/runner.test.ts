@@ -51,7 +51,7 @@ beforeAll(async () => {
     logger: silentLogger,
     bucketName: stack.bucketName,
   };
-  python = pythonWithTorch();
+  python = await pythonWithTorch();
   const { DynamoModelRepository } = await import('../../lambdas/clients/dynamodb-models.ts');
   models = new DynamoModelRepository(dynamodb, stack.tableName);
 });
