@@ -9,7 +9,7 @@
 import { mkdtempSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { DEFAULT_TASK_NICE, startLocalCloud } from '../lib/local/cloud.ts';
+import { DEFAULT_TASK_NICE, type LocalCloudOptions, startLocalCloud } from '../lib/local/cloud.ts';
 import { startEmulators } from '../lib/local/emulators.ts';
 import { caller } from '../test/support/api.ts';
 import { testStack } from '../test/support/stack.ts';
@@ -83,23 +83,29 @@ console.log(
   await emulators.stop();
 }
 
-// 2. the same through the local cloud
-{
+/** A local cloud for the benchmark, and a JSON call to its API. */
+async function benchCloud(options: Partial<LocalCloudOptions>) {
   const cloud = await startLocalCloud({
     apiPort: 0,
     awsPort: 0,
     dataDir: mkdtempSync(path.join(tmpdir(), 'trainstack-api-bench-')),
     functionLogLevel: 'ERROR',
     dockerImage: false,
-    context: { maxQueueDepth: 1_000_000 },
+    ...options,
   });
   const call = async (method: string, p: string, body?: unknown) => {
     const r = await fetch(new URL(p, cloud.apiUrl), {
       method,
       ...(body ? { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } : {}),
     });
-    return r.json() as Promise<{ taskId?: string }>;
+    return r.json() as Promise<{ taskId?: string; status?: string }>;
   };
+  return { cloud, call };
+}
+
+// 2. the same through the local cloud
+{
+  const { cloud, call } = await benchCloud({ context: { maxQueueDepth: 1_000_000 } });
   // tasks of an offline model: queued, never started, so nothing else runs
   await call('POST', '/v1/models', {
     name: 'offline',
@@ -127,23 +133,11 @@ console.log(
 // local cloud's priority and below it (its default)
 for (const taskNice of [0, DEFAULT_TASK_NICE]) {
   const cap = 2 * availableParallelism();
-  const cloud = await startLocalCloud({
-    apiPort: 0,
-    awsPort: 0,
-    dataDir: mkdtempSync(path.join(tmpdir(), 'trainstack-api-bench-')),
-    functionLogLevel: 'ERROR',
-    dockerImage: false,
+  const { cloud, call } = await benchCloud({
     stopGraceSeconds: 1,
     context: { maxConcurrentTasks: cap },
     taskNice,
   });
-  const call = async (method: string, p: string, body?: unknown) => {
-    const r = await fetch(new URL(p, cloud.apiUrl), {
-      method,
-      ...(body ? { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } : {}),
-    });
-    return r.json() as Promise<{ taskId?: string; status?: string }>;
-  };
   const spin = { type: 'container', image: 'busybox', command: ['sh', '-c', 'while :; do :; done'] };
   const ids = await Promise.all(
     Array.from({ length: cap }, async () => String((await call('POST', '/v1/tasks', spin)).taskId)),
