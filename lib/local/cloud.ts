@@ -104,7 +104,7 @@ export interface LocalCloudOptions {
   readonly progressIntervalMs?: number;
   /**
    * How much lower the tasks' CPU priority is than the local cloud's (their niceness, 0 to 19), so the
-   * API and the control plane answer promptly while tasks keep every core busy. @default 10
+   * API and the control plane have the first claim on the CPU when tasks would take every core. @default 10
    */
   readonly taskNice?: number;
   /** @default silent */

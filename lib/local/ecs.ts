@@ -57,9 +57,9 @@ export interface LocalEcsOptions {
   /** Run containers in Docker instead of as local processes (when an engine answers and the image exists). */
   docker?: DockerOptions;
   /**
-   * The scheduling niceness of task processes (the runner and what it starts inherit it), so that the
-   * local cloud's API, functions and emulators, which share this machine's cores with the work, answer
-   * promptly however busy the tasks keep the CPU. 0 keeps the local cloud's own. Local processes only.
+   * How much nicer than the local cloud task processes run (the runner and what it starts inherit it),
+   * so that the local cloud's API, functions and emulators, which share this machine's cores with the
+   * work, have the first claim on the CPU. 0 keeps the local cloud's own. Local processes only.
    * @default 0
    */
   nice?: number;
