@@ -18,35 +18,6 @@ import { createdKey, INDEXES, MODEL_LANES_PK, MODEL_LIST_PK, modelNamePk, modelP
 type Doc = Pick<DynamoDBDocumentClient, 'send'>;
 type TxItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
 
-/**
- * Every item in the model list index, oldest first (removed models too: the caller tells them apart
- * by `deleted`), with only the attributes named if any are.
- */
-export async function listedModelItems(
-  doc: Doc,
-  tableName: string,
-  attributes?: string[],
-): Promise<Record<string, unknown>[]> {
-  const out: Record<string, unknown>[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const r = await doc.send(
-      new QueryCommand({
-        TableName: tableName,
-        IndexName: INDEXES.byCreated.indexName,
-        KeyConditionExpression: '#pk = :pk',
-        ExpressionAttributeNames: { '#pk': INDEXES.byCreated.partitionKey },
-        ExpressionAttributeValues: { ':pk': MODEL_LIST_PK },
-        ...(attributes ? { ProjectionExpression: attributes.join(', ') } : {}),
-        ...(start ? { ExclusiveStartKey: start } : {}),
-      }),
-    );
-    out.push(...(r.Items ?? []));
-    start = r.LastEvaluatedKey;
-  } while (start);
-  return out;
-}
-
 /** The fields of a model record as stored, without the table's own attributes. */
 const INTERNAL = new Set(['pk', 'listPk', 'createdKey', 'deleted', 'registeredBy']);
 function toRecord(item: Record<string, unknown> | undefined): ModelRecord | undefined {
@@ -160,8 +131,26 @@ export class DynamoModelRepository implements ModelRepository {
   }
 
   async list(): Promise<ModelRecord[]> {
-    const items = await listedModelItems(this.doc, this.tableName);
-    return items.map(toRecord).filter((m): m is ModelRecord => m !== undefined);
+    const out: ModelRecord[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const r = await this.doc.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: INDEXES.byCreated.indexName,
+          KeyConditionExpression: '#pk = :pk',
+          ExpressionAttributeNames: { '#pk': INDEXES.byCreated.partitionKey },
+          ExpressionAttributeValues: { ':pk': MODEL_LIST_PK },
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
+      for (const item of r.Items ?? []) {
+        const m = toRecord(item);
+        if (m) out.push(m);
+      }
+      start = r.LastEvaluatedKey;
+    } while (start);
+    return out;
   }
 
   async replace(prev: ModelRecord, next: ModelRecord): Promise<'ok' | 'name-taken' | 'gone'> {
@@ -204,8 +193,8 @@ export class DynamoModelRepository implements ModelRepository {
               Update: {
                 TableName: this.tableName,
                 Key: { pk: modelPk(m.modelId) },
-                // stays listed: the tasks still waiting in its queue lane are found, and end
-                UpdateExpression: 'SET deleted = :t',
+                // off the list; its queue lane stays in the lane set, so its waiting tasks are found and end
+                UpdateExpression: 'SET deleted = :t REMOVE listPk',
                 ConditionExpression:
                   'attribute_exists(pk) AND attribute_not_exists(deleted) AND (attribute_not_exists(active) OR active = :zero)',
                 ExpressionAttributeValues: { ':t': true, ':zero': 0 },

@@ -46,7 +46,6 @@ import {
   submitDelta,
 } from '../domain/transitions.ts';
 import { envInt } from '../shared/env.ts';
-import { listedModelItems } from './dynamodb-models.ts';
 import {
   batchPk,
   createdKey,
@@ -588,20 +587,15 @@ export class DynamoTaskRepository implements TaskRepository {
   }
 
   /**
-   * The queue's lanes: the one of tasks of no model, and one per registered model. Removed models
-   * stay listed, so the tasks still waiting in their lanes are found and ended. The lane set is read
-   * consistently (a model registered a moment ago is in it); the model list index adds the models
-   * registered before the set was kept.
+   * The queue's lanes: the one of tasks of no model, and one per registered model, from the set model
+   * registration adds to (read consistently: a model registered a moment ago is in it). A removed model
+   * stays in the set, so the tasks still waiting in its lane are found and ended.
    */
   private async lanes(): Promise<string[]> {
-    const [set, listed] = await Promise.all([
-      this.doc.send(
-        new GetCommand({ TableName: this.tableName, Key: { pk: MODEL_LANES_PK }, ConsistentRead: true }),
-      ),
-      listedModelItems(this.doc, this.tableName, ['modelId']),
-    ]);
-    const ids = new Set<string>((set.Item?.modelIds as Set<string> | undefined) ?? []);
-    for (const item of listed) if (typeof item.modelId === 'string') ids.add(item.modelId);
+    const set = await this.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: { pk: MODEL_LANES_PK }, ConsistentRead: true }),
+    );
+    const ids = (set.Item?.modelIds as Set<string> | undefined) ?? new Set<string>();
     return [QUEUE_PK, ...[...ids].map(queueLane)];
   }
 
