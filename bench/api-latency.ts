@@ -13,11 +13,10 @@ import { DEFAULT_TASK_NICE, type LocalCloudOptions, startLocalCloud } from '../l
 import { startEmulators } from '../lib/local/emulators.ts';
 import { caller } from '../test/support/api.ts';
 import { testStack } from '../test/support/stack.ts';
+import { pct } from './proc.ts';
 
 const N = Number(process.argv[process.argv.indexOf('--requests') + 1]) || 100;
 const WARM = 20;
-const pct = (xs: number[], p: number) =>
-  [...xs].sort((a, b) => a - b)[Math.floor((p / 100) * xs.length)] ?? 0;
 const line = (label: string, xs: number[]) =>
   console.log(`${label}: p50 ${pct(xs, 50).toFixed(1)} ms, p90 ${pct(xs, 90).toFixed(1)} ms`);
 async function timed(f: () => Promise<unknown>): Promise<number[]> {

@@ -6,12 +6,12 @@
  * RSS, and per task: Step Functions state transitions, Lambda invocations and DynamoDB requests.
  * Usage: npm run bench:pipeline -- --tasks 500 --clients 32 --cap 32
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startLocalCloud } from '../lib/local/cloud.ts';
+import { cpuSeconds, machineCpuSeconds, pct, processTree as tree } from './proc.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -24,43 +24,6 @@ const N = Number(args.tasks);
 const C = Number(args.clients);
 const CAP = Number(args.cap);
 
-/** CPU seconds (user + system) of a process, from /proc; 0 once it is gone. */
-function cpuSeconds(pid: number): number {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-    return (Number(f[11]) + Number(f[12])) / 100;
-  } catch {
-    return 0;
-  }
-}
-/** The machine's busy CPU seconds (every core), from /proc/stat. */
-function machineCpuSeconds(): number {
-  const [, ...f] = readFileSync('/proc/stat', 'utf8').split('\n')[0]?.trim().split(/\s+/) ?? [];
-  const [user, nice, system, , , irq, softirq, steal] = f.map(Number) as number[];
-  return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) / 100;
-}
-/** This process and every process below it: pid, command, RSS in KiB. */
-function tree(): { pid: number; comm: string; rss: number }[] {
-  const rows = execFileSync('ps', ['-e', '-o', 'pid=,ppid=,rss=,comm='], { encoding: 'utf8' })
-    .trim()
-    .split('\n')
-    .map((l) => l.trim().split(/\s+/))
-    .map(([pid, ppid, rss, comm]) => ({
-      pid: Number(pid),
-      ppid: Number(ppid),
-      rss: Number(rss),
-      comm: comm ?? '',
-    }));
-  const out = rows.filter((r) => r.pid === process.pid);
-  for (let i = 0; i < out.length; i++)
-    for (const r of rows) if (r.ppid === out[i]?.pid && r.pid !== process.pid) out.push(r);
-  return out;
-}
-
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? Number.NaN;
-};
 const ms = (x: number) => `${x.toFixed(0)} ms`;
 
 const dataDir = mkdtempSync(path.join(tmpdir(), 'trainstack-pipeline-'));

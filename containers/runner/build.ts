@@ -6,7 +6,7 @@
  */
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type BuildOptions, build } from 'esbuild';
+import { type BuildOptions, build, stop } from 'esbuild';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const RUNNER_ENTRY = path.join(here, 'src', 'main.ts');
@@ -35,9 +35,19 @@ export function runnerBuildOptions(outfile: string, entry: string = RUNNER_ENTRY
   };
 }
 
-/** Bundle the runner (or another entry) to `outfile`, which it returns. */
+let building = 0;
+/**
+ * Bundle the runner (or another entry) to `outfile`, which it returns. Once no bundle is being built,
+ * esbuild's service is stopped: the child process keeps about 200 MB after building the runner and
+ * the agent, and the local cloud builds them only at start (esbuild starts it again on the next call).
+ */
 export async function bundleRunner(outfile: string, entry: string = RUNNER_ENTRY): Promise<string> {
-  await build(runnerBuildOptions(outfile, entry));
+  building++;
+  try {
+    await build(runnerBuildOptions(outfile, entry));
+  } finally {
+    if (--building === 0) await stop();
+  }
   return outfile;
 }
 

@@ -1,9 +1,16 @@
 /** The Lambda bundles are built as the stack builds them: ESM, minified, with every dependency inside. */
-import { readdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { build } from 'esbuild';
 import { describe, expect, it } from 'vitest';
-import { RUNNER_ENTRY, runnerBuildOptions } from '../../containers/runner/build.ts';
+import {
+  AGENT_ENTRY,
+  bundleRunner,
+  RUNNER_ENTRY,
+  runnerBuildOptions,
+} from '../../containers/runner/build.ts';
 import { BUNDLING, LAMBDAS_DIR, lambdaBuildOptions } from '../../lib/function.ts';
 
 const handlers = readdirSync(path.join(LAMBDAS_DIR, 'handlers')).filter((f) => f.endsWith('.ts'));
@@ -52,5 +59,28 @@ describe('the runner bundle', () => {
     const inputs = Object.keys(r.metafile.inputs);
     expect(inputs.some((i) => i.includes('node_modules/@aws-sdk/'))).toBe(true);
     expect(inputs.filter((i) => /node_modules\/@(aws-sdk|smithy)\/[^/]+\/dist-cjs\//.test(i))).toEqual([]);
+  });
+
+  it("leaves no esbuild process behind once it is built (the local cloud's start keeps none alive)", async () => {
+    // live children only: a stopped service that Node has not reaped yet is a zombie (state Z)
+    const esbuildChildren = () =>
+      execFileSync('ps', ['--ppid', String(process.pid), '-o', 'stat=,comm='], { encoding: 'utf8' })
+        .split('\n')
+        .map((l) => l.trim().split(/\s+/))
+        .filter(([stat, comm]) => comm === 'esbuild' && !stat?.startsWith('Z'));
+    const dir = mkdtempSync(path.join(tmpdir(), 'runner-bundle-'));
+    try {
+      // two at once, as the local cloud builds the runner and the agent; then one more, after the stop
+      await Promise.all([
+        bundleRunner(path.join(dir, 'runner.mjs')),
+        bundleRunner(path.join(dir, 'agent.mjs'), AGENT_ENTRY),
+      ]);
+      expect(esbuildChildren()).toEqual([]);
+      await bundleRunner(path.join(dir, 'again.mjs'));
+      expect(existsSync(path.join(dir, 'again.mjs'))).toBe(true);
+      expect(esbuildChildren()).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
