@@ -78,12 +78,16 @@ const log = opts.quiet
 
 const maxConcurrent = Number(opts.maxConcurrent);
 if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1) {
-  console.error(`--max-concurrent must be a whole number of at least 1, not ${opts.maxConcurrent}`);
+  console.error(
+    `--max-concurrent (TRAINSTACK_MAX_CONCURRENT) must be a whole number of at least 1, not ${opts.maxConcurrent}`,
+  );
   process.exit(2);
 }
 const taskNice = Number(opts.taskNice);
 if (!Number.isInteger(taskNice) || taskNice < 0 || taskNice > 19) {
-  console.error(`--task-nice must be a whole number from 0 to 19, not ${opts.taskNice}`);
+  console.error(
+    `--task-nice (TRAINSTACK_TASK_NICE) must be a whole number from 0 to 19, not ${opts.taskNice}`,
+  );
   process.exit(2);
 }
 if (opts.gpuPolicy !== 'cpu' && opts.gpuPolicy !== 'wait') {

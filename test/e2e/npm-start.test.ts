@@ -103,15 +103,40 @@ describe('npm start', () => {
       String(Math.max(4, availableParallelism())),
     );
     expect(/--task-nice <n>[\s\S]*?\(default:\s*"(\d+)"\)/.exec(help)?.[1]).toBe(String(DEFAULT_TASK_NICE));
-    // a value it cannot use is refused before anything starts, naming the option
-    for (const [flag, value, says] of [
-      ['--task-nice', '20', /--task-nice must be a whole number from 0 to 19, not 20/],
-      ['--max-concurrent', '0', /--max-concurrent must be a whole number of at least 1, not 0/],
+    // the environment's niceness is the default, as the help says
+    const niceHelp = execFileSync(
+      process.execPath,
+      ['--import', 'tsx', path.join(REPO_ROOT, 'bin', 'local.ts'), '--help'],
+      { cwd: REPO_ROOT, env: { ...process.env, TRAINSTACK_TASK_NICE: '7' }, encoding: 'utf8' },
+    );
+    expect(/--task-nice <n>[\s\S]*?\(default:\s*"(\d+)"\)/.exec(niceHelp)?.[1]).toBe('7');
+    // a value it cannot use, by flag or by environment, is refused before anything starts, naming both
+    for (const [args, env, says] of [
+      [
+        ['--task-nice', '20'],
+        {},
+        /--task-nice \(TRAINSTACK_TASK_NICE\) must be a whole number from 0 to 19, not 20/,
+      ],
+      [[], { TRAINSTACK_TASK_NICE: '-1' }, /--task-nice \(TRAINSTACK_TASK_NICE\) must be .* not -1/],
+      [
+        ['--max-concurrent', '0'],
+        {},
+        /--max-concurrent \(TRAINSTACK_MAX_CONCURRENT\) must be a whole number of at least 1, not 0/,
+      ],
+      [
+        [],
+        { TRAINSTACK_MAX_CONCURRENT: 'many' },
+        /--max-concurrent \(TRAINSTACK_MAX_CONCURRENT\) must be .* not many/,
+      ],
     ] as const) {
       const bad = spawnSync(
         process.execPath,
-        ['--import', 'tsx', path.join(REPO_ROOT, 'bin', 'local.ts'), flag, value],
-        { cwd: REPO_ROOT, encoding: 'utf8' },
+        ['--import', 'tsx', path.join(REPO_ROOT, 'bin', 'local.ts'), ...args],
+        {
+          cwd: REPO_ROOT,
+          env: { ...process.env, ...env },
+          encoding: 'utf8',
+        },
       );
       expect(bad.status, bad.stderr).toBe(2);
       expect(bad.stderr).toMatch(says);
@@ -153,11 +178,13 @@ describe('npm start, killed', () => {
     try {
       const first = await startCloud(['--data-dir', dataDir, '--max-concurrent', '2']);
       clouds.push(first.child);
-      // each run that completes its work leaves one mark; a task whose work were done twice leaves two
+      // each run that completes its work leaves one mark; a task whose work were done twice leaves two.
+      // A long task's first run outlasts the test (the kill ends it) and its second is quick: however
+      // long the second start takes on a busy machine, the killed run cannot finish its work meanwhile
       const work = (seconds: number) => [
         'sh',
         '-c',
-        `sleep ${seconds}; echo done >> ${marks}/$TRAINSTACK_TASK_ID`,
+        `m=${marks}/$TRAINSTACK_TASK_ID; if [ -e $m.started ]; then sleep 0.2; else touch $m.started; sleep ${seconds}; fi; echo done >> $m`,
       ];
       const submit = (name: string, seconds: number, priority: number) =>
         http<TaskView>(first.api, 'POST', '/v1/tasks', {
@@ -171,8 +198,8 @@ describe('npm start, killed', () => {
       for (const [name, seconds, priority] of [
         ['quick-1', 0.2, 9],
         ['quick-2', 0.2, 9],
-        ['long-1', 14, 5],
-        ['long-2', 14, 5],
+        ['long-1', 600, 5],
+        ['long-2', 600, 5],
         ['queued-1', 0.2, 1],
         ['queued-2', 0.2, 1],
       ] as const) {
