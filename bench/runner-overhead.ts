@@ -9,11 +9,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { bundleRunner } from '../containers/runner/build.ts';
-import { REPO_ROOT } from '../lib/function.ts';
 import { startEmulators } from '../lib/local/emulators.ts';
 import { pythonWithTorch } from '../lib/local/host-probes.ts';
 import { createResources } from '../lib/local/resources.ts';
-import { localNames, resourcesOfType, synthTemplate } from '../lib/local/template.ts';
+import { synthTemplate } from '../lib/local/synth.ts';
+import { localNames, resourcesOfType } from '../lib/local/template.ts';
+import { REPO_ROOT } from '../lib/repo.ts';
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`);

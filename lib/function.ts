@@ -4,7 +4,6 @@
  * metadata, which is how the local cloud finds the code a function in the template runs.
  */
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { Architecture, type CfnFunction, LoggingFormat, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, type NodejsFunctionProps, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -12,13 +11,9 @@ import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import type { BuildOptions } from 'esbuild';
 import { ESM_REQUIRE_SHIM } from '../containers/runner/build.ts';
+import { ENTRY_METADATA, LAMBDAS_DIR, REPO_ROOT } from './repo.ts';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-export const LAMBDAS_DIR = path.resolve(here, '..', 'lambdas');
-export const REPO_ROOT = path.resolve(here, '..');
-
-/** Resource metadata key holding the function's source entry, relative to the repository root. */
-export const ENTRY_METADATA = 'trainstack:entry';
+export { ENTRY_METADATA, LAMBDAS_DIR, REPO_ROOT };
 
 export interface HouseFunctionProps extends Omit<NodejsFunctionProps, 'entry' | 'runtime'> {
   /** handler file under lambdas/handlers, without extension */

@@ -49,6 +49,7 @@ import {
 } from '../lambdas/contracts/workflow-step.ts';
 import type { RunnerTask } from './gpu-cluster.ts';
 import { narrowWildcard } from './narrow.ts';
+import { STATE } from './workflow-states.ts';
 
 /**
  * RunTask of the task definition the start step chose (`$.ctx.taskDefinition`), otherwise as EcsRunTask
@@ -62,22 +63,7 @@ class RunRegisteredTask extends EcsRunTask {
   }
 }
 
-export const STATE = {
-  startAttempt: 'StartAttempt',
-  proceed: 'Proceed?',
-  pickSize: 'PickTaskSize',
-  runTask: (gpus: number) => (gpus ? `RunTask${gpus}Gpu` : 'RunTaskCpu'),
-  runAgent: 'RunTaskAgent',
-  runOwnImage: (gpus: number) => (gpus ? `RunOwnImage${gpus}Gpu` : 'RunOwnImageCpu'),
-  succeeded: 'AttemptSucceeded',
-  failed: 'AttemptFailed',
-  again: 'RetryOrFinish?',
-  backoff: 'Backoff',
-  notStarted: 'NotStarted',
-  done: 'Done',
-  broken: 'BookkeepingFailed',
-  noCompute: 'NoCompute',
-} as const;
+export { STATE };
 
 /** What runs attempts: the GPU cluster's capacity provider and the runner's task definitions. */
 export interface WorkflowCompute {

@@ -18,8 +18,8 @@ import { documentClient } from '../../lambdas/clients/dynamodb.ts';
 import { DynamoTaskRepository } from '../../lambdas/clients/dynamodb-tasks.ts';
 import { RUNNER_ENV } from '../../lambdas/contracts/runner-env.ts';
 import { executionName } from '../../lambdas/domain/runs.ts';
-import { REPO_ROOT } from '../function.ts';
-import { STATE } from '../workflow.ts';
+import { REPO_ROOT } from '../repo.ts';
+import { STATE } from '../workflow-states.ts';
 import { type ApiHandler, startApiServer } from './api-server.ts';
 import { startDynamoDbLocal } from './dynamodb-local.ts';
 import { LocalEcs, taskDefinitionsOf } from './ecs.ts';
@@ -43,7 +43,7 @@ import {
   localNames,
   resourcesOfType,
   stateMachineDefinition,
-  synthTemplate,
+  synthInWorker,
   type Template,
   wiring,
 } from './template.ts';
@@ -194,7 +194,13 @@ export async function startLocalCloud(o: LocalCloudOptions = {}): Promise<LocalC
         () => {},
       ),
     );
-    const template = synthTemplate(o.context ?? {});
+    // the runner's and the agent's bundles (esbuild, its own process) build while the stack is synthesized
+    const bundles = Promise.all([
+      bundleRunner(path.join(scratch, 'bin', 'runner.mjs')),
+      bundleRunner(path.join(scratch, 'bin', 'agent.mjs'), AGENT_ENTRY),
+    ]);
+    bundles.catch(() => {}); // its failure is reported where it is awaited
+    const template = await synthInWorker(o.context ?? {});
     const names = localNames(template, region, endpoint);
     const wired = wiring(template);
     const functions = functionsOf(template, names);
@@ -219,14 +225,13 @@ export async function startLocalCloud(o: LocalCloudOptions = {}): Promise<LocalC
     for (const [id] of resourcesOfType(template, 'AWS::Logs::LogGroup'))
       logs.ensureGroup(names.names[id] ?? id);
 
-    const [lambdas, runnerPath, agentPath] = await Promise.all([
+    const [lambdas, [runnerPath, agentPath]] = await Promise.all([
       LambdaHost.start(functions, {
         ...awsEnv,
         POWERTOOLS_LOG_LEVEL: o.functionLogLevel ?? 'WARN',
         TZ: 'UTC',
       }),
-      bundleRunner(path.join(scratch, 'bin', 'runner.mjs')),
-      bundleRunner(path.join(scratch, 'bin', 'agent.mjs'), AGENT_ENTRY),
+      bundles,
     ]);
     cleanups.push(() => lambdas.stop());
 

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { REPO_ROOT } from '../function.ts';
+import { REPO_ROOT } from '../repo.ts';
 import { freePort, waitForPort } from './net.ts';
 
 const run = promisify(execFile);

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { REPO_ROOT } from '../function.ts';
+import { REPO_ROOT } from '../repo.ts';
 import type { LocalFunction } from './template.ts';
 
 const WORKER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'lambda-worker.mjs');

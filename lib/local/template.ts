@@ -1,14 +1,9 @@
 /**
- * The synthesized template is the local cloud's source of truth: the app is synthesized in-process
- * (no bundling, no Docker, no AWS), and names, ARNs and the state machine definition are resolved
- * from it for the local endpoint.
+ * The synthesized template is the local cloud's source of truth (`synth.ts` synthesizes it): names,
+ * ARNs and the state machine definition are resolved from it for the local endpoint.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import * as path from 'node:path';
-import { App } from 'aws-cdk-lib';
-import { buildApp, STACK_NAME } from '../app.ts';
-import { ENTRY_METADATA, REPO_ROOT } from '../function.ts';
+import { Worker } from 'node:worker_threads';
+import { ENTRY_METADATA } from '../repo.ts';
 
 export type Template = {
   Resources: Record<
@@ -17,27 +12,31 @@ export type Template = {
   >;
 };
 
-export function cdkContext(): Record<string, unknown> {
-  const cdkJson = JSON.parse(readFileSync(path.join(REPO_ROOT, 'cdk.json'), 'utf8')) as {
-    context?: Record<string, unknown>;
-  };
-  return cdkJson.context ?? {};
-}
+const WORKER = new URL('./synth-worker.mjs', import.meta.url);
 
-/** Synthesize the stack and return its template (the same app `cdk synth` builds). */
-export function synthTemplate(context: Record<string, unknown> = {}): Template {
-  const outdir = mkdtempSync(path.join(tmpdir(), 'trainstack-synth-'));
-  try {
-    const app = new App({
-      outdir,
-      context: { ...cdkContext(), ...context, 'aws:cdk:bundling-stacks': [] },
-      builtinCloudFormationValidation: false,
+/**
+ * Synthesize the stack (`synth.ts`) in a worker thread that exits afterwards: the local cloud's
+ * process never loads aws-cdk-lib (about 100 MB it would keep for nothing), and it builds the runner's
+ * bundles meanwhile. The synthesis's errors are this promise's.
+ */
+export function synthInWorker(context: Record<string, unknown> = {}): Promise<Template> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(WORKER, { execArgv: [], workerData: { context } });
+    let settled = false;
+    worker.once('message', (m: { template?: Template; error?: { message: string; stack?: string } }) => {
+      settled = true;
+      if (m.template) resolve(m.template);
+      else
+        reject(Object.assign(new Error(m.error?.message ?? 'synthesis failed'), { stack: m.error?.stack }));
     });
-    buildApp(app, { nag: false });
-    return app.synth().getStackByName(STACK_NAME).template as Template;
-  } finally {
-    rmSync(outdir, { recursive: true, force: true });
-  }
+    worker.once('error', (e) => {
+      settled = true;
+      reject(e);
+    });
+    worker.once('exit', (code) => {
+      if (!settled) reject(new Error(`the synthesis worker exited (${code}) without a template`));
+    });
+  });
 }
 
 export const ACCOUNT = '000000000000';

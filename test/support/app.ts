@@ -6,7 +6,7 @@ import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll } from 'vitest';
 import { type BuildOptions, buildApp } from '../../lib/app.ts';
-import { cdkContext } from '../../lib/local/template.ts';
+import { cdkContext } from '../../lib/local/synth.ts';
 import type { TrainstackStack } from '../../lib/trainstack-stack.ts';
 
 /** A concrete account and region, with the availability zones `cdk deploy` would look up. */

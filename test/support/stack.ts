@@ -6,12 +6,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createResources } from '../../lib/local/resources.ts';
+import { synthTemplate } from '../../lib/local/synth.ts';
 import {
   functionsOf,
   type LocalNames,
   localNames,
   resourcesOfType,
-  synthTemplate,
   type Template,
 } from '../../lib/local/template.ts';
 

@@ -1,8 +1,9 @@
 /**
  * The import rules that keep the layers apart: the domain depends on no AWS package and on no adapter;
  * clients (the adapters) never reach into the API; contracts stand alone; the local cloud never writes
- * the process environment (each function gets its own).
+ * the process environment (each function gets its own), and its process never loads aws-cdk-lib.
  */
+import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -72,4 +73,28 @@ describe('import rules', () => {
     );
     expect(writes).toEqual([]);
   });
+
+  it("the local cloud's process never loads aws-cdk-lib (the stack is synthesized in a worker thread)", () => {
+    // the modules a fresh Node has loaded once it imported the local cloud: aws-cdk-lib is CommonJS,
+    // so every one of its modules lands in require's cache; the CDK app does (the check can fail)
+    const loaded = (entry: string) =>
+      Number(
+        execFileSync(
+          process.execPath,
+          [
+            '--import',
+            'tsx',
+            '--input-type=module',
+            '-e',
+            `import { createRequire } from 'node:module';
+             await import(${JSON.stringify(path.join(REPO_ROOT, entry))});
+             const cache = createRequire(import.meta.url).cache;
+             console.log(Object.keys(cache).filter((k) => k.includes('/node_modules/aws-cdk-lib/')).length);`,
+          ],
+          { cwd: REPO_ROOT, encoding: 'utf8' },
+        ).trim(),
+      );
+    expect(loaded('lib/local/cloud.ts')).toBe(0);
+    expect(loaded('lib/app.ts')).toBeGreaterThan(0);
+  }, 60_000);
 });

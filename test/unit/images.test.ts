@@ -20,8 +20,9 @@ import type { TaskSpec } from '../../lambdas/domain/model.ts';
 import { mustGet } from '../../lambdas/domain/task-repository.ts';
 import { TaskService } from '../../lambdas/domain/tasks.ts';
 import { attemptFailed, type StepDeps, startAttempt } from '../../lambdas/domain/workflow-steps.ts';
+import { synthTemplate } from '../../lib/local/synth.ts';
 import { describedTaskDefinitionsOf } from '../../lib/local/task-definitions.ts';
-import { localNames, synthTemplate } from '../../lib/local/template.ts';
+import { localNames } from '../../lib/local/template.ts';
 
 /** The own-image templates as the stack synthesizes them, described as ECS would (by the local cloud's reader). */
 let templates: Record<string, TaskDefinitionShape>;
