@@ -151,8 +151,14 @@ interface LocalTask {
   graceSeconds: number;
 }
 
+/** How long ECS keeps describing a stopped task (at least an hour); then the local ECS forgets it. */
+export const STOPPED_TASK_RETENTION_MS = 60 * 60 * 1000;
+
 export class LocalEcs {
   private readonly tasks = new Map<string, LocalTask>();
+  /** the same tasks by id (the metadata endpoint's key) */
+  private readonly byId = new Map<string, LocalTask>();
+  private lastSweep = 0;
   /** the template's task definitions and those registered since (own images) */
   readonly definitions: LocalTaskDefinitions;
 
@@ -289,7 +295,9 @@ export class LocalEcs {
       logStream,
       graceSeconds: def.stopTimeoutSeconds,
     };
+    this.sweep(t.createdAt);
     this.tasks.set(arn, t);
+    this.byId.set(id, t);
     const docker = this.o.docker;
     const own = def.ownImage && docker?.kitDir ? def.ownImage : undefined;
     const [cmd, ...args] = docker
@@ -340,9 +348,25 @@ export class LocalEcs {
       else t.exitCode = exit;
       t.lastStatus = 'STOPPED';
       t.stoppedAt = Date.now();
+      // what stays of a stopped task is its description: the process and its streams can go
+      t.child = undefined;
       resolveDone();
     });
     return t;
+  }
+
+  /**
+   * Forget the tasks stopped longer ago than ECS describes them (a minute apart at most), so a local
+   * cloud that runs tasks for days holds only the last hour's.
+   */
+  private sweep(now: number): void {
+    if (now - this.lastSweep < 60_000) return;
+    this.lastSweep = now;
+    for (const [arn, t] of this.tasks)
+      if (t.stoppedAt !== undefined && now - t.stoppedAt > STOPPED_TASK_RETENTION_MS) {
+        this.tasks.delete(arn);
+        this.byId.delete(t.id);
+      }
   }
 
   private finish(t: LocalTask, exit: number | null, stopCode: string, reason: string) {
@@ -403,7 +427,7 @@ export class LocalEcs {
   }
 
   metadata(id: string): object | undefined {
-    const t = [...this.tasks.values()].find((x) => x.id === id);
+    const t = this.byId.get(id);
     return t
       ? {
           TaskARN: t.arn,

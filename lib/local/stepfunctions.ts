@@ -216,6 +216,9 @@ export class LocalStepFunctions {
       )
       .finally(() => {
         exec.stopDate ??= Date.now();
+        // what stays of an ended execution is its description: the interpreter's run can go
+        exec.abort = undefined;
+        exec.onAbort = [];
         finish();
       });
     return { executionArn, startDate: exec.startDate / 1000 };

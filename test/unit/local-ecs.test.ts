@@ -5,11 +5,11 @@
 import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { KIT_DIR, KIT_ENTRYPOINT } from '../../lambdas/contracts/runner-env.ts';
 import { classifyFailure } from '../../lambdas/domain/classify.ts';
 import { ownImageDefinition, type TaskDefinitionShape } from '../../lambdas/domain/images.ts';
-import { dockerRunArgs, LocalEcs } from '../../lib/local/ecs.ts';
+import { dockerRunArgs, LocalEcs, STOPPED_TASK_RETENTION_MS } from '../../lib/local/ecs.ts';
 import type { JsonService } from '../../lib/local/json-service.ts';
 import { LogStore } from '../../lib/local/logs.ts';
 
@@ -237,5 +237,64 @@ describe('local ECS without GPUs', () => {
     }[];
     const lines = streams.flatMap((s) => logs.read('/g', s.logStreamName).map((l) => l.message));
     expect(lines).toContain('cuda=[]');
+  });
+});
+
+describe('local ECS, what it keeps', () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it('describes a stopped task for an hour, as ECS does, then forgets it', async () => {
+    const local = new LocalEcs({
+      region: 'us-east-1',
+      account: '000000000000',
+      taskDefinitions: {
+        Runner: {
+          name: 'runner',
+          environment: {},
+          logGroup: '/g',
+          streamPrefix: 'task',
+          gpuCount: 0,
+          stopTimeoutSeconds: 3,
+        },
+      },
+      command: ['sh', '-c', 'exit 0'],
+      baseEnv: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+      logs,
+      workDir: mkdtempSync(path.join(tmpdir(), 'local-ecs-')),
+      gpusAvailable: 0,
+      gpuPolicy: 'cpu',
+      metadataBaseUrl: 'http://127.0.0.1:4566/_ecs',
+      warn: () => {},
+    });
+    const run = () =>
+      local.runTaskSync(
+        { Cluster: 'c', TaskDefinition: 'Runner', Overrides: { ContainerOverrides: [] } },
+        { onAbort: () => {} },
+      );
+    const described = (arn: string) =>
+      (call(local.service(), 'DescribeTasks', { tasks: [arn] }).tasks as { lastStatus: string }[])[0]
+        ?.lastStatus;
+    const idOf = (arn: string) => arn.split('/').pop() ?? '';
+
+    const first = (await run()) as { TaskArn: string };
+    expect(described(first.TaskArn)).toBe('STOPPED');
+    expect(local.metadata(idOf(first.TaskArn))).toMatchObject({
+      TaskARN: first.TaskArn,
+      KnownStatus: 'STOPPED',
+    });
+    // just under the hour: still described
+    const now = Date.now();
+    vi.spyOn(Date, 'now').mockReturnValue(now + STOPPED_TASK_RETENTION_MS - 5_000);
+    const second = (await run()) as { TaskArn: string };
+    expect(described(first.TaskArn)).toBe('STOPPED');
+    // past it: the next start forgets the first (DescribeTasks answers MISSING), not the second
+    vi.spyOn(Date, 'now').mockReturnValue(now + STOPPED_TASK_RETENTION_MS + 120_000);
+    await run();
+    expect(described(first.TaskArn)).toBeUndefined();
+    expect(call(local.service(), 'DescribeTasks', { tasks: [first.TaskArn] }).failures).toEqual([
+      { arn: first.TaskArn, reason: 'MISSING' },
+    ]);
+    expect(local.metadata(idOf(first.TaskArn))).toBeUndefined();
+    expect(described(second.TaskArn)).toBe('STOPPED');
   });
 });
