@@ -72,6 +72,7 @@ const sampler = setInterval(() => {
 console.log(
   `machine: ${availableParallelism()} cores (${cpus()[0]?.model.trim()}); ${new Date().toISOString().slice(0, 10)}`,
 );
+gc(); // the idle heap after a full GC, as the end's is
 const idle = sample();
 console.log(
   `idle: tree RSS ${MiB(idle.total)}, PSS ${MiB(idle.pss)} (local cloud ${MiB(idle.cloud)}, heap ${MiB(idle.heap)}; java ${MiB(idle.java)})`,
