@@ -8,6 +8,7 @@ import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type BuildOptions, build, buildSync } from 'esbuild';
+import { withEsbuild } from '../containers/runner/build.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
@@ -36,7 +37,7 @@ const options = (outdir: string, write: boolean): BuildOptions => ({
 });
 
 export async function buildDashboard(): Promise<DashboardFiles> {
-  const r = await build(options('/dashboard', false));
+  const r = await withEsbuild(() => build(options('/dashboard', false)));
   const files: DashboardFiles = new Map();
   for (const f of r.outputFiles ?? []) files.set(path.relative('/dashboard', f.path), f.contents);
   files.set('index.html', readFileSync(path.join(HERE, 'index.html')));

@@ -37,17 +37,22 @@ export function runnerBuildOptions(outfile: string, entry: string = RUNNER_ENTRY
 
 let building = 0;
 /**
- * Bundle the runner (or another entry) to `outfile`, which it returns. Once no bundle is being built,
- * esbuild's service is stopped: the child process keeps about 200 MB after building the runner and
- * the agent, and the local cloud builds them only at start (esbuild starts it again on the next call).
+ * Run esbuild calls of this process (its JS API shares one service), and stop the service once none is
+ * in flight: the child process keeps about 200 MB after building the runner and the agent, and 50 MB
+ * after the dashboard, and the local cloud builds them once (esbuild starts it again on the next call).
  */
-export async function bundleRunner(outfile: string, entry: string = RUNNER_ENTRY): Promise<string> {
+export async function withEsbuild<T>(f: () => Promise<T>): Promise<T> {
   building++;
   try {
-    await build(runnerBuildOptions(outfile, entry));
+    return await f();
   } finally {
     if (--building === 0) await stop();
   }
+}
+
+/** Bundle the runner (or another entry) to `outfile`, which it returns. */
+export async function bundleRunner(outfile: string, entry: string = RUNNER_ENTRY): Promise<string> {
+  await withEsbuild(() => build(runnerBuildOptions(outfile, entry)));
   return outfile;
 }
 

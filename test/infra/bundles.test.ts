@@ -11,6 +11,7 @@ import {
   RUNNER_ENTRY,
   runnerBuildOptions,
 } from '../../containers/runner/build.ts';
+import { buildDashboard } from '../../dashboard/build.ts';
 import { BUNDLING, LAMBDAS_DIR, lambdaBuildOptions } from '../../lib/function.ts';
 
 const handlers = readdirSync(path.join(LAMBDAS_DIR, 'handlers')).filter((f) => f.endsWith('.ts'));
@@ -61,7 +62,7 @@ describe('the runner bundle', () => {
     expect(inputs.filter((i) => /node_modules\/@(aws-sdk|smithy)\/[^/]+\/dist-cjs\//.test(i))).toEqual([]);
   });
 
-  it("leaves no esbuild process behind once it is built (the local cloud's start keeps none alive)", async () => {
+  it('leaves no esbuild process behind once it and the dashboard are built (the local cloud keeps none alive)', async () => {
     // live children only: a stopped service that Node has not reaped yet is a zombie (state Z)
     const esbuildChildren = () =>
       execFileSync('ps', ['--ppid', String(process.pid), '-o', 'stat=,comm='], { encoding: 'utf8' })
@@ -71,10 +72,13 @@ describe('the runner bundle', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'runner-bundle-'));
     try {
       // two at once, as the local cloud builds the runner and the agent; then one more, after the stop
-      await Promise.all([
+      // and the dashboard (built on its first request), beside them: the service stops after the last
+      const [, , dashboard] = await Promise.all([
         bundleRunner(path.join(dir, 'runner.mjs')),
         bundleRunner(path.join(dir, 'agent.mjs'), AGENT_ENTRY),
+        buildDashboard(),
       ]);
+      expect(dashboard.has('index.html')).toBe(true);
       expect(esbuildChildren()).toEqual([]);
       await bundleRunner(path.join(dir, 'again.mjs'));
       expect(existsSync(path.join(dir, 'again.mjs'))).toBe(true);
