@@ -200,6 +200,13 @@ export async function startLocalCloud(o: LocalCloudOptions = {}): Promise<LocalC
       bundleRunner(path.join(scratch, 'bin', 'agent.mjs'), AGENT_ENTRY),
     ]);
     bundles.catch(() => {}); // its failure is reported where it is awaited
+    // a start that fails meanwhile lets them finish before the scratch folder goes
+    cleanups.push(() =>
+      bundles.then(
+        () => {},
+        () => {},
+      ),
+    );
     const template = await synthInWorker(o.context ?? {});
     const names = localNames(template, region, endpoint);
     const wired = wiring(template);

@@ -2,9 +2,10 @@
  * The one AWS-compatible endpoint: every request is routed by the service its SigV4 credential scope
  * (or X-Amz-Target) names. SQS and S3 go to fauxqs, DynamoDB to DynamoDB Local (both proxied: they
  * listen on ports of their own), Step Functions, CloudWatch Logs and ECS to the
- * local implementations here, and STS AssumeRole (./sts.ts). The local cloud's own functions and tasks
- * reach DynamoDB Local directly (AWS_ENDPOINT_URL_DYNAMODB, ./cloud.ts) unless asked to count requests. This endpoint and fauxqs listen on
- * 127.0.0.1 only (fauxqs hard-codes 0.0.0.0; `onLoopback` in ./emulators.ts opens it on loopback).
+ * local implementations here, and STS AssumeRole (./sts.ts). The local cloud's own functions and
+ * tasks reach DynamoDB Local directly (AWS_ENDPOINT_URL_DYNAMODB, ./cloud.ts) unless asked to count
+ * requests. This endpoint and fauxqs listen on 127.0.0.1 only (fauxqs hard-codes 0.0.0.0;
+ * `onLoopback` in ./emulators.ts opens it on loopback).
  * DynamoDB Local has no bind option and listens on every interface on a port of its own, so on a
  * shared network a firewall should keep that port closed.
  */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { localNames, resolve, type Template } from '../../lib/local/template.ts';
+import { localNames, resolve, synthInWorker, type Template } from '../../lib/local/template.ts';
 
 const t: Template = {
   Resources: {
@@ -34,4 +34,12 @@ describe('resolving the template locally', () => {
   it('resolves Select and Split', () => {
     expect(resolve({ 'Fn::Select': [1, { 'Fn::Split': [':', 'a:b:c'] }] }, n)).toBe('b');
   });
+});
+
+describe('the synthesis in a worker thread', () => {
+  it("rejects with the stack's own message when the context is wrong (what npm start prints)", async () => {
+    await expect(synthInWorker({ statsShards: 33 })).rejects.toThrow(
+      /statsShards must be a whole number from 1 to 32, got 33/,
+    );
+  }, 60_000);
 });
