@@ -3,9 +3,10 @@
  * as `{"error": {"code", "message", "details": [{"path", "message"}]}}` with their 4xx status.
  */
 import type { APIGatewayProxyEventV2WithIAMAuthorizer, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { ZodError } from 'zod';
+import type * as z from 'zod/mini';
 import { type Actor, actorFor } from '../domain/actor.ts';
 import { DomainError, type FieldIssue } from '../domain/errors.ts';
+import { ValidationIssues } from '../domain/validation.ts';
 
 export type ApiEvent = APIGatewayProxyEventV2WithIAMAuthorizer;
 export type ApiResult = APIGatewayProxyStructuredResultV2;
@@ -24,14 +25,19 @@ export function errorBody(code: string, message: string, details: FieldIssue[] =
   return { error: { code, message, details } };
 }
 
-export function fromZod(e: ZodError): FieldIssue[] {
-  return e.issues.map((i) => ({ path: i.path.map(String).join('.') || '(body)', message: i.message }));
+/** Each field that is wrong, and why (a map key that is wrong says what is wrong with it). */
+export function fromZod(e: z.core.$ZodError): FieldIssue[] {
+  return e.issues.map((i) => ({
+    path: i.path.map(String).join('.') || '(body)',
+    message:
+      i.code === 'invalid_key' ? `${i.message}: ${i.issues.map((k) => k.message).join('; ')}` : i.message,
+  }));
 }
 
 /** Map any error to a response: domain and validation errors to 4xx, the rest to 500 without internals. */
 export function toResponse(e: unknown): ApiResult {
   if (e instanceof DomainError) return json(e.status, errorBody(e.code, e.message, e.details), e.headers);
-  if (e instanceof ZodError)
+  if (e instanceof ValidationIssues)
     return json(400, errorBody('ValidationError', 'the request is not valid', fromZod(e)));
   if (e instanceof Error && /Throttl|ProvisionedThroughputExceeded|RequestLimitExceeded/.test(e.name)) {
     return json(503, errorBody('ServiceUnavailable', 'a dependency is busy; try again'), {

@@ -1,12 +1,12 @@
 /** The model registry on `/v1/models`: register, list, show, replace, put online or offline, remove. */
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { notFound } from '../domain/errors.ts';
 import { modelSpecSchema, modelStatusSchema } from '../domain/models.ts';
 import { json, jsonBody } from './http.ts';
 import type { Route } from './router.ts';
 
 /** A model's id or name, as a path parameter (anything else cannot name a model: 404). */
-const modelRef = z.string().regex(/^[\w.:-]{1,128}$/);
+const modelRef = z.string().check(z.regex(/^[\w.:-]{1,128}$/));
 function refParam(params: Record<string, string>): string {
   const r = modelRef.safeParse(params.id);
   if (!r.success) throw notFound(`model ${params.id}`);

@@ -1,7 +1,7 @@
 /** The OpenAPI document, generated from the same zod schemas that validate requests. */
-import * as z from 'zod';
-import { submitSchema } from '../domain/model.ts';
+import * as z from 'zod/mini';
 import { modelSpecSchema, modelStatusSchema } from '../domain/models.ts';
+import { submitSchema } from '../domain/task-spec.ts';
 import { RESPONSES } from './responses.ts';
 import { ROUTES } from './routes.ts';
 import {
@@ -18,7 +18,7 @@ import { seedListQuery, seedTrainBody } from './seed-train.ts';
 import { seedTrajectoryLine } from './seed-trajectory.ts';
 
 /** The query parameters each route takes, as the zod schemas that validate them. */
-const QUERIES: Record<string, z.ZodObject> = {
+const QUERIES: Record<string, z.ZodMiniObject> = {
   'GET /v1/tasks': listQuery,
   'GET /v1/tasks/{id}/logs': logsQuery,
   'GET /v1/stats/daily': dailyQuery,
@@ -31,7 +31,7 @@ const QUERIES: Record<string, z.ZodObject> = {
 };
 
 /** Query parameters, typed from their schema (JSON Schema of each property, and whether it is required). */
-function queryParameters(schema: z.ZodObject): object[] {
+function queryParameters(schema: z.ZodMiniObject): object[] {
   const json = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as {
     properties?: Record<string, object>;
     required?: string[];

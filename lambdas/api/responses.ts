@@ -4,58 +4,58 @@
  * so the document cannot drift from the handlers. Objects are loose (a field added later is not a
  * breaking change); the fields named are required where the API always sends them.
  */
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { STATUSES, TASK_TYPES } from '../domain/status.ts';
 
 const status = z.enum(STATUSES);
 const counts = z.record(z.string(), z.number());
 
 const attempt = z.looseObject({
-  attempt: z.number().int(),
+  attempt: z.number().check(z.int()),
   startedAt: z.string(),
-  endedAt: z.string().optional(),
-  exitCode: z.number().int().optional(),
-  outcome: z.string().optional(),
-  reason: z.string().optional(),
-  ecsTaskArn: z.string().optional(),
-  logStream: z.string().optional(),
+  endedAt: z.optional(z.string()),
+  exitCode: z.optional(z.number().check(z.int())),
+  outcome: z.optional(z.string()),
+  reason: z.optional(z.string()),
+  ecsTaskArn: z.optional(z.string()),
+  logStream: z.optional(z.string()),
 });
 
 export const taskView = z
   .looseObject({
     taskId: z.string(),
     type: z.enum(TASK_TYPES),
-    name: z.string().optional(),
+    name: z.optional(z.string()),
     owner: z.string(),
     spec: z.looseObject({ type: z.enum(TASK_TYPES) }),
     status,
-    statusReason: z.string().optional(),
-    priority: z.number().int(),
+    statusReason: z.optional(z.string()),
+    priority: z.number().check(z.int()),
     progress: z.number(),
-    metrics: counts.optional(),
+    metrics: z.optional(counts),
     attempts: z.array(attempt),
-    retryCount: z.number().int(),
+    retryCount: z.number().check(z.int()),
     createdAt: z.string(),
-    startedAt: z.string().optional(),
-    finishedAt: z.string().optional(),
-    durationSeconds: z.number().optional(),
-    resultLocation: z.string().optional(),
-    resourceUsage: z.looseObject({}).optional(),
-    estimatedCostUsd: z.number().optional(),
-    modelId: z.string().optional(),
-    otherModelIds: z.array(z.string()).optional(),
-    batchId: z.string().optional(),
-    output: z.string().optional(),
-    requestCounts: z.object({ total: z.number(), completed: z.number(), failed: z.number() }).optional(),
-    batchStatus: z
-      .enum(['validating', 'in_progress', 'finalizing', 'completed', 'failed', 'expired', 'cancelled'])
-      .optional(),
+    startedAt: z.optional(z.string()),
+    finishedAt: z.optional(z.string()),
+    durationSeconds: z.optional(z.number()),
+    resultLocation: z.optional(z.string()),
+    resourceUsage: z.optional(z.looseObject({})),
+    estimatedCostUsd: z.optional(z.number()),
+    modelId: z.optional(z.string()),
+    otherModelIds: z.optional(z.array(z.string())),
+    batchId: z.optional(z.string()),
+    output: z.optional(z.string()),
+    requestCounts: z.optional(z.object({ total: z.number(), completed: z.number(), failed: z.number() })),
+    batchStatus: z.optional(
+      z.enum(['validating', 'in_progress', 'finalizing', 'completed', 'failed', 'expired', 'cancelled']),
+    ),
   })
-  .describe('a task as its owner sees it (env values hidden)');
+  .check(z.describe('a task as its owner sees it (env values hidden)'));
 
 const fieldIssue = z.object({ path: z.string(), message: z.string() });
 const lineRefused = z.object({
-  line: z.number().int(),
+  line: z.number().check(z.int()),
   error: z.object({ code: z.string(), message: z.string(), details: z.array(fieldIssue) }),
 });
 
@@ -64,39 +64,43 @@ export const batchSubmitResult = z
     batchId: z.string(),
     accepted: z.array(
       z.looseObject({
-        line: z.number().int(),
+        line: z.number().check(z.int()),
         taskId: z.string(),
-        name: z.string().optional(),
-        duplicate: z.literal(true).optional(),
+        name: z.optional(z.string()),
+        duplicate: z.optional(z.literal(true)),
       }),
     ),
     rejected: z.array(lineRefused),
   })
-  .describe('each line: accepted as a task, or refused with its reasons');
+  .check(z.describe('each line: accepted as a task, or refused with its reasons'));
 
 const statsView = z
   .looseObject({
-    total: z.number().int(),
+    total: z.number().check(z.int()),
     byStatus: counts,
     byType: z.record(
       z.string(),
-      z.looseObject({ total: z.number().int(), byStatus: counts, successRate: z.number().nullable() }),
+      z.looseObject({
+        total: z.number().check(z.int()),
+        byStatus: counts,
+        successRate: z.nullable(z.number()),
+      }),
     ),
-    successRate: z.number().nullable(),
-    queueDepth: z.number().int(),
-    running: z.number().int(),
-    runningGpus: z.number().int(),
-    concurrencyCap: z.number().int(),
-    meanQueueWaitSeconds: z.number().nullable(),
-    meanRunSeconds: z.number().nullable(),
-    estimatedCostUsd: z.number().describe('what the tasks that ended cost, estimated'),
+    successRate: z.nullable(z.number()),
+    queueDepth: z.number().check(z.int()),
+    running: z.number().check(z.int()),
+    runningGpus: z.number().check(z.int()),
+    concurrencyCap: z.number().check(z.int()),
+    meanQueueWaitSeconds: z.nullable(z.number()),
+    meanRunSeconds: z.nullable(z.number()),
+    estimatedCostUsd: z.number().check(z.describe('what the tasks that ended cost, estimated')),
   })
-  .describe('Stats');
+  .check(z.describe('Stats'));
 
 const batchView = z
   .looseObject({
     batchId: z.string(),
-    name: z.string().optional(),
+    name: z.optional(z.string()),
     owner: z.string(),
     createdAt: z.string(),
     lines: z.object({
@@ -105,13 +109,13 @@ const batchView = z
       duplicates: z.number(),
       rejected: z.number(),
     }),
-    tasks: z.number().int(),
+    tasks: z.number().check(z.int()),
     byStatus: counts,
-    finished: z.number().int(),
+    finished: z.number().check(z.int()),
     progress: z.number(),
     done: z.boolean(),
   })
-  .describe('Batch');
+  .check(z.describe('Batch'));
 
 const model = z
   .looseObject({
@@ -120,37 +124,39 @@ const model = z
     type: z.string(),
     baseUrl: z.string(),
     model: z.string(),
-    maxWorkers: z.number().int(),
+    maxWorkers: z.number().check(z.int()),
     status: z.enum(['online', 'offline']),
-    apiKey: z.string().optional().describe('a secret reference, never the key'),
+    apiKey: z.optional(z.string()).check(z.describe('a secret reference, never the key')),
     owner: z.string(),
     createdAt: z.string(),
     updatedAt: z.string(),
-    active: z.number().int().describe('workers in use'),
+    active: z.number().check(z.int()).check(z.describe('workers in use')),
   })
-  .describe('Model');
+  .check(z.describe('Model'));
 
 const modelStats = z
   .looseObject({
     modelId: z.string(),
     name: z.string(),
     status: z.enum(['online', 'offline']),
-    workersInUse: z.number().int(),
-    maxWorkers: z.number().int(),
-    total: z.number().int(),
+    workersInUse: z.number().check(z.int()),
+    maxWorkers: z.number().check(z.int()),
+    total: z.number().check(z.int()),
     byStatus: counts,
-    successRate: z.number().nullable(),
-    queueDepth: z.number().int(),
+    successRate: z.nullable(z.number()),
+    queueDepth: z.number().check(z.int()),
     promptTokens: z.number(),
     completionTokens: z.number(),
   })
-  .describe('ModelStats');
+  .check(z.describe('ModelStats'));
 
 const logPage = z.looseObject({
   taskId: z.string(),
-  attempt: z.number().int().optional(),
-  lines: z.array(z.looseObject({ timestamp: z.number(), message: z.string(), level: z.string().optional() })),
-  cursor: z.string().optional(),
+  attempt: z.optional(z.number().check(z.int())),
+  lines: z.array(
+    z.looseObject({ timestamp: z.number(), message: z.string(), level: z.optional(z.string()) }),
+  ),
+  cursor: z.optional(z.string()),
   done: z.boolean(),
 });
 
@@ -160,8 +166,8 @@ const artifacts = z.looseObject({
     z.looseObject({
       key: z.string(),
       size: z.number(),
-      lastModified: z.string().optional(),
-      url: z.string().describe('a download link, valid for an hour'),
+      lastModified: z.optional(z.string()),
+      url: z.string().check(z.describe('a download link, valid for an hour')),
     }),
   ),
 });
@@ -172,16 +178,16 @@ const trajectory = z
     success: z.boolean(),
     steps: z.array(
       z.looseObject({
-        step_id: z.number().int(),
+        step_id: z.number().check(z.int()),
         action_type: z.string(),
         action_params: z.looseObject({}),
         observation: z.string(),
         success: z.boolean(),
       }),
     ),
-    final_result: z.string().nullable(),
+    final_result: z.nullable(z.string()),
   })
-  .describe("seed 003's trajectory document");
+  .check(z.describe("seed 003's trajectory document"));
 
 const daily = z.object({
   days: z.array(
@@ -196,25 +202,25 @@ const daily = z.object({
 });
 
 const health = z.looseObject({ status: z.enum(['ok', 'degraded']) });
-const page = (item: z.ZodType, key: string) =>
-  z.looseObject({ [key]: z.array(item), cursor: z.string().optional() });
-const jsonl = z.string().describe('JSON Lines, one object per line');
+const page = (item: z.ZodMiniType, key: string) =>
+  z.looseObject({ [key]: z.array(item), cursor: z.optional(z.string()) });
+const jsonl = z.string().check(z.describe('JSON Lines, one object per line'));
 
 // the seed documents' own shapes (their field names, as the documents give them)
 const seedTask = z.looseObject({ task_id: z.string(), status: z.string() });
-const seedList = z.looseObject({ total: z.number().int(), tasks: z.array(seedTask) });
+const seedList = z.looseObject({ total: z.number().check(z.int()), tasks: z.array(seedTask) });
 const llmTask = z.looseObject({ id: z.string(), status: z.string() });
 const llmModel = z.looseObject({ id: z.string(), name: z.string(), status: z.string() });
 
 export interface RouteResponse {
   status: number;
-  schema: z.ZodType;
+  schema: z.ZodMiniType;
   /** the media type, when not JSON */
   mediaType?: string;
   description: string;
 }
 
-const ok = (schema: z.ZodType, description: string, status = 200, mediaType?: string): RouteResponse => ({
+const ok = (schema: z.ZodMiniType, description: string, status = 200, mediaType?: string): RouteResponse => ({
   status,
   schema,
   description,

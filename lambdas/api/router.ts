@@ -3,7 +3,7 @@
  * and composed in `routes.ts`; the Lambda handler, the OpenAPI document and the CDK API construct all
  * read the same table.
  */
-import type * as z from 'zod';
+import type * as z from 'zod/mini';
 import type { Actor } from '../domain/actor.ts';
 import { badRequest, notFound } from '../domain/errors.ts';
 import type { ModelService } from '../domain/models.ts';
@@ -93,7 +93,7 @@ function query(event: ApiEvent): Record<string, string> {
 }
 
 /** The query string, parsed by its schema (400 naming each wrong parameter). */
-export function parseQuery<S extends z.ZodType>(schema: S, event: ApiEvent): z.output<S> {
+export function parseQuery<S extends z.ZodMiniType>(schema: S, event: ApiEvent): z.output<S> {
   const r = schema.safeParse(query(event));
   if (!r.success) throw badRequest('the query string is not valid', fromZod(r.error));
   return r.data;

@@ -5,12 +5,14 @@
  * 1 low, 2 medium, 3 high), mapped onto the same tasks and models as `/v1`. A model's `model_id` is
  * its id or its name here; its API key is a secret reference, as on `/v1` (a raw key is refused).
  */
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { badRequest } from '../domain/errors.ts';
 import { SECRET_REF, type Status, type TaskRecord } from '../domain/model.ts';
 import { MODEL_TYPES, type ModelRecord, type ModelSpec, modelStatusSchema } from '../domain/models.ts';
+import { int, num, queryInt, str } from '../domain/validation.ts';
 import { json, jsonBody } from './http.ts';
 import { idParam, parseQuery, type Route, type RouteHandler } from './router.ts';
+import { dailyQuery } from './schemas.ts';
 
 export const LLM_STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelled'] as const;
 type LlmStatus = (typeof LLM_STATUSES)[number];
@@ -28,49 +30,44 @@ const toLlmStatus = (s: Status): LlmStatus =>
 const PRIORITY: Record<number, number> = { 1: 2, 2: 5, 3: 8 };
 const fromPriority = (p: number) => (p >= 7 ? 3 : p >= 4 ? 2 : 1);
 
-export const createTask = z
-  .object({
-    model_id: z.union([z.string().min(1).max(128), z.number().int()]),
-    type: z.enum(['text-generation', 'translation', 'summarization', 'embedding', 'custom']),
-    input: z.union([z.string().max(200_000), z.record(z.string(), z.unknown())]),
-    priority: z.number().int().min(1).max(3).default(2),
-    max_retries: z.number().int().min(0).max(10).default(3),
-  })
-  .strict();
+export const createTask = z.strictObject({
+  model_id: z.union([str(1, 128), z.number().check(z.int())]),
+  type: z.enum(['text-generation', 'translation', 'summarization', 'embedding', 'custom']),
+  input: z.union([z.string().check(z.maxLength(200_000)), z.record(z.string(), z.unknown())]),
+  priority: z._default(int(1, 3), 2),
+  max_retries: z._default(int(0, 10), 3),
+});
 
-export const llmListQuery = z
-  .object({
-    page: z.coerce.number().int().min(1).max(1000).default(1),
-    page_size: z.coerce.number().int().min(1).max(100).default(20),
-    status: z.enum(LLM_STATUSES).optional(),
-  })
-  .strict();
+export const llmListQuery = z.strictObject({
+  page: z._default(queryInt(1, 1000), 1),
+  page_size: z._default(queryInt(1, 100), 20),
+  status: z.optional(z.enum(LLM_STATUSES)),
+});
 
-export const createModel = z
-  .object({
-    name: z.string().min(1).max(128),
-    type: z.enum(MODEL_TYPES),
-    config: z
-      .object({
-        api_key: z
-          .string()
-          .regex(
+export const createModel = z.strictObject({
+  name: str(1, 128),
+  type: z.enum(MODEL_TYPES),
+  config: z.strictObject({
+    api_key: z.optional(
+      z
+        .string()
+        .check(
+          z.regex(
             SECRET_REF,
             'a secret reference (ssm:<name> or secretsmanager:<name>[#key]); trainstack never stores keys',
-          )
-          .optional(),
-        base_url: z.string().max(2048).optional(),
-        model: z.string().min(1).max(256).optional(),
-        host: z.string().max(253).optional(),
-        port: z.number().int().min(1).max(65_535).optional(),
-        model_path: z.string().max(1024).optional(),
-        max_tokens: z.number().int().min(1).max(1_000_000).optional(),
-        temperature: z.number().min(0).max(2).optional(),
-      })
-      .strict(),
-    max_workers: z.number().int().min(1).max(1000).default(1),
-  })
-  .strict();
+          ),
+        ),
+    ),
+    base_url: z.optional(z.string().check(z.maxLength(2048))),
+    model: z.optional(str(1, 256)),
+    host: z.optional(z.string().check(z.maxLength(253))),
+    port: z.optional(int(1, 65_535)),
+    model_path: z.optional(z.string().check(z.maxLength(1024))),
+    max_tokens: z.optional(int(1, 1_000_000)),
+    temperature: z.optional(num(0, 2)),
+  }),
+  max_workers: z._default(int(1, 1000), 1),
+});
 
 /** The document's model config as a registry model: a local model's host, port and path become its endpoint. */
 function toModelSpec(b: z.output<typeof createModel>): ModelSpec {
@@ -259,10 +256,7 @@ export const seedLlmRoutes: Route[] = [
     method: 'GET',
     path: '/api/v1/stats/tasks/date',
     handler: async (event, _p, deps, actor) => {
-      const q = parseQuery(
-        z.object({ days: z.coerce.number().int().min(1).max(90).default(7) }).strict(),
-        event,
-      );
+      const q = parseQuery(dailyQuery, event);
       const days = await deps.service.daily(q.days, actor);
       return json(200, {
         stats: days.map((d) => ({

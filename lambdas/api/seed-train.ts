@@ -4,8 +4,9 @@
  * documents' shapes and status words (pending, running, success, failed, cancelled), over the same
  * task service as `/v1`.
  */
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import type { Status, TaskRecord, TaskSpec } from '../domain/model.ts';
+import { int, queryInt } from '../domain/validation.ts';
 import { json, jsonBody } from './http.ts';
 import { idParam, parseQuery, type Route } from './router.ts';
 
@@ -13,26 +14,19 @@ export const SEED_STATUSES = ['pending', 'running', 'success', 'failed', 'cancel
 export type SeedStatus = (typeof SEED_STATUSES)[number];
 
 /** `POST /train` body. */
-export const seedTrainBody = z
-  .object({
-    epochs: z.number().int().min(1).max(100_000),
-    batch_size: z.number().int().min(1).max(65_536).default(32),
-    learning_rate: z.number().gt(0).lte(10).default(0.001),
-    gpu: z.boolean().default(false),
-    gpu_ids: z
-      .string()
-      .regex(/^\d+(,\d+)*$/, 'comma-separated GPU ids, e.g. "0,1"')
-      .optional(),
-    max_retries: z.number().int().min(0).max(10).default(3),
-  })
-  .strict();
+export const seedTrainBody = z.strictObject({
+  epochs: int(1, 100_000),
+  batch_size: z._default(int(1, 65_536), 32),
+  learning_rate: z._default(z.number().check(z.gt(0), z.lte(10)), 0.001),
+  gpu: z._default(z.boolean(), false),
+  gpu_ids: z.optional(z.string().check(z.regex(/^\d+(,\d+)*$/, 'comma-separated GPU ids, e.g. "0,1"'))),
+  max_retries: z._default(int(0, 10), 3),
+});
 
-export const seedListQuery = z
-  .object({
-    status: z.enum(SEED_STATUSES).optional(),
-    limit: z.coerce.number().int().min(1).max(1000).default(50),
-  })
-  .strict();
+export const seedListQuery = z.strictObject({
+  status: z.optional(z.enum(SEED_STATUSES)),
+  limit: z._default(queryInt(1, 1000), 50),
+});
 
 export function toSeedStatus(s: Status): SeedStatus {
   switch (s) {

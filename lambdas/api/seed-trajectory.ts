@@ -4,22 +4,21 @@
  * `POST /v1/tasks/batch` and mapped onto a trajectory task.
  */
 import { createHash } from 'node:crypto';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import type { TaskSpec } from '../domain/model.ts';
+import { int, str } from '../domain/validation.ts';
 
-export const seedTrajectoryLine = z
-  .object({
-    task_id: z.string().min(1).max(256),
-    task_type: z.enum(['reasoning', 'code', 'web']),
-    description: z.string().min(1).max(20_000),
-    expected_tools: z.array(z.string()).max(50).default([]),
-    max_steps: z.number().int().min(1).max(1000).default(10),
-    timeout: z.number().int().min(1).max(604_800).optional(),
-    priority: z.number().int().min(1).max(10).optional(),
-    /** not in the seed: the registered model the agent calls (else the batch's ?model=) */
-    model: z.string().min(1).max(128).optional(),
-  })
-  .strict();
+export const seedTrajectoryLine = z.strictObject({
+  task_id: str(1, 256),
+  task_type: z.enum(['reasoning', 'code', 'web']),
+  description: str(1, 20_000),
+  expected_tools: z._default(z.array(z.string()).check(z.maxLength(50)), []),
+  max_steps: z._default(int(1, 1000), 10),
+  timeout: z.optional(int(1, 604_800)),
+  priority: z.optional(int(1, 10)),
+  /** not in the seed: the registered model the agent calls (else the batch's ?model=) */
+  model: z.optional(str(1, 128)),
+});
 
 /**
  * The idempotency key of a line's task_id: a resubmitted line (same owner, same task_id) is the same

@@ -1,8 +1,8 @@
 /** The `/v1` surface: tasks (submit, batch, list, show, cancel, retry, logs, artifacts, trajectory) and stats. */
-import type * as z from 'zod';
+import type * as z from 'zod/mini';
 import { badRequest, DomainError, notFound } from '../domain/errors.ts';
 import { levelOf } from '../domain/log-level.ts';
-import { publicView, submitSchema, type TaskRecord, type TaskSpec, TERMINAL } from '../domain/model.ts';
+import { loadSubmitSchema, publicView, type TaskRecord, type TaskSpec, TERMINAL } from '../domain/model.ts';
 import { fromZod, header, json, jsonBody, rawBody } from './http.ts';
 import { idParam, parseQuery, type Route, type RouteHandler } from './router.ts';
 import { batchSubmitQuery, dailyQuery, listQuery, logsQuery } from './schemas.ts';
@@ -16,7 +16,7 @@ import {
 const view = (t: TaskRecord) => publicView(t);
 
 const submit: RouteHandler = async (event, _p, deps, actor) => {
-  const spec = submitSchema.parse(jsonBody(event));
+  const spec = (await loadSubmitSchema()).parse(jsonBody(event));
   const key = header(event, 'idempotency-key');
   if (key !== undefined && !/^[\w.:-]{1,128}$/.test(key)) {
     throw badRequest('the Idempotency-Key header is not valid', [
@@ -71,6 +71,7 @@ const submitBatch: RouteHandler = async (event, _p, deps, actor) => {
     error: { code: string; message: string; details: { path: string; message: string }[] };
   }[] = [];
   const valid: { line: number; spec: TaskSpec; idempotencyKey?: string }[] = [];
+  const submitSchema = await loadSubmitSchema();
   for (const [i, line] of lines.entries()) {
     const n = i + 1;
     const isSeed = isSeedTrajectoryLine(line);

@@ -6,70 +6,73 @@
  * (as a task's `secrets` are): the registry never holds, returns or logs a key. Pure: no AWS imports.
  */
 import { ulid } from 'ulidx';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { type Actor, mayAccess } from './actor.ts';
 import { conflict, DomainError, notFound } from './errors.ts';
 import { SECRET_REF } from './model.ts';
 import type { Clock, Waker } from './ports.ts';
 import type { TaskRepository } from './task-repository.ts';
 import { toStatsView } from './tasks.ts';
+import { int, num, str } from './validation.ts';
 
 export const MODEL_TYPES = ['openai', 'local', 'custom'] as const;
 export const MODEL_STATUSES = ['online', 'offline'] as const;
 export type ModelStatus = (typeof MODEL_STATUSES)[number];
 
-const httpUrl = z
-  .string()
-  .url()
-  .max(2048)
-  .refine((u) => /^https?:\/\//.test(u), 'an http(s) URL');
+const httpUrl = z.string().check(
+  z.url(),
+  z.maxLength(2048),
+  z.refine((u) => /^https?:\/\//.test(u), 'an http(s) URL'),
+);
 
 /** What a user gives to register or replace a model. */
-export const modelSpecSchema = z
-  .object({
-    /** unique: tasks and routes (/v1/models/{name}) name a model by it or by its id, so no `/` */
-    name: z
-      .string()
-      .regex(
+export const modelSpecSchema = z.strictObject({
+  /** unique: tasks and routes (/v1/models/{name}) name a model by it or by its id, so no `/` */
+  name: z
+    .string()
+    .check(
+      z.regex(
         /^[A-Za-z0-9][\w.:-]{0,127}$/,
         '1-128 of letters, digits and _ . : - (starting with a letter or digit)',
       ),
-    type: z.enum(MODEL_TYPES),
-    /** the OpenAI-compatible API root, e.g. https://api.openai.com/v1 or http://vllm:8000/v1 */
-    baseUrl: httpUrl,
-    /** the model name the endpoint knows (`model` in its requests) */
-    model: z.string().min(1).max(256),
-    defaults: z
-      .object({
-        maxTokens: z.number().int().min(1).max(1_000_000).optional(),
-        temperature: z.number().min(0).max(2).optional(),
-      })
-      .strict()
-      .default({}),
-    /** tasks that call the model at once, at most */
-    maxWorkers: z.number().int().min(1).max(1000).default(1),
-    /** the API key, as a secret reference (ssm:<name> or secretsmanager:<name>[#key]); never the key */
-    apiKey: z
+    ),
+  type: z.enum(MODEL_TYPES),
+  /** the OpenAI-compatible API root, e.g. https://api.openai.com/v1 or http://vllm:8000/v1 */
+  baseUrl: httpUrl,
+  /** the model name the endpoint knows (`model` in its requests) */
+  model: str(1, 256),
+  defaults: z._default(
+    z.strictObject({
+      maxTokens: z.optional(int(1, 1_000_000)),
+      temperature: z.optional(num(0, 2)),
+    }),
+    {},
+  ),
+  /** tasks that call the model at once, at most */
+  maxWorkers: z._default(int(1, 1000), 1),
+  /** the API key, as a secret reference (ssm:<name> or secretsmanager:<name>[#key]); never the key */
+  apiKey: z.optional(
+    z
       .string()
-      .regex(
-        SECRET_REF,
-        'a secret reference (ssm:<name> or secretsmanager:<name>[#key]), never the key itself',
-      )
-      .optional(),
-    /** USD per million tokens, for cost estimates */
-    prices: z
-      .object({
-        inputPerMillionTokens: z.number().min(0).max(1_000_000),
-        outputPerMillionTokens: z.number().min(0).max(1_000_000),
-      })
-      .strict()
-      .optional(),
-    status: z.enum(MODEL_STATUSES).default('online'),
-  })
-  .strict();
+      .check(
+        z.regex(
+          SECRET_REF,
+          'a secret reference (ssm:<name> or secretsmanager:<name>[#key]), never the key itself',
+        ),
+      ),
+  ),
+  /** USD per million tokens, for cost estimates */
+  prices: z.optional(
+    z.strictObject({
+      inputPerMillionTokens: num(0, 1_000_000),
+      outputPerMillionTokens: num(0, 1_000_000),
+    }),
+  ),
+  status: z._default(z.enum(MODEL_STATUSES), 'online'),
+});
 export type ModelSpec = z.output<typeof modelSpecSchema>;
 
-export const modelStatusSchema = z.object({ status: z.enum(MODEL_STATUSES) }).strict();
+export const modelStatusSchema = z.strictObject({ status: z.enum(MODEL_STATUSES) });
 
 export interface ModelRecord extends ModelSpec {
   modelId: string;

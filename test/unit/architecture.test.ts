@@ -1,7 +1,8 @@
 /**
  * The import rules that keep the layers apart: the domain depends on no AWS package and on no adapter;
  * clients (the adapters) never reach into the API; contracts stand alone; the local cloud never writes
- * the process environment (each function gets its own), and its process never loads aws-cdk-lib.
+ * the process environment (each function gets its own), and its process never loads aws-cdk-lib; the
+ * API builds its submit schema on first use.
  */
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -62,6 +63,21 @@ describe('import rules', () => {
   it('the API imports no SDK client (it reaches AWS through ports)', () => {
     expect(violations('lambdas/api', (s) => /^@aws-sdk\//.test(s) || /^lambdas\/clients\//.test(s))).toEqual(
       [],
+    );
+  });
+
+  it('the submit schema is built when a route first takes a task, not when the API loads', () => {
+    // a static value import anywhere the API's handler loads at start would build it on every cold
+    // start; openapi.ts may import it, since the handler loads that module on /openapi.json only
+    const staticImport = /^import\s+(?!type\b)[^;]*?from\s+['"][^'"]*\/task-spec\.ts['"]/m;
+    expect(staticImport.test("import { submitSchema } from '../domain/task-spec.ts';")).toBe(true);
+    expect(staticImport.test("import type { submitSchema } from './task-spec.ts';")).toBe(false);
+    const importers = filesUnder('lambdas').filter((f) =>
+      staticImport.test(readFileSync(path.join(REPO_ROOT, f), 'utf8')),
+    );
+    expect(importers).toEqual(['lambdas/api/openapi.ts']);
+    expect(readFileSync(path.join(REPO_ROOT, 'lambdas/handlers/api.ts'), 'utf8')).toMatch(
+      /await import\('\.\.\/api\/openapi\.ts'\)/,
     );
   });
 

@@ -1,11 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import {
-  publicView,
-  QUEUE_EXPIRED,
-  submitSchema,
-  type TaskRecord,
-  withDefaults,
-} from '../../lambdas/domain/model.ts';
+import { fromZod } from '../../lambdas/api/http.ts';
+import { publicView, QUEUE_EXPIRED, type TaskRecord, withDefaults } from '../../lambdas/domain/model.ts';
+import { submitSchema } from '../../lambdas/domain/task-spec.ts';
 
 const training = { type: 'training', params: { epochs: 3, batchSize: 32, learningRate: 0.01 } };
 
@@ -28,6 +24,24 @@ describe('submit schema', () => {
     expect(paths({ priority: 11 })).toEqual(['priority']);
     expect(paths({ timeoutSeconds: 59 })).toEqual(['timeoutSeconds']);
     expect(paths({ maxRetries: 11 })).toEqual(['maxRetries']);
+  });
+
+  it('says in English what is wrong with each field (zod/mini has no messages until a locale is set)', () => {
+    const issues = (v: object) =>
+      submitSchema.safeParse({ ...training, ...v }).error?.issues.map((i) => [i.path.join('.'), i.message]);
+    expect(issues({ timeoutSeconds: 59 })).toEqual([
+      ['timeoutSeconds', 'Too small: expected number to be >=60'],
+    ]);
+    expect(issues({ priority: 'high' })).toEqual([
+      ['priority', 'Invalid input: expected number, received string'],
+    ]);
+    expect(issues({ gpus: 1.5 })).toEqual([['gpus', 'Invalid input: expected int, received number']]);
+    expect(issues({ epochs: 5 })).toEqual([['', 'Unrecognized key: "epochs"']]);
+    // a map key that is wrong says why, beside the generic words
+    const env = submitSchema.safeParse({ ...training, env: { '1A': 'x' } }).error;
+    expect(env && fromZod(env)).toEqual([
+      { path: 'env.1A', message: 'Invalid key in record: env names are letters, digits and _' },
+    ]);
   });
 
   it('rejects unknown fields instead of ignoring them', () => {
