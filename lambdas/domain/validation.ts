@@ -1,7 +1,7 @@
 /**
  * The API's request validation is zod/mini: its schemas and checks are plain functions, so a bundle
- * keeps only the ones it uses, and building the schemas when a module loads costs a fraction of zod
- * classic's (which gives every schema its methods). zod/mini has no messages of its own until a
+ * keeps only the ones it uses, and building the schemas when a module loads costs less than zod
+ * classic's (which gives every schema its methods; about 10 ms less for the API's, measured). zod/mini has no messages of its own until a
  * locale is configured: importing this module configures English, so a 400 reads as it always has
  * ("Too small: expected number to be >=60"), and gives the shapes the schemas repeat.
  */
