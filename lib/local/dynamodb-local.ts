@@ -59,12 +59,30 @@ async function reapLeftover(pidFile: string, dbPath: string): Promise<void> {
   }
   if (!cmdline.split('\0').includes(dbPath)) return;
   try {
-    process.kill(pid, 'SIGKILL');
+    process.kill(-pid, 'SIGKILL'); // its group: the watchdog shell and the JVM
   } catch {
     return;
   }
   for (let i = 0; i < 100 && existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 50));
 }
+
+/**
+ * Runs its arguments (the JVM) and ends them when the owner is gone: the owner holds the write end of
+ * the shell's stdin, which the kernel closes however the owner ends (SIGKILL, a crash), and a reader
+ * that sees the end of it stops the JVM. A SIGTERM is passed on; the shell exits with the JVM's status,
+ * once the JVM has exited, so its files are closed when `stop` returns.
+ */
+const WATCHDOG = `exec 3<&0
+"$@" </dev/null &
+j=$!
+trap 'kill -TERM $j 2>/dev/null' TERM INT
+(read -r _ <&3; kill -TERM $j 2>/dev/null) &
+w=$!
+exec 3<&-
+s=0
+while kill -0 $j 2>/dev/null; do wait $j; s=$?; done
+kill $w 2>/dev/null
+exit $s`;
 
 export interface DynamoDbLocal {
   port: number;
@@ -94,7 +112,13 @@ export async function startDynamoDbLocal(
     await reapLeftover(pidFile, opts.dbPath);
     args.push('-dbPath', opts.dbPath);
   } else args.push('-inMemory');
-  const child: ChildProcess = spawn('java', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  // in a group of its own (a Ctrl-C reaches the local cloud, which stops it after the tasks that write
+  // to it), under a watchdog shell that ends it when its owner is gone however that happened
+  const child: ChildProcess = spawn('sh', ['-c', WATCHDOG, 'dynamodb-local', 'java', ...args], {
+    cwd: dir,
+    stdio: ['pipe', 'pipe', 'pipe'],
+    detached: true,
+  });
   if (pidFile && child.pid) writeFileSync(pidFile, String(child.pid));
   let output = '';
   child.stdout?.on('data', (d) => {
@@ -116,8 +140,14 @@ export async function startDynamoDbLocal(
     endpoint: `http://127.0.0.1:${port}`,
     async stop() {
       if (child.exitCode !== null) return;
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      child.kill('SIGTERM'); // the watchdog passes it on, and exits once the JVM has
+      const timer = setTimeout(() => {
+        try {
+          if (child.pid) process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          // ended meanwhile
+        }
+      }, 5000);
       await exited;
       clearTimeout(timer);
       if (pidFile) rmSync(pidFile, { force: true });

@@ -152,6 +152,15 @@ describe('npm start', () => {
 });
 
 /** Alive and not a zombie (an orphan's zombie waits for whoever adopted it; it runs nothing). */
+/** A process's command line, its arguments joined by spaces ('' once it is gone). */
+function commandOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+  } catch {
+    return '';
+  }
+}
+
 function running(pid: number): boolean {
   if (!alive(pid)) return false;
   try {
@@ -225,10 +234,15 @@ describe('npm start, killed', () => {
       );
       const family = descendants(first.child.pid ?? 0);
       expect(family.length).toBeGreaterThan(4); // DynamoDB Local, two runners, their workloads
+      const jvm = family.filter((p) => /^java .*DynamoDBLocal\.jar/.test(commandOf(p)));
+      expect(jvm).toHaveLength(1);
 
       first.child.kill('SIGKILL');
       await first.exited;
       expect(family.filter(running).length).toBeGreaterThan(0); // orphans: what the next start must end
+      // DynamoDB Local ends with its owner on its own (its watchdog sees the owner gone): a local cloud
+      // killed and never started again leaves no JVM behind
+      await waitFor('DynamoDB Local to end with its owner', async () => !jvm.some(running), 15_000);
 
       const second = await startCloud(['--data-dir', dataDir, '--max-concurrent', '2']);
       clouds.push(second.child);
