@@ -265,6 +265,7 @@ program
   .command('list')
   .option('--status <status>')
   .option('--type <type>')
+  .option('--model <model>', 'the tasks that call this registered model (id or name)')
   .option('--limit <n>', 'how many', int, 20)
   .option('--cursor <cursor>')
   .action(

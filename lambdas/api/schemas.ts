@@ -12,6 +12,8 @@ export const listQuery = z.strictObject({
   cursor: z.optional(str(1, 2048)),
   /** admins only: one owner's tasks */
   owner: z.optional(str(1, 2048)),
+  /** the tasks that call a registered model (its id or name) */
+  model: z.optional(str(1, 128)),
 });
 
 export const logsQuery = z.strictObject({

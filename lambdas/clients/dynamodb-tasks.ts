@@ -528,11 +528,12 @@ export class DynamoTaskRepository implements TaskRepository {
       const input = { ...byIndex(INDEXES.byBatch, filter.batchId), ScanIndexForward: true };
       return this.queryPage(
         input,
+        INDEXES.byBatch,
         filter.limit,
         filter.cursor ? startKeyOf(filter.cursor, INDEXES.byBatch) : undefined,
       );
     }
-    let input: QueryCommandInput;
+    // the most selective index that fits, and the rest of the filter as a filter expression
     const index = filter.owner
       ? INDEXES.byOwner
       : filter.status
@@ -540,50 +541,72 @@ export class DynamoTaskRepository implements TaskRepository {
         : filter.type
           ? INDEXES.byType
           : INDEXES.byCreated;
-    if (filter.owner) {
-      // one owner's tasks: the owner index, thinned by status and type
-      input = byIndex(INDEXES.byOwner, filter.owner);
-      const conditions: string[] = [];
-      if (filter.status) {
-        conditions.push('#status = :status');
-        input.ExpressionAttributeNames = { ...input.ExpressionAttributeNames, '#status': 'status' };
-        input.ExpressionAttributeValues = { ...input.ExpressionAttributeValues, ':status': filter.status };
-      }
-      if (filter.type) {
-        conditions.push('#type = :type');
-        input.ExpressionAttributeNames = { ...input.ExpressionAttributeNames, '#type': 'type' };
-        input.ExpressionAttributeValues = { ...input.ExpressionAttributeValues, ':type': filter.type };
-      }
-      if (conditions.length) input.FilterExpression = conditions.join(' AND ');
-    } else if (filter.status) {
-      input = byIndex(INDEXES.byStatus, filter.status);
-      if (filter.type) {
-        input.FilterExpression = '#type = :type';
-        input.ExpressionAttributeNames = { ...input.ExpressionAttributeNames, '#type': 'type' };
-        input.ExpressionAttributeValues = { ...input.ExpressionAttributeValues, ':type': filter.type };
-      }
-    } else if (filter.type) input = byIndex(INDEXES.byType, filter.type);
-    else input = byIndex(INDEXES.byCreated, LIST_PK);
+    const input = byIndex(index, filter.owner ?? filter.status ?? filter.type ?? LIST_PK);
+    const names: Record<string, string> = {};
+    const values: Record<string, unknown> = {};
+    const conditions: string[] = [];
+    if (filter.status && index !== INDEXES.byStatus) {
+      conditions.push('#status = :status');
+      names['#status'] = 'status';
+      values[':status'] = filter.status;
+    }
+    if (filter.type && index !== INDEXES.byType) {
+      conditions.push('#type = :type');
+      names['#type'] = 'type';
+      values[':type'] = filter.type;
+    }
+    if (filter.modelId) {
+      conditions.push('(#modelId = :modelId OR contains(#otherModelIds, :modelId))');
+      names['#modelId'] = 'modelId';
+      names['#otherModelIds'] = 'otherModelIds';
+      values[':modelId'] = filter.modelId;
+    }
+    if (conditions.length) {
+      input.FilterExpression = conditions.join(' AND ');
+      input.ExpressionAttributeNames = { ...input.ExpressionAttributeNames, ...names };
+      input.ExpressionAttributeValues = { ...input.ExpressionAttributeValues, ...values };
+    }
     input.ScanIndexForward = false;
-    return this.queryPage(input, filter.limit, filter.cursor ? startKeyOf(filter.cursor, index) : undefined);
+    return this.queryPage(
+      input,
+      index,
+      filter.limit,
+      filter.cursor ? startKeyOf(filter.cursor, index) : undefined,
+    );
   }
 
-  /** Query until `limit` items are found (filters can thin pages out), returning an opaque cursor. */
+  /**
+   * Query until `limit` items are found, returning an opaque cursor. A filter expression thins each
+   * read out (DynamoDB applies `Limit` before the filter), so a filtered list reads at least
+   * FILTERED_READ items a round trip rather than `limit`, keeps the first `limit` that match, and
+   * starts the next page after the last one kept.
+   */
   private async queryPage(
     input: QueryCommandInput,
+    index: (typeof INDEXES)[keyof typeof INDEXES],
     limit: number,
     startKey?: Record<string, unknown>,
   ): Promise<Page<TaskRecord>> {
-    const items: TaskRecord[] = [];
+    const items: Record<string, unknown>[] = [];
     let start = startKey;
     do {
+      const want = limit - items.length;
       const out = await this.doc.send(
-        new QueryCommand({ ...input, Limit: limit - items.length, ExclusiveStartKey: start }),
+        new QueryCommand({
+          ...input,
+          Limit: input.FilterExpression ? Math.max(want, FILTERED_READ) : want,
+          ExclusiveStartKey: start,
+        }),
       );
-      items.push(...((out.Items ?? []) as TaskRecord[]));
+      items.push(...(out.Items ?? []));
       start = out.LastEvaluatedKey;
     } while (start && items.length < limit);
-    return { items, ...(start ? { cursor: encodeCursor(start) } : {}) };
+    if (items.length > limit) {
+      items.length = limit;
+      const last = items[limit - 1] ?? {};
+      start = Object.fromEntries([PARTITION_KEY, index.partitionKey, index.sortKey].map((k) => [k, last[k]]));
+    }
+    return { items: items as unknown as TaskRecord[], ...(start ? { cursor: encodeCursor(start) } : {}) };
   }
 
   /**
@@ -742,6 +765,9 @@ export class DynamoTaskRepository implements TaskRepository {
  * A list cursor is the index position a previous page ended at: the table key and the index's keys,
  * all strings. Anything else (another index's cursor, a forged one) is a 400, not a DynamoDB error.
  */
+/** Items a filtered list reads a round trip, at least (a 4 KB task record: 400 KB, under a query's 1 MB). */
+const FILTERED_READ = 100;
+
 function startKeyOf(cursor: string, index: (typeof INDEXES)[keyof typeof INDEXES]): Record<string, unknown> {
   const key = decodeCursor(cursor);
   const want = [PARTITION_KEY, index.partitionKey, index.sortKey].sort();

@@ -180,7 +180,10 @@ export class MemoryTaskRepository implements TaskRepository {
           ? t.batchId === filter.batchId
           : (!filter.owner || t.owner === filter.owner) &&
             (!filter.status || t.status === filter.status) &&
-            (!filter.type || t.type === filter.type),
+            (!filter.type || t.type === filter.type) &&
+            (!filter.modelId ||
+              t.modelId === filter.modelId ||
+              Boolean(t.otherModelIds?.includes(filter.modelId))),
       )
       .map((t) => ({ t, key: createdKey(t) }))
       .sort((a, b) => (a.key < b.key ? dir : a.key > b.key ? -dir : 0))

@@ -85,6 +85,8 @@ export interface ListFilter {
   batchId?: string;
   status?: Status;
   type?: TaskType;
+  /** only tasks that call this registered model (an inference or agent task's, or one of a batch file's others) */
+  modelId?: string;
   limit: number;
   cursor?: string;
 }

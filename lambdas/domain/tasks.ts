@@ -1,7 +1,7 @@
 /**
  * The task service: what the API does, over the store and the ports. No AWS imports.
  */
-import { monotonicFactory, ulid } from 'ulidx';
+import { isValid as isValidUlid, monotonicFactory, ulid } from 'ulidx';
 
 /** Ids that sort in the order they were made, within a millisecond too (a batch's lines keep their order). */
 const nextTaskId = monotonicFactory();
@@ -436,14 +436,27 @@ export class TaskService {
     return task;
   }
 
-  /** The actor's own tasks; an admin's list covers every owner, or the one `owner` names. */
-  async list(filter: ListFilter, actor: Actor): Promise<Page<TaskRecord>> {
-    if (!actor.admin && filter.owner !== undefined && filter.owner !== actor.id) {
+  /**
+   * The actor's own tasks; an admin's list covers every owner, or the one `owner` names. `model` (a
+   * registered model's id or name) keeps the tasks that call it; a removed model's tasks are found by
+   * its id.
+   */
+  async list(filter: ListFilter & { model?: string }, actor: Actor): Promise<Page<TaskRecord>> {
+    const { model, ...rest } = filter;
+    if (!actor.admin && rest.owner !== undefined && rest.owner !== actor.id) {
       throw new DomainError(403, 'Forbidden', "only admins list other owners' tasks", [
         { path: 'owner', message: 'leave it out to list your own tasks' },
       ]);
     }
-    return this.store.list(actor.admin ? filter : { ...filter, owner: actor.id });
+    if (model !== undefined) {
+      const known = this.models && (await findModel(this.models, model));
+      if (!known && !isValidUlid(model))
+        throw badRequest(`no model ${model}`, [
+          { path: 'model', message: 'no registered model has this id or name (GET /v1/models lists them)' },
+        ]);
+      rest.modelId = known ? known.modelId : model;
+    }
+    return this.store.list(actor.admin ? rest : { ...rest, owner: actor.id });
   }
 
   /** Cancel: a queued task never starts; an active one has its execution (and so its container) stopped. */

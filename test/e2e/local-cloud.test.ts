@@ -803,6 +803,14 @@ describe('the local cloud', () => {
       });
       // (nothing answers at the model's address: cancelled, it never holds up the tests after it)
       await api('POST', `/v1/tasks/${providerTask}/cancel`);
+      // the tasks page filters by a registered model through the API (every page, not the one shown)
+      await dash('#/tasks');
+      await page
+        .locator('form.filters label', { hasText: 'Model' })
+        .locator('select')
+        .selectOption({ label: 'dash-llm' });
+      await page.locator(`tr[data-task="${providerTask}"]`).waitFor();
+      await expect.poll(() => page.locator('tr[data-task]').count()).toBe(1);
 
       // cancel from the page stops a running task
       const sleeper = await submit(sh('echo sleeping; exec sleep 120', { name: 'dash-sleep' }));

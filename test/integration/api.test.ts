@@ -168,6 +168,45 @@ describe('read', () => {
     expect(queued.body.tasks).toHaveLength(5);
   });
 
+  it('lists the tasks that call a model, by its name or id, across pages (a batch file calling it too)', async () => {
+    const model = async (name: string) =>
+      (
+        await api<{ modelId: string }>('POST', '/v1/models', {
+          name,
+          type: 'local',
+          baseUrl: 'http://127.0.0.1:9/v1',
+          model: 'm',
+        })
+      ).body.modelId;
+    const [one, two] = [await model('list-one'), await model('list-two')];
+    const infer = async (params: object) =>
+      (
+        await api<Task>('POST', '/v1/tasks', {
+          type: 'inference',
+          params: { kind: 'text-generation', input: 'hi', ...params },
+        })
+      ).body.taskId;
+    const calling = await infer({ model: 'list-one' });
+    const mixed = await infer({ model: 'list-two', models: ['list-one'] });
+    await api('POST', '/v1/tasks', { type: 'container', image: 'busybox' }); // newer, calls none
+    const ids = async (q: string) => {
+      const r = await api<{ tasks: Task[]; cursor?: string }>('GET', `/v1/tasks?${q}`);
+      expect(r.status, q).toBe(200);
+      return { ids: r.body.tasks.map((t) => t.taskId), cursor: r.body.cursor };
+    };
+    expect((await ids('model=list-one')).ids).toEqual([mixed, calling]);
+    expect((await ids(`model=${two}`)).ids).toEqual([mixed]);
+    expect((await ids(`model=${one}&status=QUEUED&type=inference`)).ids).toEqual([mixed, calling]);
+    // one a page: the filter reads past tasks that do not match, and the cursor resumes after the kept one
+    const first = await ids('model=list-one&limit=1');
+    expect(first.ids).toEqual([mixed]);
+    expect(first.cursor).toBeTruthy();
+    expect((await ids(`model=list-one&limit=1&cursor=${first.cursor}`)).ids).toEqual([calling]);
+    const r = await api<{ error: { details: { path: string }[] } }>('GET', '/v1/tasks?model=no-such-model');
+    expect(r.status).toBe(400);
+    expect(r.body.error.details[0]?.path).toBe('model');
+  });
+
   it('answers 400 for a bad filter or cursor', async () => {
     const r = await api<{ error: { details: { path: string }[] } }>('GET', '/v1/tasks?status=DONE');
     expect(r.status).toBe(400);

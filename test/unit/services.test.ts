@@ -742,6 +742,55 @@ describe('lists', () => {
   });
 });
 
+describe('lists by model', () => {
+  it("keeps the tasks that call a model (a batch file's other models too), by name or id, and only the caller's", async () => {
+    const registry = new ModelService(models, clock, repo);
+    const add = (name: string) =>
+      registry.create(
+        {
+          name,
+          type: 'local',
+          baseUrl: 'http://127.0.0.1:9/v1',
+          model: 'm',
+          defaults: {},
+          maxWorkers: 1,
+          status: 'online',
+        },
+        ALICE,
+      );
+    const [one, two] = [await add('one'), await add('two')];
+    const infer = (params: object, owner = 'alice') => {
+      clock.tick();
+      return service.submit(
+        {
+          ...spec(),
+          type: 'inference',
+          params: { kind: 'text-generation', input: 'hi', ...params },
+        } as never,
+        owner,
+      );
+    };
+    const calling = (await infer({ model: 'one' })).task.taskId;
+    const mixed = (await infer({ model: 'two', models: ['one'] })).task.taskId;
+    await infer({ model: 'one' }, 'carol');
+    await submit();
+    const ids = async (model: string, actor = ALICE) =>
+      (await service.list({ limit: 10, model }, actor)).items.map((t) => t.taskId);
+    expect(await ids('one')).toEqual([mixed, calling]);
+    expect(await ids(one.modelId)).toEqual([mixed, calling]);
+    expect(await ids(two.modelId)).toEqual([mixed]);
+    expect(await ids('one', BOB_ADMIN)).toHaveLength(3);
+    await expect(service.list({ limit: 10, model: 'three' }, ALICE)).rejects.toMatchObject({
+      status: 400,
+      details: [{ path: 'model' }],
+    });
+    // a removed model's tasks are still found by its id
+    const gone = await add('gone');
+    await registry.remove('gone', ALICE);
+    expect(await ids(gone.modelId)).toEqual([]);
+  });
+});
+
 describe('runs and the reconciler', () => {
   const reconcileNow = (startGraceSeconds = 300) =>
     reconcile(

@@ -87,18 +87,25 @@ export function TasksPage() {
       if (status) q.set('status', status);
       if (type) q.set('type', type);
       if (owner) q.set('owner', owner);
+      if (model) q.set('model', model);
       if (cursor) q.set('cursor', cursor);
       return api<{ tasks: TaskRecord[]; cursor?: string }>('GET', `/v1/tasks?${q}`);
     },
     2000,
-    [status, type, owner, cursor, pageSize],
+    [status, type, owner, model, cursor, pageSize],
+  );
+  /** the registered models, to filter by (the tasks that call one, on every page) */
+  const models = usePolling(
+    () => api<{ models: { modelId: string; name: string }[] }>('GET', '/v1/models'),
+    30_000,
+    [],
   );
   /** a filter changed: back to the first page */
   const changed = (set: (v: string) => void) => (e: Event) => {
     set((e.currentTarget as HTMLInputElement).value);
     setCursors([undefined]);
   };
-  const rows = (value?.tasks ?? []).filter((t) => !model || modelOf(t).includes(model));
+  const rows = value?.tasks ?? [];
   return (
     <section>
       <h1>Tasks</h1>
@@ -123,7 +130,14 @@ export function TasksPage() {
         </label>
         <label>
           Model
-          <input value={model} placeholder="name" onInput={(e) => setModel(e.currentTarget.value)} />
+          <select value={model} onChange={changed(setModel)}>
+            <option value="">any</option>
+            {(models.value?.models ?? []).map((m) => (
+              <option key={m.modelId} value={m.modelId}>
+                {m.name}
+              </option>
+            ))}
+          </select>
         </label>
         <label>
           Owner (admins)
