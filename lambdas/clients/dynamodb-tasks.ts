@@ -577,9 +577,9 @@ export class DynamoTaskRepository implements TaskRepository {
 
   /**
    * Query until `limit` items are found, returning an opaque cursor. A filter expression thins each
-   * read out (DynamoDB applies `Limit` before the filter), so a filtered list reads at least
-   * FILTERED_READ items a round trip rather than `limit`, keeps the first `limit` that match, and
-   * starts the next page after the last one kept.
+   * read out (DynamoDB applies `Limit` before the filter), so a filtered list reads more than `limit`
+   * items a round trip, more each time too few match, keeps the first `limit` that match, and starts
+   * the next page after the last one kept.
    */
   private async queryPage(
     input: QueryCommandInput,
@@ -589,15 +589,19 @@ export class DynamoTaskRepository implements TaskRepository {
   ): Promise<Page<TaskRecord>> {
     const items: Record<string, unknown>[] = [];
     let start = startKey;
+    // filtered: a page's worth first (nothing read in vain when most match), then four times as many
+    // each round trip while too few do
+    let read = limit;
     do {
       const want = limit - items.length;
       const out = await this.doc.send(
         new QueryCommand({
           ...input,
-          Limit: input.FilterExpression ? Math.max(want, FILTERED_READ) : want,
+          Limit: input.FilterExpression ? Math.max(want, read) : want,
           ExclusiveStartKey: start,
         }),
       );
+      read = Math.min(read * 4, FILTERED_READ_MAX);
       items.push(...(out.Items ?? []));
       start = out.LastEvaluatedKey;
     } while (start && items.length < limit);
@@ -765,8 +769,8 @@ export class DynamoTaskRepository implements TaskRepository {
  * A list cursor is the index position a previous page ended at: the table key and the index's keys,
  * all strings. Anything else (another index's cursor, a forged one) is a 400, not a DynamoDB error.
  */
-/** Items a filtered list reads a round trip, at least (a 4 KB task record: 400 KB, under a query's 1 MB). */
-const FILTERED_READ = 100;
+/** Items a filtered list reads in one round trip, at most (DynamoDB also stops a query at 1 MB read). */
+const FILTERED_READ_MAX = 1600;
 
 function startKeyOf(cursor: string, index: (typeof INDEXES)[keyof typeof INDEXES]): Record<string, unknown> {
   const key = decodeCursor(cursor);
