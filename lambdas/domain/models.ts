@@ -109,8 +109,8 @@ export class ModelService {
   constructor(
     private readonly models: ModelRepository,
     private readonly clock: Clock,
-    /** where the counters of each model's tasks are @default none: stats are refused */
-    private readonly tasks?: Pick<TaskRepository, 'modelStats'>,
+    /** where each model's tasks are counted and listed @default none: stats are refused */
+    private readonly tasks?: Pick<TaskRepository, 'modelStats' | 'list'>,
     /** the dispatcher, woken when a model can take more tasks @default none: the next pass sees it */
     private readonly waker?: Waker,
   ) {}
@@ -206,6 +206,13 @@ export class ModelService {
     if (queued > 0)
       throw conflict(
         `model ${m.name} has ${queued} task(s) queued: cancel them or let them run, then delete it`,
+      );
+    // a queued batch file that names it among its other models holds it too (the counters are the main model's)
+    const calling = this.tasks && (await this.tasks.list({ modelId: m.modelId, status: 'QUEUED', limit: 1 }));
+    const waiting = calling?.items[0];
+    if (waiting)
+      throw conflict(
+        `model ${m.name} is called by queued task ${waiting.taskId} (among a batch file's models): cancel it or let it run, then delete it`,
       );
     const r = await this.models.remove(m);
     if (r === 'busy')

@@ -455,6 +455,23 @@ describe('scheduling by model', () => {
       statusReason: 'its model (model-busy) was removed while it waited',
     });
   });
+
+  it('refuses to remove a model a queued batch file names among its other models (409 naming the task)', async () => {
+    service = wide();
+    const [main, other] = [await model('model-main', 1), await model('model-other', 1)];
+    const mixed = await submit({
+      type: 'inference',
+      params: { model: main.name, models: [other.name], kind: 'custom', inputs: ['a', 'b'] },
+    } as never);
+    const guarded = new ModelService(models, clock, repo);
+    await expect(guarded.remove(other.modelId, ALICE)).rejects.toMatchObject({
+      status: 409,
+      message: expect.stringContaining(mixed.taskId),
+    });
+    await service.cancel(mixed.taskId, ALICE);
+    await guarded.remove(other.modelId, ALICE);
+    expect(await models.get(other.modelId)).toBeUndefined();
+  });
 });
 
 describe('dispatch', () => {
