@@ -13,9 +13,10 @@ import { DEFAULT_TASK_NICE, type LocalCloudOptions, startLocalCloud } from '../l
 import { startEmulators } from '../lib/local/emulators.ts';
 import { caller } from '../test/support/api.ts';
 import { testStack } from '../test/support/stack.ts';
+import { benchOptions } from './args.ts';
 import { pct } from './proc.ts';
 
-const N = Number(process.argv[process.argv.indexOf('--requests') + 1]) || 100;
+const { requests: N } = benchOptions({ requests: 100 });
 const WARM = 20;
 const line = (label: string, xs: number[]) =>
   console.log(`${label}: p50 ${pct(xs, 50).toFixed(1)} ms, p90 ${pct(xs, 90).toFixed(1)} ms`);

@@ -12,14 +12,9 @@ import * as path from 'node:path';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { startLocalCloud } from '../lib/local/cloud.ts';
 import { startOpenAiServer } from '../test/support/openai-server.ts';
+import { benchOptions } from './args.ts';
 
-const arg = (name: string, fallback: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1] ?? fallback) : fallback;
-};
-const N = arg('lines', 20_000);
-const kills = arg('kills', 2);
-const concurrency = arg('concurrency', 32);
+const { lines: N, kills, concurrency } = benchOptions({ lines: 20_000, kills: 2, concurrency: 32 });
 
 const llm = await startOpenAiServer();
 llm.script.set('bench-batch', { delayMs: 5 });

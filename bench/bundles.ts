@@ -9,8 +9,9 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { build } from 'esbuild';
 import { LAMBDAS_DIR, lambdaBuildOptions } from '../lib/function.ts';
+import { benchOptions } from './args.ts';
 
-const runs = Number(process.argv[process.argv.indexOf('--runs') + 1]) || 7;
+const { runs } = benchOptions({ runs: 7 });
 const out = mkdtempSync(path.join(tmpdir(), 'trainstack-bundles-'));
 const handlers = readdirSync(path.join(LAMBDAS_DIR, 'handlers')).filter((f) => f.endsWith('.ts'));
 const env = {

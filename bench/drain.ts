@@ -9,22 +9,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { startLocalCloud } from '../lib/local/cloud.ts';
+import { benchOptions } from './args.ts';
 import { processTree, pssKiB } from './proc.ts';
 
-const { values: args } = parseArgs({
-  options: {
-    tasks: { type: 'string', default: '10000' },
-    cap: { type: 'string', default: '32' },
-    every: { type: 'string', default: '1000' },
-  },
-});
-const N = Number(args.tasks);
-const CAP = Number(args.cap);
-const EVERY = Number(args.every);
+const { tasks: N, cap: CAP, every: EVERY } = benchOptions({ tasks: 10_000, cap: 32, every: 1000 });
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 const MiB = (kib: number) => `${(kib / 1024).toFixed(0)} MiB`;

@@ -17,16 +17,17 @@ import { sampleGpus } from '../containers/runner/src/usage.ts';
 import { MemoryTaskRepository } from '../lambdas/clients/memory-tasks.ts';
 import { mustGet } from '../lambdas/domain/task-repository.ts';
 import { newTaskRecord } from '../lambdas/domain/tasks.ts';
+import { benchOptions } from './args.ts';
 
-const arg = (n: string, d: string) => {
-  const i = process.argv.indexOf(`--${n}`);
-  return i > 0 ? (process.argv[i + 1] ?? d) : d;
-};
-const epochs = Number(arg('epochs', '5'));
-const model = arg('model', 'mlp-large');
-const batch = Number(arg('batch', '4096'));
-const trainer = path.resolve(arg('trainer', 'containers/trainer/train.py'));
-const python = arg('python', 'python3');
+const o = benchOptions({
+  epochs: 5,
+  model: 'mlp-large',
+  batch: 4096,
+  trainer: 'containers/trainer/train.py',
+  python: 'python3',
+});
+const { epochs, model, batch, python } = o;
+const trainer = path.resolve(o.trainer);
 
 const memoryS3 = { send: async () => ({ Contents: [] }) } as unknown as S3Client;
 

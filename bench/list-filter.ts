@@ -7,21 +7,16 @@
  */
 
 import { availableParallelism, cpus } from 'node:os';
-import { parseArgs } from 'node:util';
 import { startEmulators } from '../lib/local/emulators.ts';
 import { caller } from '../test/support/api.ts';
 import { testStack } from '../test/support/stack.ts';
+import { benchOptions } from './args.ts';
 
-const { values: o } = parseArgs({
-  options: {
-    tasks: { type: 'string', default: '3000' },
-    matching: { type: 'string', default: '30' },
-    limit: { type: 'string', default: '20' },
-  },
-});
-const TASKS = Number(o.tasks);
-const MATCHING = Number(o.matching);
-const LIMIT = Number(o.limit);
+const {
+  tasks: TASKS,
+  matching: MATCHING,
+  limit: LIMIT,
+} = benchOptions({ tasks: 3000, matching: 30, limit: 20 });
 
 console.log(
   `machine: ${availableParallelism()} cores (${cpus()[0]?.model.trim()}); ${new Date().toISOString().slice(0, 10)}`,

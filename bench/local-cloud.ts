@@ -7,25 +7,18 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
 import { startLocalCloud } from '../lib/local/cloud.ts';
+import { benchOptions } from './args.ts';
 
-const { values: args } = parseArgs({
-  options: {
-    boots: { type: 'string', default: '3' },
-    runs: { type: 'string', default: '3' },
-    tasks: { type: 'string', default: '60' },
-    cap: { type: 'string', default: '8' },
-  },
-});
-const N = Number(args.tasks);
+const args = benchOptions({ boots: 3, runs: 3, tasks: 60, cap: 8 });
+const N = args.tasks;
 const base = { apiPort: 0, awsPort: 0, functionLogLevel: 'ERROR', dockerImage: false } as const;
 console.log(
   `machine: ${availableParallelism()} cores (${cpus()[0]?.model.trim()}); ${new Date().toISOString().slice(0, 10)}`,
 );
 
 const boots: number[] = [];
-for (let i = 0; i < Number(args.boots); i++) {
+for (let i = 0; i < args.boots; i++) {
   const t = performance.now();
   const cloud = await startLocalCloud(base);
   boots.push(performance.now() - t);
@@ -39,7 +32,7 @@ async function drain(countRequests: boolean): Promise<{ cpu: number; seconds: nu
   const cloud = await startLocalCloud({
     ...base,
     dataDir,
-    context: { maxConcurrentTasks: Number(args.cap) },
+    context: { maxConcurrentTasks: args.cap },
     countRequests,
   });
   const t = performance.now();
@@ -74,7 +67,7 @@ const results: Record<'direct' | 'endpoint', { cpu: number; seconds: number }[]>
   direct: [],
   endpoint: [],
 };
-for (let i = 0; i < Number(args.runs); i++) {
+for (let i = 0; i < args.runs; i++) {
   results.direct.push(await drain(false));
   results.endpoint.push(await drain(true));
 }

@@ -9,20 +9,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
 import { startLocalCloud } from '../lib/local/cloud.ts';
+import { benchOptions } from './args.ts';
 import { cpuSeconds, machineCpuSeconds, pct, processTree as tree } from './proc.ts';
 
-const { values: args } = parseArgs({
-  options: {
-    tasks: { type: 'string', default: '500' },
-    clients: { type: 'string', default: '32' },
-    cap: { type: 'string', default: '32' },
-  },
-});
-const N = Number(args.tasks);
-const C = Number(args.clients);
-const CAP = Number(args.cap);
+const { tasks: N, clients: C, cap: CAP } = benchOptions({ tasks: 500, clients: 32, cap: 32 });
 
 const ms = (x: number) => `${x.toFixed(0)} ms`;
 

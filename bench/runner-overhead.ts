@@ -15,14 +15,9 @@ import { createResources } from '../lib/local/resources.ts';
 import { synthTemplate } from '../lib/local/synth.ts';
 import { localNames, resourcesOfType } from '../lib/local/template.ts';
 import { REPO_ROOT } from '../lib/repo.ts';
+import { benchOptions } from './args.ts';
 
-const arg = (name: string, fallback: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? (process.argv[i + 1] ?? fallback) : fallback;
-};
-const runs = Number(arg('runs', '3'));
-const epochs = Number(arg('epochs', '20'));
-const model = arg('model', 'mlp');
+const { runs, epochs, model } = benchOptions({ runs: 3, epochs: 20, model: 'mlp' });
 
 const emulators = await startEmulators();
 const { endpoint } = emulators;

@@ -12,14 +12,9 @@ import * as path from 'node:path';
 import type { Trajectory } from '../containers/agent/src/types.ts';
 import { startLocalCloud } from '../lib/local/cloud.ts';
 import { observations, startOpenAiServer } from '../test/support/openai-server.ts';
+import { benchOptions } from './args.ts';
 
-const arg = (name: string, fallback: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1] ?? fallback) : fallback;
-};
-const N = arg('lines', 1000);
-const cap = arg('cap', availableParallelism() * 4);
-const chunk = arg('chunk', 500);
+const { lines: N, cap, chunk } = benchOptions({ lines: 1000, cap: availableParallelism() * 4, chunk: 500 });
 
 const llm = await startOpenAiServer();
 llm.script.set('bench-llm', {
