@@ -196,27 +196,36 @@ describe('local ECS in Docker', () => {
   });
 });
 
-describe('local ECS without GPUs', () => {
-  const base = {
-    region: 'us-east-1',
-    account: '000000000000',
-    taskDefinitions: {
-      Gpu: {
-        name: 'runner',
-        environment: {},
-        logGroup: '/g',
-        streamPrefix: 'task',
-        gpuCount: 1,
-        stopTimeoutSeconds: 1,
-      },
+/** A local ECS of one task definition (`Gpu` or `Runner`) that runs `command`, with no GPU on the machine. */
+const ecsOptions = (
+  name: string,
+  gpuCount: number,
+  stopTimeoutSeconds: number,
+  command: string[],
+  workDir = dir,
+) => ({
+  region: 'us-east-1',
+  account: '000000000000',
+  taskDefinitions: {
+    [name]: {
+      name: 'runner',
+      environment: {},
+      logGroup: '/g',
+      streamPrefix: 'task',
+      gpuCount,
+      stopTimeoutSeconds,
     },
-    command: ['sh', '-c', 'echo "cuda=[$CUDA_VISIBLE_DEVICES]"'],
-    baseEnv: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
-    logs,
-    workDir: dir,
-    gpusAvailable: 0,
-    metadataBaseUrl: 'http://127.0.0.1:4566/_ecs',
-  };
+  },
+  command,
+  baseEnv: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+  logs,
+  workDir,
+  gpusAvailable: 0,
+  metadataBaseUrl: 'http://127.0.0.1:4566/_ecs',
+});
+
+describe('local ECS without GPUs', () => {
+  const base = ecsOptions('Gpu', 1, 1, ['sh', '-c', 'echo "cuda=[$CUDA_VISIBLE_DEVICES]"']);
   const params = { Cluster: 'c', TaskDefinition: 'Gpu', Overrides: { ContainerOverrides: [] } };
 
   it('makes a GPU task wait for capacity when asked to (the failure ECS gives, retried as infrastructure)', async () => {
@@ -245,25 +254,8 @@ describe('local ECS, what it keeps', () => {
 
   it('describes a stopped task for an hour, as ECS does, then forgets it', async () => {
     const local = new LocalEcs({
-      region: 'us-east-1',
-      account: '000000000000',
-      taskDefinitions: {
-        Runner: {
-          name: 'runner',
-          environment: {},
-          logGroup: '/g',
-          streamPrefix: 'task',
-          gpuCount: 0,
-          stopTimeoutSeconds: 3,
-        },
-      },
-      command: ['sh', '-c', 'exit 0'],
-      baseEnv: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
-      logs,
-      workDir: mkdtempSync(path.join(tmpdir(), 'local-ecs-')),
-      gpusAvailable: 0,
+      ...ecsOptions('Runner', 0, 3, ['sh', '-c', 'exit 0'], mkdtempSync(path.join(tmpdir(), 'local-ecs-'))),
       gpuPolicy: 'cpu',
-      metadataBaseUrl: 'http://127.0.0.1:4566/_ecs',
       warn: () => {},
     });
     const run = () =>
