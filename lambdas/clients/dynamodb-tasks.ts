@@ -765,13 +765,13 @@ export class DynamoTaskRepository implements TaskRepository {
   }
 }
 
+/** Items a filtered list reads in one round trip, at most (DynamoDB also stops a query at 1 MB read). */
+const FILTERED_READ_MAX = 1600;
+
 /**
  * A list cursor is the index position a previous page ended at: the table key and the index's keys,
  * all strings. Anything else (another index's cursor, a forged one) is a 400, not a DynamoDB error.
  */
-/** Items a filtered list reads in one round trip, at most (DynamoDB also stops a query at 1 MB read). */
-const FILTERED_READ_MAX = 1600;
-
 function startKeyOf(cursor: string, index: (typeof INDEXES)[keyof typeof INDEXES]): Record<string, unknown> {
   const key = decodeCursor(cursor);
   const want = [PARTITION_KEY, index.partitionKey, index.sortKey].sort();

@@ -103,7 +103,7 @@ const common = {
   inputs: z.optional(z.array(dataUri).check(z.minLength(1), z.maxLength(50))),
 };
 
-export const trainingParams = z.strictObject({
+const trainingParams = z.strictObject({
   epochs: int(1, 100_000),
   batchSize: int(1, 65_536),
   learningRate: z.number().check(z.gt(0), z.lte(10)),
@@ -119,7 +119,7 @@ export const trainingParams = z.strictObject({
   checkpointEvery: z.optional(int(1, 100_000)),
 });
 
-export const trajectoryParams = z.strictObject({
+const trajectoryParams = z.strictObject({
   /** the runtime: seed 003's task types (a plug-in runtime's id goes in `runtime`) */
   taskType: z.enum(['reasoning', 'code', 'web']),
   description: str(1, 20_000),
@@ -143,7 +143,7 @@ export const trajectoryParams = z.strictObject({
 
 const inferenceInput = z.union([z.string().check(z.maxLength(200_000)), z.record(z.string(), z.unknown())]);
 
-export const inferenceParams = z.strictObject({
+const inferenceParams = z.strictObject({
   /** the registered model's id or name (GET /v1/models) */
   model: str(1, 128),
   /**
@@ -180,7 +180,7 @@ export const inferenceParams = z.strictObject({
   errorBudget: z.optional(num(0, 1)),
 });
 
-export const containerParams = z.strictObject({});
+const containerParams = z.strictObject({});
 
 export const submitSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('training'), params: trainingParams, ...common }),

@@ -61,7 +61,11 @@ async function reapLeftover(pidFile: string, dbPath: string): Promise<void> {
   try {
     process.kill(-pid, 'SIGKILL'); // its group: the watchdog shell and the JVM
   } catch {
-    return;
+    try {
+      process.kill(pid, 'SIGKILL'); // a JVM recorded before the watchdog, which leads no group
+    } catch {
+      return;
+    }
   }
   for (let i = 0; i < 100 && existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 50));
 }

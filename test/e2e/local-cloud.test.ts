@@ -590,6 +590,11 @@ describe('the local cloud', () => {
     const ended = await finished(inference.taskId);
     expect(ended.status).toBe('FAILED');
     expect(ended.statusReason).toMatch(/secret, the role, the model or the inputs/);
+    // the tasks that call it, by its name
+    expect((await cli('list', '--model', 'cli-llm', '--limit', '100')).trim().split('\n')).toEqual([
+      expect.stringMatching(new RegExp(`^${inference.taskId}\\s+FAILED\\s+inference`)),
+    ]);
+    await expect(cli('list', '--model', 'no-such-llm')).rejects.toThrow(/model: no registered model/);
     expect(await cli('models', 'rm', 'cli-llm')).toContain('removed cli-llm');
     expect(await cli('models', 'list')).not.toContain('cli-llm');
   });
